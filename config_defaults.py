@@ -1,0 +1,116 @@
+"""Every config key this project adds to Dassl's defaults.
+
+Call :func:`extend_cfg` right after ``get_cfg_default()`` and before any
+``merge_from_file`` (yacs rejects unknown keys). Each trainer's keys live under
+``TRAINER.<NAME>`` as in CoOp/MaPLe; the README lists them all.
+"""
+from __future__ import annotations
+
+from yacs.config import CfgNode as CN
+
+
+def _add_dataset_keys(cfg: CN) -> None:
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
+    cfg.DATASET.SUBSAMPLE_RULE = "cocoop"  # cocoop (first half of sorted leaf labels) | stratified (within each parent)
+    cfg.DATASET.HIERARCHY_FILE = ""  # optional override of the dataset's hierarchy file
+    cfg.DATASET.VAL_FRACTION = 0.1  # datasets without an official val split carve this fraction from train
+    cfg.DATASET.HIERSHAPES = CN()
+    cfg.DATASET.HIERSHAPES.SEED = 0  # the embedded synthetic dataset is generated from this seed
+    cfg.DATASET.HIERIMAGEFOLDER = CN()
+    cfg.DATASET.HIERIMAGEFOLDER.DIR = ""  # folder under DATASET.ROOT (or absolute) of a HierImageFolder dataset
+
+
+def _add_model_keys(cfg: CN) -> None:
+    cfg.MODEL.BACKBONE.PATH = ""  # local CLIP weights file (.pt); "" = use NAME
+    cfg.MODEL.BACKBONE.DOWNLOAD_ROOT = ""  # where clip.load looks for / downloads weights; "" = ~/.cache/clip
+
+
+def _prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,
+                 ctx_init: str, prec: str = "fp16") -> CN:
+    """Keys shared by the deep-prompt trainers (IVLP style)."""
+    node.N_CTX_TEXT = n_ctx_text
+    node.N_CTX_VISION = n_ctx_vision
+    node.PROMPT_DEPTH_TEXT = depth_text
+    node.PROMPT_DEPTH_VISION = depth_vision
+    node.CTX_INIT = ctx_init
+    node.PREC = prec
+    node.LEVEL_WEIGHTS = []  # [] = finest level x2, others x1; the weighted sum is divided by the number of levels
+    return node
+
+
+def _graph_encoder_keys() -> CN:
+    node = CN()
+    node.ENABLED = True
+    node.TYPE = "gat"  # gat | gcn | sage
+    node.LAYERS = 3
+    node.HIDDEN_DIM = 0  # 0 = twice the CLIP embedding width (512 -> 1024 for ViT-B/16, as in the official code)
+    node.HEADS = 8  # gat only; heads are concatenated in hidden layers and averaged in the last layer
+    node.ACTIVATION = "gelu"  # gelu | relu | elu | leaky_relu | none
+    node.DROPOUT = 0.0
+    node.EDGE_DIRECTION = "both"  # both | parent_to_child | child_to_parent
+    node.SELF_LOOPS = True
+    node.RESIDUAL = False  # add the encoder's input to its output (not in the paper)
+    return node
+
+
+def _add_hgclip_keys(cfg: CN) -> None:
+    node = _prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
+    node.MODE = "default"  # default | official (exact reproduction of the official forward; see README)
+    node.TEXT_GNN = _graph_encoder_keys()
+    node.IMAGE_GNN = _graph_encoder_keys()
+    node.ATTENTION = CN()
+    node.ATTENTION.ENABLED = True
+    node.ATTENTION.ALPHA = 0.01  # softmax(tokens . prototypes^T / ALPHA); features are L2-normalised in default mode
+    node.ATTENTION.POOLING = "mean+max"  # mean | max | mean+max
+    node.ATTENTION.NORMALIZE = True  # L2-normalise tokens, prototypes and the global feature
+    node.ATTENTION.INCLUDE_PROMPT_TOKENS = True  # the vision prompt tokens are part of the token map (Eq. 9)
+    node.ATTENTION.LOGIT_SCALE = 0.0  # scale of the attended term; 0 = CLIP's logit scale
+    node.LAMBDA_GLOBAL = 1.0  # lambda_1
+    node.LAMBDA_ATTN = 0.2  # lambda_2
+    node.PROTOTYPES = CN()
+    node.PROTOTYPES.TRANSFORM = "test"  # test | train: preprocessing of the images averaged into prototypes
+    node.PROTOTYPES.NORMALIZE = True  # L2-normalise each image feature before averaging
+    node.PROTOTYPES.EMPTY = "text"  # nodes without training images: text (CLIP text embedding) | zero | previous
+    node.PROTOTYPES.CACHE_DIR = ""  # "" = <dataset dir>/prototypes
+    node.PROTOTYPES.BATCH_SIZE = 64
+    cfg.TRAINER.HGCLIP = node
+
+
+def _add_coop_keys(cfg: CN) -> None:
+    node = CN()
+    node.N_CTX = 16
+    node.CTX_INIT = ""
+    node.CSC = False  # class-specific context (cannot transfer to new classes)
+    node.PREC = "fp16"
+    node.LEVEL_WEIGHTS = []
+    cfg.TRAINER.COOP = node
+
+
+def _add_zeroshot_keys(cfg: CN) -> None:
+    node = CN()
+    node.TEMPLATES_FILE = ""  # "" = configs/templates/<DATASET.NAME>.json, else configs/templates/default.json
+    node.PREC = "fp16"
+    cfg.TRAINER.ZEROSHOTCLIP = node
+
+
+def _add_ivlp_keys(cfg: CN) -> None:
+    cfg.TRAINER.IVLP = _prompt_keys(CN(), 2, 2, 9, 9, "a photo of a")
+
+
+def extend_cfg(cfg: CN) -> CN:
+    """Add the project's keys to a Dassl default config (in place) and return it."""
+    _add_dataset_keys(cfg)
+    _add_model_keys(cfg)
+    cfg.TEST.EVALUATOR = "Hierarchical"
+    _add_zeroshot_keys(cfg)
+    _add_coop_keys(cfg)
+    _add_ivlp_keys(cfg)
+    _add_hgclip_keys(cfg)
+    return cfg
+
+
+def get_cfg() -> CN:
+    """Dassl's defaults plus this project's keys (a fresh, unfrozen copy)."""
+    from dassl_compat import get_cfg_default
+
+    return extend_cfg(get_cfg_default())

@@ -1,0 +1,310 @@
+"""HierarchicalDataset: the one place that turns a hierarchy and split lists into what trainers see.
+
+A concrete dataset only reads its own on-disk format and returns a
+:class:`DatasetSource`: the full :class:`~hierarchy.Hierarchy` and train/val/test
+lists of Datum whose label is the leaf index in that full hierarchy. Everything
+a protocol needs is then done here, data-driven from the hierarchy, in this order:
+
+1. ``DATASET.HIERARCHY_FILE`` (optional) replaces the tree above the leaves. It must
+   list exactly the dataset's classes; labels keep the dataset's leaf order, so
+   base/new splits and few-shot caches do not depend on the file.
+2. Few-shot sampling (``DATASET.NUM_SHOTS >= 1``): Dassl's ``generate_fewshot_dataset``
+   draws K shots per class from train and min(K, 4) from val, right after seeding
+   Python's ``random`` with ``cfg.SEED``. The draw is cached in
+   ``<dataset_dir>/split_fewshot/shot_<K>-seed_<SEED>.pkl`` as ``[relpath, label, classname]``
+   rows (relative paths, so moving ``DATASET.ROOT`` keeps the cache valid) together
+   with a fingerprint of the full split, so a changed split is resampled instead
+   of silently reusing stale images. ``SEED < 0`` samples without a cache.
+3. Base/new subsampling (``DATASET.SUBSAMPLE_CLASSES``), after few-shot sampling as in
+   CoOp/CoCoOp, with ``DATASET.SUBSAMPLE_RULE`` (see :func:`subsample_leaves`).
+4. ``self.hierarchy = full_hierarchy.restrict(kept_leaves)``; every Datum is relabelled
+   to its index in the restricted hierarchy (class name unchanged, domain 0).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import pickle
+import random
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from dassl_compat import DatasetBase, Datum
+from hierarchy import Hierarchy, load_hierarchy
+from minidassl.utils.atomic import atomic_write_bytes, atomic_write_text
+
+from .split_io import data_to_rows, rows_to_data
+
+SUBSAMPLE_CHOICES = ("all", "base", "new")
+SUBSAMPLE_RULES = ("cocoop", "stratified")
+FEWSHOT_CACHE_VERSION = 1
+HIERARCHIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hierarchies")
+
+
+@dataclass
+class DatasetSource:
+    """What a concrete dataset reads from disk, before any protocol is applied.
+
+    Attributes:
+        dataset_dir: where caches (``split_fewshot/``) are written.
+        image_dir: the directory relative image paths in caches are resolved against.
+        hierarchy: the full hierarchy; its leaf order is the label order.
+        train, val, test: Datum lists labelled by leaf index in ``hierarchy``.
+    """
+
+    dataset_dir: str
+    image_dir: str
+    hierarchy: Hierarchy
+    train: list[Datum]
+    val: list[Datum] = field(default_factory=list)
+    test: list[Datum] = field(default_factory=list)
+
+
+def _check_choice(key: str, value: str, accepted: Sequence[str]) -> str:
+    normalised = str(value).strip().lower()
+    if normalised not in accepted:
+        raise ValueError(f"{key} must be one of {', '.join(accepted)}; got {value!r}")
+    return normalised
+
+
+def _ceil_half(items: Sequence[int], subsample: str) -> list[int]:
+    """CoOp's rule on one sorted group: base = the first ceil(n/2), new = the rest."""
+    cut = math.ceil(len(items) / 2)
+    return list(items[:cut]) if subsample == "base" else list(items[cut:])
+
+
+def subsample_leaves(hierarchy: Hierarchy, subsample: str = "all", rule: str = "cocoop") -> list[int]:
+    """Leaf indices (ascending) kept by a base/new split.
+
+    Rules:
+        ``cocoop``: CoOp/CoCoOp's split. The leaf labels are sorted and the first
+            ceil(n/2) are base, the rest new. Whole subtrees can land on one side.
+        ``stratified``: the same ceil-half rule applied within each parent of the
+            finest level (the leaf's siblings, sorted by label), so every parent with
+            at least two children has classes on both sides and the coarse levels
+            can be evaluated on new classes. A parent with one child puts it in base.
+            For a one-level hierarchy it equals ``cocoop``.
+
+    Unlike CoOp, which reads the label set of the training split, this uses all
+    leaves of the hierarchy; the two agree whenever every class has training data.
+
+    Raises:
+        ValueError: ``subsample`` not in all/base/new or ``rule`` not in cocoop/stratified.
+    """
+    subsample = _check_choice("DATASET.SUBSAMPLE_CLASSES", subsample, SUBSAMPLE_CHOICES)
+    rule = _check_choice("DATASET.SUBSAMPLE_RULE", rule, SUBSAMPLE_RULES)
+    leaves = list(range(hierarchy.num_leaves))
+    if subsample == "all":
+        return leaves
+    if rule == "cocoop" or hierarchy.num_levels < 2:
+        return _ceil_half(leaves, subsample)
+    siblings: dict[int, list[int]] = {}
+    for leaf, parent in enumerate(hierarchy.ancestors[:, -2].tolist()):
+        siblings.setdefault(parent, []).append(leaf)
+    kept = [leaf for group in siblings.values() for leaf in _ceil_half(group, subsample)]
+    return sorted(kept)
+
+
+def resolve_hierarchy_file(path: str) -> str:
+    """Find a ``DATASET.HIERARCHY_FILE``: as given (absolute or from the working
+    directory), else by name in the hierarchies shipped in ``datasets/hierarchies/``."""
+    expanded = os.path.expanduser(path)
+    if os.path.isfile(expanded):
+        return expanded
+    shipped = os.path.join(HIERARCHIES_DIR, expanded)
+    if not os.path.isabs(expanded) and os.path.isfile(shipped):
+        return shipped
+    raise FileNotFoundError(f"DATASET.HIERARCHY_FILE {path!r}: no such file (also looked in {HIERARCHIES_DIR})")
+
+
+def _preview(names: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
+    """The tree of the file at ``path`` over the leaves of ``full``, in ``full``'s leaf order.
+
+    Keeping the dataset's leaf order means labels, few-shot caches and base/new
+    splits stay the same whichever hierarchy a run uses; only the upper levels change.
+
+    Raises:
+        ValueError: the file's leaves are not exactly the dataset's classes (one line
+            naming the file and the missing/extra names).
+    """
+    resolved = resolve_hierarchy_file(path)
+    other = load_hierarchy(resolved)
+    ours, theirs = set(full.leaf_names), set(other.leaf_names)
+    if ours != theirs:
+        missing = [name for name in full.leaf_names if name not in theirs]
+        extra = [name for name in other.leaf_names if name not in ours]
+        problems = []
+        if missing:
+            problems.append(f"missing {len(missing)} of the dataset's classes: {_preview(missing)}")
+        if extra:
+            problems.append(f"{len(extra)} leaves that are not classes of the dataset: {_preview(extra)}")
+        raise ValueError(f"DATASET.HIERARCHY_FILE {resolved}: leaves differ from the dataset; " + "; ".join(problems))
+    path_of_leaf = {leaf_path[-1]: leaf_path for leaf_path in other.paths}
+    return Hierarchy(other.level_names, [path_of_leaf[name] for name in full.leaf_names])
+
+
+def relabel(data: Sequence[Datum], new_label: dict[int, int]) -> list[Datum]:
+    """Keep the Datum whose label is in ``new_label`` and give them the new label and domain 0."""
+    return [
+        Datum(impath=item.impath, label=new_label[item.label], domain=0, classname=item.classname)
+        for item in data
+        if item.label in new_label
+    ]
+
+
+@contextlib.contextmanager
+def seeded_python_random(seed: int) -> Iterator[None]:
+    """Seed Python's ``random`` for a block, then restore the caller's state.
+
+    Dassl's few-shot sampler uses the global ``random``; seeding it here makes the
+    draw a function of (split, K, seed) only, and restoring it keeps the rest of the
+    run identical whether or not the few-shot cache existed. ``seed < 0`` leaves the
+    global state alone (a genuinely random draw).
+    """
+    if seed < 0:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def split_fingerprint(*splits: Sequence[Datum], image_dir: str) -> str:
+    """sha256 of the (relative path, label) sequence of the splits a few-shot draw came from."""
+    digest = hashlib.sha256()
+    for split in splits:
+        for relpath, label, _ in data_to_rows(split, image_dir):
+            digest.update(f"{relpath}\t{label}\n".encode("utf-8"))
+        digest.update(b"--\n")
+    return digest.hexdigest()
+
+
+def fewshot_cache_path(dataset_dir: str, num_shots: int, seed: int) -> str:
+    return os.path.join(dataset_dir, "split_fewshot", f"shot_{num_shots}-seed_{seed}.pkl")
+
+
+class HierarchicalDataset(DatasetBase):
+    """Base class of every dataset in this project (see the module docstring).
+
+    Subclasses implement :meth:`load_source`. After construction:
+
+    Attributes:
+        hierarchy: the hierarchy of the kept classes; Datum labels index its leaves.
+        full_hierarchy: the hierarchy of every class (after ``DATASET.HIERARCHY_FILE``).
+        kept_leaves: indices into ``full_hierarchy``'s leaves of the kept classes.
+        dataset_dir: where the dataset lives and its caches are written.
+    """
+
+    def __init__(self, cfg) -> None:
+        source = self.load_source(cfg)
+        full = source.hierarchy
+        if cfg.DATASET.HIERARCHY_FILE:
+            full = override_hierarchy(full, cfg.DATASET.HIERARCHY_FILE)
+        kept = subsample_leaves(full, cfg.DATASET.SUBSAMPLE_CLASSES, cfg.DATASET.SUBSAMPLE_RULE)
+
+        train, val, test = source.train, source.val, source.test
+        if cfg.DATASET.NUM_SHOTS >= 1:
+            train, val = self._fewshot(source, int(cfg.DATASET.NUM_SHOTS), int(cfg.SEED))
+
+        hierarchy = full if len(kept) == full.num_leaves else full.restrict(kept)
+        new_label = {old: new for new, old in enumerate(kept)}
+        for old, new in new_label.items():
+            if hierarchy.leaf_names[new] != full.leaf_names[old]:
+                raise RuntimeError(f"restricted hierarchy reorders leaves: {full.leaf_names[old]!r} -> {new}")
+
+        self.full_hierarchy: Hierarchy = full
+        self.hierarchy: Hierarchy = hierarchy
+        self.kept_leaves: list[int] = kept
+        self.dataset_dir: str = source.dataset_dir
+        super().__init__(train_x=relabel(train, new_label), val=relabel(val, new_label), test=relabel(test, new_label))
+
+    def load_source(self, cfg) -> DatasetSource:
+        """Read the dataset from disk; labels are leaf indices of the returned hierarchy."""
+        raise NotImplementedError
+
+    def _fewshot(self, source: DatasetSource, num_shots: int, seed: int) -> tuple[list[Datum], list[Datum]]:
+        """K-shot train and min(K, 4)-shot val, from the cache when it matches the split."""
+        path = fewshot_cache_path(source.dataset_dir, num_shots, seed)
+        fingerprint = split_fingerprint(source.train, source.val, image_dir=source.image_dir)
+        if seed >= 0 and os.path.isfile(path):
+            cached = self._read_fewshot_cache(path, fingerprint, source)
+            if cached is not None:
+                return cached
+
+        with seeded_python_random(seed):
+            train = self.generate_fewshot_dataset(source.train, num_shots=num_shots)
+            val = self.generate_fewshot_dataset(source.val, num_shots=min(num_shots, 4)) if source.val else []
+        if seed >= 0:
+            content = {
+                "version": FEWSHOT_CACHE_VERSION,
+                "fingerprint": fingerprint,
+                "train": data_to_rows(train, source.image_dir),
+                "val": data_to_rows(val, source.image_dir),
+            }
+            atomic_write_bytes(path, pickle.dumps(content, protocol=4))
+            print(f"Saving the few-shot split to {path}")
+        return list(train), list(val)
+
+    @staticmethod
+    def _read_fewshot_cache(path: str, fingerprint: str, source: DatasetSource):
+        """The cached (train, val), or None when the file is unreadable, foreign or stale."""
+        try:
+            with open(path, "rb") as handle:
+                content = pickle.load(handle)
+        except Exception as error:  # a truncated file or a CoOp pickle of Datum objects
+            print(f"Ignoring the unreadable few-shot cache {path} ({error}); resampling")
+            return None
+        if not isinstance(content, dict) or content.get("version") != FEWSHOT_CACHE_VERSION:
+            print(f"Ignoring the few-shot cache {path} in another format; resampling")
+            return None
+        if content.get("fingerprint") != fingerprint:
+            print(f"The few-shot cache {path} was drawn from a different split; resampling")
+            return None
+        print(f"Loading the few-shot split from {path}")
+        train = rows_to_data(content["train"], source.image_dir, source.hierarchy, where=f"{path}:train")
+        val = rows_to_data(content["val"], source.image_dir, source.hierarchy, where=f"{path}:val")
+        return train, val
+
+
+def write_text_if_changed(path: str, text: str) -> None:
+    """Write an informational file (e.g. a derived hierarchy.txt) unless it is already
+    up to date; a read-only dataset directory only costs a warning."""
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            if handle.read() == text:
+                return
+    except OSError:
+        pass
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        print(f"Warning: could not write {path} ({error})")
+
+
+def source_from_split_json(
+    dataset_dir: str,
+    split_file: str = "split.json",
+    hierarchy_file: str = "hierarchy.txt",
+    image_subdir: str = "images",
+) -> DatasetSource:
+    """A dataset stored as ``hierarchy.txt`` + a CoOp-style split JSON + ``images/``.
+
+    The common path for the embedded HierShapes data and for any dataset whose
+    split was written once by :func:`datasets.split_io.write_split_json`.
+    """
+    from .split_io import read_split_json
+
+    hierarchy = load_hierarchy(os.path.join(dataset_dir, hierarchy_file))
+    image_dir = os.path.join(dataset_dir, image_subdir)
+    splits = read_split_json(os.path.join(dataset_dir, split_file), image_dir, hierarchy)
+    return DatasetSource(dataset_dir, image_dir, hierarchy, splits["train"], splits["val"], splits["test"])

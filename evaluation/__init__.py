@@ -1,0 +1,9 @@
+"""Hierarchical evaluation: metric functions, decodings and the ``Hierarchical`` evaluator.
+
+Importing this package registers ``Hierarchical`` in ``dassl_compat.EVALUATOR_REGISTRY``
+(select it with ``TEST.EVALUATOR = "Hierarchical"``).
+"""
+from . import decoding, metrics
+from .hierarchical import Hierarchical
+
+__all__ = ["Hierarchical", "decoding", "metrics"]

@@ -1,0 +1,250 @@
+"""The :class:`Hierarchy` type: a class taxonomy from which every index is derived.
+
+HGCLIP treats every node of every level as a class. The official code hard-codes
+per-dataset slices such as ``[:20]`` / ``[20:]``; here one object derives the
+global node order, the per-level slices, the ancestor tables and the graph from
+the tree itself, so no module needs to know which dataset it runs on.
+
+Conventions
+-----------
+* Levels are named and ordered coarse -> fine; every path has one node per level,
+  so every leaf sits at the finest level.
+* A node is identified by ``(level, name)``: the same name may appear at two levels.
+* Global node order: all nodes of level 0, then level 1, ...; within a level, the
+  order of first appearance in the paths. Leaf order = path order = label order.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import torch
+
+from .names import normalize_classname
+
+EDGE_DIRECTIONS = ("both", "parent_to_child", "child_to_parent")
+
+
+class HierarchyError(ValueError):
+    """A set of paths does not describe a valid hierarchy."""
+
+
+@dataclass(frozen=True)
+class PathError:
+    """The first problem found in a list of paths, with the offending path's index."""
+
+    path_index: int
+    message: str
+
+
+def find_path_error(level_names: Sequence[str], paths: Sequence[Sequence[str]]) -> Optional[PathError]:
+    """Return the first problem in ``paths`` (already normalised), or ``None``.
+
+    Shared by :class:`Hierarchy` and the file loader, so that a file error can
+    name the line of the path at fault.
+    """
+    num_levels = len(level_names)
+    seen_parent: list[dict[str, str]] = [dict() for _ in range(num_levels)]
+    for index, path in enumerate(paths):
+        if len(path) != num_levels:
+            return PathError(
+                index, f"expected {num_levels} names ({' > '.join(level_names)}), got {len(path)}"
+            )
+        for level, name in enumerate(path):
+            if not name:
+                return PathError(index, f"empty name at level {level + 1} ({level_names[level]})")
+        leaf = path[-1]
+        if leaf in seen_parent[-1]:
+            return PathError(index, f"duplicate leaf {leaf!r}")
+        for level, name in enumerate(path):
+            parent = path[level - 1] if level else ""
+            known = seen_parent[level].get(name)
+            if known is not None and known != parent:
+                return PathError(
+                    index,
+                    f"node {name!r} at level {level_names[level]!r} has two parents: {known!r} and {parent!r}",
+                )
+            seen_parent[level][name] = parent
+    return None
+
+
+class Hierarchy:
+    """A multi-level class tree (coarse -> fine) with every derived index table.
+
+    Args:
+        level_names: names of the levels, coarse -> fine (e.g. ``("maker", "family", "variant")``).
+        paths: one root-to-leaf sequence of node names per leaf, coarse -> fine. The
+            order of the paths is the leaf (label) order. Names are normalised with
+            :func:`normalize_classname`.
+
+    Raises:
+        HierarchyError: ragged paths, empty names, duplicate leaves, a node with two
+            parents, no levels or no paths.
+    """
+
+    def __init__(self, level_names: Sequence[str], paths: Iterable[Sequence[str]]):
+        level_names = tuple(str(name).strip() for name in level_names)
+        paths = tuple(tuple(normalize_classname(str(name)) for name in path) for path in paths)
+        if not level_names or any(not name for name in level_names):
+            raise HierarchyError("a hierarchy needs at least one level and non-empty level names")
+        if len(set(level_names)) != len(level_names):
+            raise HierarchyError(f"duplicate level names in {list(level_names)}")
+        if not paths:
+            raise HierarchyError("a hierarchy needs at least one root-to-leaf path")
+        error = find_path_error(level_names, paths)
+        if error is not None:
+            raise HierarchyError(f"path {error.path_index + 1} ({' > '.join(paths[error.path_index])}): {error.message}")
+
+        self.level_names: tuple[str, ...] = level_names
+        self.paths: tuple[tuple[str, ...], ...] = paths
+        self._build_tables()
+
+    # ------------------------------------------------------------------ construction
+    def _build_tables(self) -> None:
+        num_levels = len(self.level_names)
+        local_index: list[dict[str, int]] = [dict() for _ in range(num_levels)]
+        names: list[list[str]] = [[] for _ in range(num_levels)]
+        parent_local: list[list[int]] = [[] for _ in range(num_levels)]
+        for path in self.paths:
+            for level, name in enumerate(path):
+                if name not in local_index[level]:
+                    local_index[level][name] = len(names[level])
+                    names[level].append(name)
+                    parent_local[level].append(local_index[level - 1][path[level - 1]] if level else -1)
+
+        self.level_sizes: tuple[int, ...] = tuple(len(level) for level in names)
+        offsets, total = [], 0
+        for size in self.level_sizes:
+            offsets.append(total)
+            total += size
+        self.level_offsets: tuple[int, ...] = tuple(offsets)
+        self.level_slices: tuple[slice, ...] = tuple(
+            slice(start, start + size) for start, size in zip(self.level_offsets, self.level_sizes)
+        )
+        self.num_levels: int = num_levels
+        self.num_nodes: int = total
+        self.num_leaves: int = self.level_sizes[-1]
+        self._names_by_level = tuple(tuple(level) for level in names)
+        self.node_names: tuple[str, ...] = tuple(name for level in names for name in level)
+        self.node_levels: tuple[int, ...] = tuple(
+            level for level, size in enumerate(self.level_sizes) for _ in range(size)
+        )
+        self.parents: tuple[int, ...] = tuple(
+            (self.level_offsets[level - 1] + parent) if parent >= 0 else -1
+            for level, parents in enumerate(parent_local)
+            for parent in parents
+        )
+        children: list[list[int]] = [[] for _ in range(total)]
+        for node, parent in enumerate(self.parents):
+            if parent >= 0:
+                children[parent].append(node)
+        self.children: tuple[tuple[int, ...], ...] = tuple(tuple(c) for c in children)
+        self.ancestors: torch.Tensor = torch.tensor(
+            [[local_index[level][name] for level, name in enumerate(path)] for path in self.paths],
+            dtype=torch.long,
+        )
+        self.ancestors_global: torch.Tensor = self.ancestors + torch.tensor(self.level_offsets, dtype=torch.long)
+
+    # ------------------------------------------------------------------ names
+    @property
+    def leaf_names(self) -> tuple[str, ...]:
+        return self._names_by_level[-1]
+
+    def names_at_level(self, level: int) -> list[str]:
+        """Node names of one level (0 = coarsest), in index order."""
+        return list(self._names_by_level[level])
+
+    # ------------------------------------------------------------------ labels and logits
+    def level_targets(self, leaf_labels: torch.Tensor) -> torch.Tensor:
+        """Map leaf labels ``[B]`` to per-level local targets ``[B, num_levels]``."""
+        return self.ancestors.to(leaf_labels.device)[leaf_labels]
+
+    def split_logits(self, logits: torch.Tensor) -> list[torch.Tensor]:
+        """Split all-node logits ``[B, num_nodes]`` into one ``[B, level_size]`` tensor per level."""
+        if logits.shape[-1] != self.num_nodes:
+            raise ValueError(
+                f"expected logits over {self.num_nodes} nodes (levels {dict(zip(self.level_names, self.level_sizes))}), "
+                f"got width {logits.shape[-1]}"
+            )
+        return [logits[..., level_slice] for level_slice in self.level_slices]
+
+    # ------------------------------------------------------------------ graph
+    def edge_index(self, direction: str = "both", self_loops: bool = False) -> torch.Tensor:
+        """Tree edges as a torch_geometric ``edge_index`` ``[2, E]`` (row 0 = source, row 1 = target).
+
+        Args:
+            direction: ``"parent_to_child"`` (messages flow down, as in the official
+                code), ``"child_to_parent"`` or ``"both"`` (the paper's undirected graph).
+            self_loops: also add one ``i -> i`` edge per node.
+
+        Every tree edge appears once per direction (no duplicate edges).
+        """
+        if direction not in EDGE_DIRECTIONS:
+            raise ValueError(f"edge direction must be one of {EDGE_DIRECTIONS}, got {direction!r}")
+        child = torch.tensor([n for n, p in enumerate(self.parents) if p >= 0], dtype=torch.long)
+        parent = torch.tensor([p for p in self.parents if p >= 0], dtype=torch.long)
+        pieces = []
+        if direction in ("parent_to_child", "both"):
+            pieces.append(torch.stack([parent, child]))
+        if direction in ("child_to_parent", "both"):
+            pieces.append(torch.stack([child, parent]))
+        if self_loops:
+            nodes = torch.arange(self.num_nodes, dtype=torch.long)
+            pieces.append(torch.stack([nodes, nodes]))
+        return torch.cat(pieces, dim=1) if pieces else torch.empty(2, 0, dtype=torch.long)
+
+    def node_leaf_incidence(self) -> torch.Tensor:
+        """Bool ``[num_nodes, num_leaves]``: entry (n, l) is true when node n is leaf l or one of its ancestors."""
+        incidence = torch.zeros(self.num_nodes, self.num_leaves, dtype=torch.bool)
+        leaves = torch.arange(self.num_leaves).unsqueeze(1).expand_as(self.ancestors_global)
+        incidence[self.ancestors_global.reshape(-1), leaves.reshape(-1)] = True
+        return incidence
+
+    def lca_height_matrix(self) -> torch.Tensor:
+        """``[num_leaves, num_leaves]`` height of the lowest common ancestor above the leaves.
+
+        0 for the same leaf, 1 for siblings, ..., ``num_levels`` when two leaves share
+        only the (implicit) root. This is the "ilsvrc" distance of Bertinetto et al.
+        """
+        same = self.ancestors.unsqueeze(1) == self.ancestors.unsqueeze(0)
+        shared_depth = same.long().cumprod(dim=-1).sum(dim=-1)
+        return self.num_levels - shared_depth
+
+    # ------------------------------------------------------------------ subsets
+    def restrict(self, leaf_indices: Iterable[int]) -> "Hierarchy":
+        """The hierarchy of a subset of leaves (e.g. base or new classes).
+
+        The kept leaves are relabelled ``0..n-1`` in ascending order of their old
+        index; their ancestors are kept and every other node is dropped. As for any
+        hierarchy, nodes of the upper levels are ordered by first appearance in the
+        kept paths, so the result is deterministic.
+        """
+        kept = sorted(set(int(i) for i in leaf_indices))
+        if not kept:
+            raise HierarchyError("cannot restrict a hierarchy to an empty set of leaves")
+        bad = [i for i in kept if not 0 <= i < self.num_leaves]
+        if bad:
+            raise HierarchyError(f"leaf indices out of range 0..{self.num_leaves - 1}: {bad[:5]}")
+        return Hierarchy(self.level_names, [self.paths[i] for i in kept])
+
+    # ------------------------------------------------------------------ serialisation
+    def to_text(self) -> str:
+        """The hierarchy in the file format read by :func:`hierarchy.load_hierarchy`."""
+        lines = ["levels: " + " > ".join(self.level_names)]
+        lines += [" > ".join(path) for path in self.paths]
+        return "\n".join(lines) + "\n"
+
+    def digest(self) -> str:
+        """A sha256 of the content (levels and paths, in order), for cache keys."""
+        return hashlib.sha256(self.to_text().encode("utf-8")).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hierarchy) and self.level_names == other.level_names and self.paths == other.paths
+
+    def __hash__(self) -> int:
+        return hash((self.level_names, self.paths))
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name}={size}" for name, size in zip(self.level_names, self.level_sizes))
+        return f"Hierarchy({sizes})"

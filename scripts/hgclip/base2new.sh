@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Base-to-new generalisation with HGCLIP: train on base classes, test on base and new, print per-level base/new/HM.
+#
+#   bash scripts/hgclip/base2new.sh                    # embedded default: HierShapes + tiny CLIP, seed 1
+#   bash scripts/hgclip/base2new.sh fgvc_aircraft 1 2 3  # a real dataset (ViT-B/16 config), three seeds
+#
+# Environment: DATA (dataset root, default ./data), OUTPUT (default ./output), CFG (trainer config file),
+# SHOTS (default 16). Extra config options can follow "--": bash ... hiershapes 1 -- OPTIM.MAX_EPOCH 5
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec bash scripts/run_base2new.sh HGCLIP "$@"

@@ -1,0 +1,173 @@
+"""minidassl config, registry, meters, logger and checkpoint files."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+
+from minidassl.config import get_cfg_default
+from minidassl.utils import (
+    AverageMeter,
+    MetricMeter,
+    Registry,
+    count_num_param,
+    load_checkpoint,
+    load_pretrained_weights,
+    resume_from_checkpoint,
+    save_checkpoint,
+    set_random_seed,
+    setup_logger,
+)
+from minidassl.utils import atomic
+
+
+def test_registry_register_get_and_errors():
+    registry = Registry("THING")
+
+    @registry.register()
+    class Alpha:
+        pass
+
+    assert registry.get("Alpha") is Alpha
+    assert registry.registered_names() == ["Alpha"]
+    with pytest.raises(KeyError, match="already registered"):
+        registry.register()(type("Alpha", (), {}))
+    with pytest.raises(KeyError, match="does not exist"):
+        registry.get("Beta")
+    replacement = type("Alpha", (), {})
+    registry.register(replacement, force=True)
+    assert registry.get("Alpha") is replacement
+
+
+def test_get_cfg_default_returns_independent_clones_with_dassl_defaults():
+    first, second = get_cfg_default(), get_cfg_default()
+    first.OPTIM.LR = 123.0
+    first.DATASET.NAME = "Changed"
+    assert second.OPTIM.LR == 0.0003 and second.DATASET.NAME == ""
+    assert get_cfg_default().OPTIM.LR == 0.0003
+    cfg = get_cfg_default()
+    assert cfg.DATASET.NUM_SHOTS == -1 and cfg.SEED == -1 and cfg.USE_CUDA is True
+    assert cfg.DATALOADER.TRAIN_X.SAMPLER == "RandomSampler" and cfg.DATALOADER.TEST.SAMPLER == "SequentialSampler"
+    assert cfg.OPTIM.WARMUP_RECOUNT is True and cfg.OPTIM.WARMUP_CONS_LR == 1e-5
+    assert cfg.TEST.EVALUATOR == "Classification" and cfg.TEST.FINAL_MODEL == "last_step"
+    assert cfg.TRAIN.CHECKPOINT_FREQ == 0 and cfg.TRAIN.PRINT_FREQ == 10
+    assert cfg.MODEL.BACKBONE.PRETRAINED is True and cfg.TRAINER.NAME == ""
+    cfg.merge_from_list(["OPTIM.MAX_EPOCH", "5", "INPUT.SIZE", "(32, 32)"])
+    assert cfg.OPTIM.MAX_EPOCH == 5 and tuple(cfg.INPUT.SIZE) == (32, 32)
+    with pytest.raises(AssertionError, match="Non-existent key"):  # yacs rejects unknown keys
+        cfg.merge_from_list(["OPTIM.NOT_A_KEY", "1"])
+
+
+def test_meters_format_and_average():
+    meter = AverageMeter()
+    meter.update(1.0)
+    meter.update(torch.tensor(3.0))
+    assert meter.val == 3.0 and meter.avg == 2.0
+    metrics = MetricMeter()
+    metrics.update({"loss": 1.0, "acc": 50.0})
+    metrics.update({"loss": 0.5, "acc": 100.0})
+    assert str(metrics) == "loss 0.5000 (0.7500) acc 100.0000 (75.0000)"
+    with pytest.raises(TypeError):
+        metrics.update([1.0])
+
+
+def test_set_random_seed_is_repeatable():
+    import random
+
+    import numpy as np
+
+    set_random_seed(3)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_random_seed(3)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_setup_logger_tees_stdout_and_keeps_old_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # restored after the test
+    setup_logger(str(tmp_path))
+    print("first run line")
+    sys.stdout.flush()
+    assert "first run line" in (tmp_path / "log.txt").read_text()
+    setup_logger(str(tmp_path))
+    print("second run line")
+    sys.stdout.flush()
+    assert "second run line" not in (tmp_path / "log.txt").read_text()
+    rotated = [p for p in tmp_path.iterdir() if p.name.startswith("log.txt-")]
+    assert len(rotated) == 1 and "second run line" in rotated[0].read_text()
+    sys.stdout.close()
+
+
+def _state(model: nn.Module, epoch: int) -> dict:
+    return {"state_dict": model.state_dict(), "epoch": epoch, "optimizer": None, "scheduler": None,
+            "val_result": None}
+
+
+def test_checkpoint_round_trip_pointer_and_module_prefix(tmp_path):
+    model = nn.Linear(3, 2)
+    wrapped = {"module." + k: v for k, v in model.state_dict().items()}
+    state = {"state_dict": wrapped, "epoch": 4, "optimizer": None, "scheduler": None, "val_result": 71.5}
+    path = save_checkpoint(state, str(tmp_path / "prompt_learner"), is_best=True)
+    assert os.path.basename(path) == "model.pth.tar-4"
+    assert list(state["state_dict"])[0].startswith("module."), "the caller's dict must not change"
+    assert (tmp_path / "prompt_learner" / "checkpoint").read_text() == "model.pth.tar-4\n"
+    loaded = load_checkpoint(path)
+    assert set(loaded["state_dict"]) == {"weight", "bias"} and loaded["val_result"] == 71.5
+    assert (tmp_path / "prompt_learner" / "model-best.pth.tar").is_file()
+
+    other = nn.Linear(3, 2)
+    assert resume_from_checkpoint(str(tmp_path / "prompt_learner"), other) == 4
+    assert torch.equal(other.weight, model.weight)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(str(tmp_path / "missing.pth.tar"))
+
+
+def test_failed_checkpoint_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    model = nn.Linear(3, 2)
+    directory = tmp_path / "m"
+    save_checkpoint(_state(model, 1), str(directory), model_name="model.pth.tar-1")
+    before = (directory / "model.pth.tar-1").read_bytes()
+
+    def failing_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(_state(model, 1), str(directory), model_name="model.pth.tar-1")
+    monkeypatch.undo()
+    assert (directory / "model.pth.tar-1").read_bytes() == before
+    assert sorted(p.name for p in directory.iterdir()) == ["checkpoint", "model.pth.tar-1"]
+
+    with pytest.raises(Exception):  # unpicklable state: nothing is written at all
+        save_checkpoint({**_state(model, 2), "extra": lambda: None}, str(directory))
+    assert sorted(p.name for p in directory.iterdir()) == ["checkpoint", "model.pth.tar-1"]
+
+
+def test_load_pretrained_weights_matches_name_and_shape(tmp_path, capsys):
+    source = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    torch.save({"state_dict": source.state_dict()}, tmp_path / "w.pth")
+    target = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 5))  # second layer differs in shape
+    load_pretrained_weights(target, str(tmp_path / "w.pth"))
+    assert torch.equal(target[0].weight, source[0].weight)
+    assert "discarded" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="Cannot load"):
+        load_pretrained_weights(nn.Linear(7, 7), str(tmp_path / "w.pth"))
+    assert count_num_param(source) == 4 * 3 + 3 + 3 * 2 + 2
+    assert count_num_param(params=[{"params": list(source.parameters())}]) == count_num_param(source)
+
+
+def test_file_helpers(tmp_path):
+    from minidassl.utils import check_isfile, listdir_nohidden, mkdir_if_missing
+
+    mkdir_if_missing(str(tmp_path / "a" / "b"))
+    mkdir_if_missing(str(tmp_path / "a" / "b"))  # idempotent
+    (tmp_path / "a" / "z.txt").write_text("z")
+    (tmp_path / "a" / ".hidden").write_text("h")
+    assert listdir_nohidden(str(tmp_path / "a"), sort=True) == ["b", "z.txt"]
+    assert check_isfile(str(tmp_path / "a" / "z.txt"))
+    with pytest.warns(UserWarning, match="No file found"):
+        assert not check_isfile(str(tmp_path / "a" / "b"))

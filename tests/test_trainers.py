@@ -1,0 +1,104 @@
+"""The contract every registered hierarchical trainer honours (timm-style: new trainers get these checks free)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dassl_compat import TRAINER_REGISTRY
+from trainer_helpers import PROJECT_TRAINERS, first_batch, make_trainer
+
+TRAINABLE = [name for name in PROJECT_TRAINERS if name != "ZeroshotCLIP"]
+
+
+def test_every_project_trainer_is_registered():
+    import trainers  # noqa: F401
+
+    registered = set(TRAINER_REGISTRY.registered_names()) if hasattr(TRAINER_REGISTRY, "registered_names") else set(
+        TRAINER_REGISTRY._obj_map
+    )
+    assert set(PROJECT_TRAINERS) <= registered
+
+
+@pytest.mark.parametrize("name", PROJECT_TRAINERS)
+def test_builds_and_logits_cover_every_level(name, hiershapes_root, tmp_path):
+    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"))
+    h = trainer.hierarchy
+    assert h.level_sizes == (4, 8, 32)
+    batch = first_batch(trainer)
+    trainer.set_model_mode("eval")
+    with torch.no_grad():
+        logits = trainer.model_inference(batch["img"])
+    assert logits.shape == (batch["img"].shape[0], h.num_nodes)
+    parts = h.split_logits(logits)
+    assert [p.shape[1] for p in parts] == list(h.level_sizes)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_train_steps_lower_the_loss(name, hiershapes_root, tmp_path):
+    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"), "OPTIM.LR", "0.05",
+                           "OPTIM.WARMUP_EPOCH", "0")
+    batch = first_batch(trainer)
+    trainer.set_model_mode("train")
+    trainer.batch_idx, trainer.num_batches = 0, 10**6  # keep the LR fixed
+    losses = [trainer.forward_backward(batch)["loss"] for _ in range(6)]
+    assert losses[-1] < losses[0], losses
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_checkpoint_round_trip(name, hiershapes_root, tmp_path):
+    out = str(tmp_path / "out")
+    trainer = make_trainer(name, hiershapes_root, out, "OPTIM.LR", "0.05")
+    batch = first_batch(trainer)
+    trainer.set_model_mode("train")
+    trainer.batch_idx, trainer.num_batches = 0, 10**6
+    trainer.forward_backward(batch)
+    trainer.save_model(0, out)
+    trainer.set_model_mode("eval")
+    with torch.no_grad():
+        expected = trainer.model_inference(batch["img"])
+
+    fresh = make_trainer(name, hiershapes_root, str(tmp_path / "other"))
+    fresh.load_model(out, epoch=1)
+    fresh.set_model_mode("eval")
+    with torch.no_grad():
+        got = fresh.model_inference(batch["img"])
+    torch.testing.assert_close(got, expected)
+    saved = torch.load(f"{out}/prompt_learner/model.pth.tar-1", weights_only=False)["state_dict"]
+    assert not any(key.startswith(("clip_model", "text_encoder", "image_encoder")) for key in saved)
+    assert not any("token_prefix" in key or "prototypes" in key for key in saved), "class-dependent tensors saved"
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_model_trained_on_base_loads_for_new(name, hiershapes_root, tmp_path):
+    out = str(tmp_path / "base")
+    base = make_trainer(name, hiershapes_root, out, "DATASET.SUBSAMPLE_CLASSES", "base")
+    base.save_model(0, out)
+    new = make_trainer(name, hiershapes_root, str(tmp_path / "new"), "DATASET.SUBSAMPLE_CLASSES", "new")
+    assert set(new.hierarchy.leaf_names).isdisjoint(base.hierarchy.leaf_names)
+    new.load_model(out)
+    for key, value in base.model.learner.state_dict().items():
+        torch.testing.assert_close(new.model.learner.state_dict()[key], value)
+    new.set_model_mode("eval")
+    with torch.no_grad():
+        logits = new.model_inference(first_batch(new)["img"])
+    assert logits.shape[1] == new.hierarchy.num_nodes
+
+
+def test_zeroshot_has_nothing_to_train(hiershapes_root, tmp_path):
+    trainer = make_trainer("ZeroshotCLIP", hiershapes_root, str(tmp_path / "out"))
+    assert trainer.get_model_names() == [] or list(trainer.get_model_names()) == []
+    assert not any(p.requires_grad for p in trainer.model.parameters())
+
+
+def test_fp16_on_cpu_falls_back_with_one_warning(hiershapes_root, tmp_path):
+    with pytest.warns(UserWarning, match="needs CUDA; running in fp32") as record:
+        trainer = make_trainer("CoOp", hiershapes_root, str(tmp_path / "out"), "TRAINER.COOP.PREC", "fp16")
+    assert sum("needs CUDA" in str(w.message) for w in record) == 1
+    assert trainer.precision == "fp32"
+    assert next(trainer.model.clip_model.parameters()).dtype == torch.float32
+
+
+def test_level_weights_length_is_checked(hiershapes_root, tmp_path):
+    with pytest.raises(ValueError, match=r"TRAINER.COOP.LEVEL_WEIGHTS has 2 values but the hierarchy has 3 levels"):
+        make_trainer("CoOp", hiershapes_root, str(tmp_path / "out"), "TRAINER.COOP.LEVEL_WEIGHTS", "[1.0, 2.0]")

@@ -1,0 +1,45 @@
+"""Build real trainers on a small HierShapes with a random-init tiny CLIP, through train.py's config path."""
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+from typing import Any
+
+import train
+from dassl_compat import build_trainer
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PROJECT_TRAINERS = ("ZeroshotCLIP", "CoOp", "IVLP", "HGCLIP")
+
+
+def tiny_config_file(trainer: str) -> str:
+    for name in ("tiny_hiershapes.yaml", "tiny.yaml"):
+        path = osp.join(REPO, "configs", "trainers", trainer, name)
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(f"no tiny config for {trainer}")
+
+
+def make_cfg(trainer: str, root: str, output_dir: str, *opts: Any) -> Any:
+    """The config ``train.py`` would build for a small, fast run (random tiny CLIP, 2 shots, 1 epoch)."""
+    args = train.build_parser().parse_args([
+        "--root", root, "--seed", "1", "--trainer", trainer, "--output-dir", output_dir,
+        "--dataset-config-file", osp.join(REPO, "configs", "datasets", "hiershapes.yaml"),
+        "--config-file", tiny_config_file(trainer),
+        "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "1",
+        "DATALOADER.TRAIN_X.BATCH_SIZE", "16", "TRAIN.PRINT_FREQ", "100",
+        *[str(o) for o in opts],
+    ])
+    return train.setup_cfg(args)
+
+
+def make_trainer(trainer: str, root: str, output_dir: str, *opts: Any) -> Any:
+    return build_trainer(make_cfg(trainer, root, output_dir, *opts))
+
+
+def first_batch(trainer: Any) -> dict:
+    return next(iter(trainer.train_loader_x))
+
+
+def namespace(**kwargs: Any) -> argparse.Namespace:
+    return argparse.Namespace(**kwargs)

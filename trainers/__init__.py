@@ -1,0 +1,5 @@
+"""Hierarchical CLIP trainers; importing this package registers them in Dassl's TRAINER_REGISTRY."""
+from . import coop, hgclip, ivlp, zsclip  # noqa: F401  (registration side effects)
+from .base import HierarchicalCLIPTrainer
+
+__all__ = ["HierarchicalCLIPTrainer"]

@@ -1,0 +1,174 @@
+"""Per-node visual prototypes: the mean frozen-CLIP image feature of the training images under each node.
+
+HGCLIP (Sec. 4.3, Eq. 7) gives the image side hierarchy information through one
+prototype per node of every level, averaged over the training split only. They
+are computed once before training and cached; the cache key holds everything
+that changes them (images, labels, hierarchy, backbone weights, transform,
+options), so a stale cache is never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm import tqdm
+
+from hierarchy import Hierarchy
+from minidassl.utils.atomic import atomic_torch_save
+
+EMPTY_MODES = ("text", "zero", "previous")
+
+
+@dataclass
+class NodePrototypes:
+    """Prototypes ``[num_nodes, D]`` in the hierarchy's global node order, with their provenance."""
+
+    prototypes: Tensor
+    counts: Tensor  # training images under each node
+    node_names: list[str]
+    node_levels: list[int]
+    key: dict
+
+    @property
+    def empty_nodes(self) -> list[int]:
+        return [i for i, c in enumerate(self.counts.tolist()) if c == 0]
+
+
+def leaf_feature_sums(
+    encode: Callable[[Tensor], Tensor],
+    batches: Iterable[dict],
+    num_leaves: int,
+    device: torch.device,
+    normalize: bool,
+    progress: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Sum of (optionally L2-normalised) image features and image count per leaf."""
+    sums: Optional[Tensor] = None
+    counts = torch.zeros(num_leaves, dtype=torch.long)
+    iterator = tqdm(batches, desc="prototypes", disable=not progress, leave=False)
+    with torch.no_grad():
+        for batch in iterator:
+            features = encode(batch["img"].to(device)).float().cpu()
+            if normalize:
+                features = F.normalize(features, dim=-1)
+            if sums is None:
+                sums = torch.zeros(num_leaves, features.shape[1])
+            labels = batch["label"].long()
+            sums.index_add_(0, labels, features)
+            counts += torch.bincount(labels, minlength=num_leaves)
+    if sums is None:
+        raise ValueError("cannot build prototypes: the training split is empty")
+    return sums, counts
+
+
+def node_means(leaf_sums: Tensor, leaf_counts: Tensor, hierarchy: Hierarchy) -> tuple[Tensor, Tensor]:
+    """Mean over ALL images under each node (a coarse node averages every descendant image)."""
+    incidence = hierarchy.node_leaf_incidence().float()
+    node_sums = incidence @ leaf_sums
+    node_counts = (incidence @ leaf_counts.float()).long()
+    means = node_sums / node_counts.clamp(min=1).unsqueeze(1).float()
+    return means, node_counts
+
+
+def fill_empty_nodes(prototypes: Tensor, counts: Tensor, mode: str, text_features: Optional[Tensor] = None) -> Tensor:
+    """Give nodes without training images a surrogate prototype.
+
+    * ``text``: the node's CLIP text embedding, rescaled to the mean prototype norm
+      (the default; new classes in base-to-new have no images);
+    * ``zero``: a zero vector;
+    * ``previous``: a copy of node ``i-1`` (what the official script does).
+    """
+    if mode not in EMPTY_MODES:
+        raise ValueError(f"PROTOTYPES.EMPTY must be one of {EMPTY_MODES}, got {mode!r}")
+    filled = prototypes.clone()
+    empty = (counts == 0).nonzero().flatten().tolist()
+    if not empty:
+        return filled
+    if mode == "zero":
+        filled[empty] = 0
+    elif mode == "previous":
+        for node in empty:
+            filled[node] = filled[node - 1] if node > 0 else 0
+    else:
+        if text_features is None:
+            raise ValueError("PROTOTYPES.EMPTY=text needs the nodes' text features")
+        present = counts > 0
+        scale = prototypes[present].norm(dim=-1).mean() if present.any() else torch.tensor(1.0)
+        filled[empty] = F.normalize(text_features[empty].float(), dim=-1) * scale
+    return filled
+
+
+def cache_file(cache_dir: str, key: dict) -> str:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+    return osp.join(cache_dir, f"prototypes-{digest}.pt")
+
+
+def load_cached(path: str, key: dict, hierarchy: Hierarchy) -> Optional[NodePrototypes]:
+    """The cached prototypes when the file exists and its key and node table match exactly."""
+    if not osp.isfile(path):
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a corrupt file is recomputed, with a note
+        print(f"Ignoring unreadable prototype cache {path}: {error}")
+        return None
+    if stored.get("key") != key or stored.get("node_names") != list(hierarchy.node_names):
+        return None
+    return NodePrototypes(stored["prototypes"], stored["counts"], stored["node_names"], stored["node_levels"], key)
+
+
+def save_cached(path: str, prototypes: NodePrototypes) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    atomic_torch_save(
+        {
+            "key": prototypes.key,
+            "node_names": prototypes.node_names,
+            "node_levels": prototypes.node_levels,
+            "prototypes": prototypes.prototypes,
+            "counts": prototypes.counts,
+        },
+        path,
+    )
+
+
+def backbone_fingerprint(clip_model: torch.nn.Module) -> str:
+    """A short hash of weights that change whenever the backbone does."""
+    digest = hashlib.sha256()
+    for tensor in (clip_model.visual.conv1.weight, clip_model.visual.proj, clip_model.text_projection):
+        if tensor is not None:
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def items_fingerprint(items: Iterable[Any], root: str) -> str:
+    """A hash of the training images (paths relative to ``root``) and their labels."""
+    digest = hashlib.sha256()
+    for item in items:
+        relpath = osp.relpath(item.impath, root) if root else item.impath
+        digest.update(f"{relpath}\t{item.label}\n".encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def compute_node_prototypes(
+    encode: Callable[[Tensor], Tensor],
+    batches: Iterable[dict],
+    hierarchy: Hierarchy,
+    device: torch.device,
+    normalize: bool,
+    empty_mode: str,
+    text_features: Optional[Tensor],
+    key: dict,
+    progress: bool = True,
+) -> NodePrototypes:
+    """Prototypes for every node from labelled image batches (``{"img", "label"}`` dicts)."""
+    sums, counts = leaf_feature_sums(encode, batches, hierarchy.num_leaves, device, normalize, progress)
+    means, node_counts = node_means(sums, counts, hierarchy)
+    filled = fill_empty_nodes(means, node_counts, empty_mode, text_features)
+    return NodePrototypes(filled, node_counts, list(hierarchy.node_names), list(hierarchy.node_levels), key)
