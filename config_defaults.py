@@ -68,6 +68,7 @@ def _add_hgclip_keys(cfg: CN) -> None:
     node.LAMBDA_GLOBAL = 1.0  # lambda_1
     node.LAMBDA_ATTN = 0.2  # lambda_2
     node.PROTOTYPES = CN()
+    node.PROTOTYPES.SOURCE = "auto"  # whose training images: auto (base when testing new) | all | base | new
     node.PROTOTYPES.TRANSFORM = "test"  # test | train: preprocessing of the images averaged into prototypes
     node.PROTOTYPES.NORMALIZE = True  # L2-normalise each image feature before averaging
     node.PROTOTYPES.EMPTY = "text"  # nodes without training images: text (CLIP text embedding) | zero | previous
@@ -97,15 +98,75 @@ def _add_ivlp_keys(cfg: CN) -> None:
     cfg.TRAINER.IVLP = _prompt_keys(CN(), 2, 2, 9, 9, "a photo of a")
 
 
+def _add_cocoop_keys(cfg: CN) -> None:
+    node = CN()
+    node.N_CTX = 4  # CoCoOp's published config (vit_b16_c4_ep10_batch1_ctxv1)
+    node.CTX_INIT = "a photo of a"
+    node.PREC = "fp16"
+    node.LEVEL_WEIGHTS = []
+    cfg.TRAINER.COCOOP = node
+
+
+def _add_maple_keys(cfg: CN) -> None:
+    node = CN()
+    node.N_CTX = 2  # text prompt tokens per layer; the vision prompts are projections of them
+    node.CTX_INIT = "a photo of a"
+    node.PREC = "fp16"
+    node.PROMPT_DEPTH = 9  # prompted layers in both branches (input level + 8 deep)
+    node.LEVEL_WEIGHTS = []
+    cfg.TRAINER.MAPLE = node
+
+
+def _add_vpt_keys(cfg: CN) -> None:
+    node = CN()
+    node.N_CTX_VISION = 8  # MaPLe's VPT config (vit_b16_c2_ep5_batch4_4)
+    node.PROMPT_DEPTH_VISION = 12
+    node.CTX_INIT = "a photo of a"  # frozen text prompt: "<CTX_INIT> <name>."
+    node.PREC = "fp16"
+    node.LEVEL_WEIGHTS = []
+    cfg.TRAINER.VPT = node
+
+
+def _add_kgcoop_keys(cfg: CN) -> None:
+    node = CN()
+    node.N_CTX = 4
+    node.CTX_INIT = "a photo of a"
+    node.CSC = False
+    node.PREC = "fp16"
+    node.W = 8.0  # weight of mean ||g - g_clip||^2 (paper Eq. 5; the official code's 1 - cos is half of it)
+    node.TEMPLATE = "a photo of a {}."  # hand-crafted prompt whose frozen features anchor the learned ones
+    node.LEVEL_WEIGHTS = []
+    cfg.TRAINER.KGCOOP = node
+
+
+def _add_promptsrc_keys(cfg: CN) -> None:
+    node = _prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
+    # ints as in PromptSRC's train.py and YAMLs (yacs does not merge an int into a float key)
+    node.TEXT_LOSS_WEIGHT = 25  # L1(prompted text features, frozen CLIP text features)
+    node.IMAGE_LOSS_WEIGHT = 10  # L1(prompted image features, frozen CLIP image features)
+    node.KL_LOSS_WEIGHT = 1.0  # per-level KL(zero-shot softmax || prompted softmax)
+    node.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs (1-based), for a GPA_REF_EPOCHS schedule
+    node.GPA_STD = 1
+    node.GPA_REF_EPOCHS = 20  # MEAN/STD are scaled by MAX_EPOCH / GPA_REF_EPOCHS; 0 = use them as given
+    node.TEMPLATES_FILE = ""  # teacher text templates; "" = configs/templates/<DATASET.NAME>.json or default.json
+    cfg.TRAINER.PROMPTSRC = node
+
+
 def extend_cfg(cfg: CN) -> CN:
     """Add the project's keys to a Dassl default config (in place) and return it."""
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
     cfg.TEST.EVALUATOR = "Hierarchical"
+    cfg.TEST.DECODING = "independent"  # independent (per-level argmax, as HGCLIP) | bottom_up | top_down
     _add_zeroshot_keys(cfg)
     _add_coop_keys(cfg)
     _add_ivlp_keys(cfg)
     _add_hgclip_keys(cfg)
+    _add_cocoop_keys(cfg)
+    _add_maple_keys(cfg)
+    _add_vpt_keys(cfg)
+    _add_kgcoop_keys(cfg)
+    _add_promptsrc_keys(cfg)
     return cfg
 
 

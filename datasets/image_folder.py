@@ -21,7 +21,7 @@ Every dataset is a class registered in Dassl's ``DATASET_REGISTRY`` and selected
    ``datasets/my_birds.py``::
 
        from dassl_compat import DATASET_REGISTRY
-       from datasets.image_folder import HierImageFolder
+       from .image_folder import HierImageFolder
 
        @DATASET_REGISTRY.register()
        class MyBirds(HierImageFolder):

@@ -4,19 +4,21 @@ Why captions at every level: zero-shot classification must work for families, sh
 and objects alike, so the text side has to learn each level's names. Colour captions
 teach the attribute that, crossed with shape, makes the fine classes.
 
-Because the bank is small, one caption can be true of many images in a batch (a
-"circle" caption fits every circle). ``truth[label, caption]`` records this so the
-contrastive loss treats every true pair as a positive instead of a negative.
+The bank is small (one phrase per object, shape, family and colour, times a few
+templates), so each training step contrasts the images with *every* phrase, each
+worded with a randomly drawn template. One phrase is true of many images ("circle"
+fits every circle), so ``truth[label, phrase]`` marks all true pairs as positives.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from clip import tokenize
 
-from embedded.hiershapes import COLOURS, leaf_paths
+from embedded.hiershapes import leaf_paths
 
-TEMPLATES: tuple[str, ...] = (
+DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
     "a {}.",
     "a picture of a {}.",
@@ -26,61 +28,64 @@ TEMPLATES: tuple[str, ...] = (
 CAPTION_KINDS: tuple[str, ...] = ("object", "shape", "family", "colour")
 
 
-def _names(kind: str, family: str, shape: str, leaf: str, colour: str) -> list[str]:
-    """The phrases that name one image's class at one level (or its colour)."""
-    if kind == "object":
-        return [leaf]
-    if kind == "shape":
-        return [shape]
-    if kind == "family":
-        return [family, f"{family} shape"]
-    return [f"{colour} shape", f"{colour} thing"]
+def _phrases(kind: str, family: str, shape: str, leaf: str) -> list[str]:
+    """The phrases that name one class at one level (or its colour)."""
+    colour = leaf[: -len(shape) - 1]
+    return {
+        "object": [leaf],
+        "shape": [shape],
+        "family": [family, f"{family} shape"],
+        "colour": [f"{colour} shape", f"{colour} thing"],
+    }[kind]
 
 
 @dataclass(frozen=True)
 class CaptionBank:
-    """All caption strings, which labels each is true for, and which fit each (label, kind)."""
+    """Every phrase with its kind, which leaves it is true of, and its tokenised wordings."""
 
-    texts: tuple[str, ...]
-    truth: torch.Tensor  # bool [num_leaves, num_captions]
-    choices: dict[tuple[int, str], tuple[int, ...]]  # (label, kind) -> caption indices
+    phrases: tuple[str, ...]
+    kinds: tuple[str, ...]  # kind of each phrase
+    templates: tuple[str, ...]
+    truth: torch.Tensor  # bool [num_leaves, num_phrases]
+    tokens: torch.Tensor  # long [num_phrases, num_templates, context_length]
+
+    def text(self, phrase: int, template: int) -> str:
+        return self.templates[template].format(self.phrases[phrase])
 
 
-def build_caption_bank() -> CaptionBank:
-    texts: list[str] = []
-    index: dict[str, int] = {}
-    true_for: dict[int, set[int]] = {}
-    choices: dict[tuple[int, str], tuple[int, ...]] = {}
+def build_caption_bank(templates: tuple[str, ...] | list[str] = DEFAULT_TEMPLATES, context_length: int = 77) -> CaptionBank:
+    phrases: list[str] = []
+    kinds: list[str] = []
+    true_for: list[set[int]] = []
     for label, (family, shape, leaf) in enumerate(leaf_paths()):
-        colour = leaf.split(" ")[0]
-        assert colour in COLOURS
         for kind in CAPTION_KINDS:
-            picked = []
-            for name in _names(kind, family, shape, leaf, colour):
-                for template in TEMPLATES:
-                    text = template.format(name)
-                    if text not in index:
-                        index[text] = len(texts)
-                        texts.append(text)
-                    picked.append(index[text])
-                    true_for.setdefault(index[text], set()).add(label)
-            choices[(label, kind)] = tuple(picked)
-    truth = torch.zeros(len(leaf_paths()), len(texts), dtype=torch.bool)
-    for caption, labels in true_for.items():
-        truth[sorted(labels), caption] = True
-    return CaptionBank(texts=tuple(texts), truth=truth, choices=choices)
+            for phrase in _phrases(kind, family, shape, leaf):
+                if phrase not in phrases:
+                    phrases.append(phrase)
+                    kinds.append(kind)
+                    true_for.append(set())
+                true_for[phrases.index(phrase)].add(label)
+    truth = torch.zeros(len(leaf_paths()), len(phrases), dtype=torch.bool)
+    for phrase_idx, labels in enumerate(true_for):
+        truth[sorted(labels), phrase_idx] = True
+    texts = [template.format(phrase) for phrase in phrases for template in templates]
+    tokens = tokenize(texts, context_length=context_length).view(len(phrases), len(templates), context_length)
+    return CaptionBank(tuple(phrases), tuple(kinds), tuple(templates), truth, tokens)
 
 
-def sample_captions(bank: CaptionBank, labels: torch.Tensor, kind_weights: dict[str, float], generator: torch.Generator) -> torch.Tensor:
-    """One caption index per image: a level (kind) by ``kind_weights``, then a phrasing uniformly."""
-    kinds = list(kind_weights)
-    unknown = set(kinds) - set(CAPTION_KINDS)
+def positive_weights(bank: CaptionBank, labels: torch.Tensor, kind_weights: dict[str, float]) -> torch.Tensor:
+    """Target distribution over phrases per image [B, num_phrases]; each row sums to 1.
+
+    A kind (level) gets ``kind_weights[kind]`` of the mass, shared equally by the
+    phrases of that kind that are true of the image.
+    """
+    unknown = set(kind_weights) - set(CAPTION_KINDS)
     if unknown:
         raise KeyError(f"caption_kind_weights: unknown kind(s) {sorted(unknown)}; expected {list(CAPTION_KINDS)}")
-    weights = torch.tensor([float(kind_weights[k]) for k in kinds])
-    kind_idx = torch.multinomial(weights, len(labels), replacement=True, generator=generator)
-    out = torch.empty(len(labels), dtype=torch.long)
-    for i, (label, k) in enumerate(zip(labels.tolist(), kind_idx.tolist())):
-        options = bank.choices[(label, kinds[k])]
-        out[i] = options[int(torch.randint(len(options), (1,), generator=generator))]
-    return out
+    truth = bank.truth[labels].float()
+    weights = torch.zeros_like(truth)
+    for kind, weight in kind_weights.items():
+        column = torch.tensor([k == kind for k in bank.kinds])
+        of_kind = truth * column
+        weights += float(weight) * of_kind / of_kind.sum(1, keepdim=True).clamp_min(1.0)
+    return weights / weights.sum(1, keepdim=True)

@@ -88,3 +88,86 @@ def base_new_summary(base_runs: Sequence[dict], new_runs: Sequence[dict]) -> dic
 
 def fmt(value: float) -> str:
     return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------
+# Seed summaries for method comparisons (scripts/compare.py, parse_test_res.py)
+# ---------------------------------------------------------------------------
+FULL_PATH = "full path"  # the extra row of a comparison table: every level right at once
+UNITLESS_KEYS = ("mistake_severity", "hierarchical_distance_at_1")  # LCA heights, not percentages
+
+
+def spread(values: Sequence[float], ci95: bool = False) -> float:
+    """Population std (np.std, as Dassl's parse script), or the 95% CI half-width 1.96*std/sqrt(n)."""
+    _, std = mean_std(values)
+    return 1.96 * std / math.sqrt(len(values)) if ci95 else std
+
+
+def _stats(values: Sequence[float], seeds: Sequence) -> dict:
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "n": len(values), "values": [float(v) for v in values], "seeds": list(seeds)}
+
+
+def seed_summary(runs: Sequence[dict]) -> dict:
+    """Per-level top-1 and full-path accuracy over seeds, keeping the per-seed values.
+
+    Returns ``{"levels", "seeds", "per_level": {level: stats}, "full_path": stats}`` where
+    ``stats = {"mean", "std", "n", "values", "seeds"}`` (``values`` in ``seeds`` order).
+    """
+    runs = list(runs)
+    averaged = average_levels(runs)  # validates that every run has the same levels
+    seeds = [run.get("seed") for run in runs]
+    per_level = {level: _stats([level_top1(run)[level] for run in runs], seeds) for level in averaged}
+    full = [run.get("full_path_accuracy") for run in runs]
+    full_path = _stats([math.nan if v is None else float(v) for v in full], seeds)
+    return {"levels": list(averaged), "seeds": seeds, "per_level": per_level, "full_path": full_path}
+
+
+def compare_summary(dataset: str, runs_by_trainer: "dict[str, Sequence[dict]]",
+                    configs: "dict[str, str] | None" = None) -> dict:
+    """Seed summaries of several trainers on one dataset (one column each in a Table-1 layout).
+
+    Every trainer must report the same levels (the same hierarchy); trainers without runs are left out.
+    Returns ``{"dataset", "levels", "seeds", "trainers": {name: seed_summary + "config"}}``.
+    """
+    trainers: dict[str, dict] = {}
+    levels: "list[str] | None" = None
+    seeds: list = []
+    for name, runs in runs_by_trainer.items():
+        if not runs:
+            continue
+        summary = seed_summary(runs)
+        if levels is None:
+            levels = summary["levels"]
+        elif summary["levels"] != levels:
+            raise ValueError(f"{name} reports levels {summary['levels']} on {dataset}, others {levels}")
+        summary["config"] = (configs or {}).get(name, "")
+        trainers[name] = summary
+        seeds.extend(s for s in summary["seeds"] if s not in seeds)
+    if not trainers:
+        raise ValueError(f"no results to compare on {dataset}")
+    return {"dataset": dataset, "levels": levels, "seeds": seeds, "trainers": trainers}
+
+
+def flat_metrics(results: dict) -> "dict[str, float]":
+    """One results.json as the evaluator's printed keys (``accuracy``, ``<level>_top1``, ...).
+
+    These are the names ``* <key>: x%`` lines use, so ``parse_test_res.py --keyword`` means
+    the same thing for logs and for results.json. Undefined values (null) are left out.
+    """
+    from .hierarchical import _metric_key  # the evaluator's level-name -> key rule, kept in one place
+
+    flat: dict[str, float] = {}
+
+    def put(key: str, value) -> None:
+        if value is not None:
+            flat[key] = float(value)
+
+    put("accuracy", results.get("accuracy"))
+    for level in results.get("levels", []):
+        row = results["per_level"][level]
+        for metric in ("top1", "top5", "macro_f1"):
+            put(f"{_metric_key(level)}_{metric}", row.get(metric))
+    for key in ("full_path_accuracy", "path_consistency", *UNITLESS_KEYS):
+        put(key, results.get(key))
+    return flat

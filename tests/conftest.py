@@ -18,8 +18,8 @@ def hiershapes_root(tmp_path_factory) -> str:
 
 @pytest.fixture(autouse=True)
 def _quiet_threads():
-    """Keep torch to the machine's cores so parallel helpers do not oversubscribe."""
+    """Use half the cores, as train.py does (see train.configure_cpu_threads)."""
     import torch
 
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     yield

@@ -258,3 +258,24 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
     edited.train_x = dataset.train_x
     prepare_prototypes(cfg, edited, clip_model, settings, device, progress=False)
     assert "Computing node prototypes" in capsys.readouterr().out, "a stale cache must never be used"
+
+
+def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_path):
+    """Base-to-new: testing on new classes builds prototypes from the base classes' training images."""
+    from backbones import load_clip
+    from dassl_compat import build_dataset
+    from trainer_helpers import make_cfg
+
+    cfg = make_cfg("HGCLIP", hiershapes_root, str(tmp_path / "out"), "DATASET.SUBSAMPLE_CLASSES", "new",
+                   "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR", str(tmp_path / "cache"))
+    dataset = build_dataset(cfg)
+    clip_model = load_clip(cfg.MODEL.BACKBONE)
+    settings = hgclip_settings(cfg.TRAINER.HGCLIP, int(clip_model.text_projection.shape[1]))
+    result = prepare_prototypes(cfg, dataset, clip_model, settings, torch.device("cpu"), progress=False)
+    h = dataset.hierarchy
+    leaf_counts = result.counts[h.level_slices[-1]]
+    assert (leaf_counts == 0).all(), "new leaves must have no images"
+    assert (result.counts[: h.level_offsets[-1]] > 0).all(), "shared ancestors keep the base images"
+    assert result.key["source"] == "base"
+    assert result.key["images"] != prototype_cache_key(
+        cfg, dataset, clip_model, settings, None)["images"], "the images are the base split's, not the new one's"

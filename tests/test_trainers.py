@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dassl_compat import TRAINER_REGISTRY
-from trainer_helpers import PROJECT_TRAINERS, first_batch, make_trainer
+from trainer_helpers import PROJECT_TRAINERS, TRAIN_STEP_OPTIONS, first_batch, make_trainer
 
 TRAINABLE = [name for name in PROJECT_TRAINERS if name != "ZeroshotCLIP"]
 
@@ -36,12 +36,12 @@ def test_builds_and_logits_cover_every_level(name, hiershapes_root, tmp_path):
 
 @pytest.mark.parametrize("name", TRAINABLE)
 def test_train_steps_lower_the_loss(name, hiershapes_root, tmp_path):
-    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"), "OPTIM.LR", "0.05",
-                           "OPTIM.WARMUP_EPOCH", "0")
+    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"), "OPTIM.LR", "0.01",
+                           "OPTIM.WARMUP_EPOCH", "0", *TRAIN_STEP_OPTIONS.get(name, ()))
     batch = first_batch(trainer)
     trainer.set_model_mode("train")
     trainer.batch_idx, trainer.num_batches = 0, 10**6  # keep the LR fixed
-    losses = [trainer.forward_backward(batch)["loss"] for _ in range(6)]
+    losses = [trainer.forward_backward(batch)["loss"] for _ in range(8)]
     assert losses[-1] < losses[0], losses
 
 

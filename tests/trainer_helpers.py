@@ -9,7 +9,7 @@ import train
 from dassl_compat import build_trainer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-PROJECT_TRAINERS = ("ZeroshotCLIP", "CoOp", "IVLP", "HGCLIP")
+PROJECT_TRAINERS = ("ZeroshotCLIP", "CoOp", "IVLP", "HGCLIP", "CoCoOp", "MaPLe", "VPT", "KgCoOp", "PromptSRC")
 
 
 def tiny_config_file(trainer: str) -> str:
@@ -43,3 +43,8 @@ def first_batch(trainer: Any) -> dict:
 
 def namespace(**kwargs: Any) -> argparse.Namespace:
     return argparse.Namespace(**kwargs)
+
+#: Options for the "a few steps lower the loss" check where the shared LR is too aggressive:
+#: KgCoOp's consistency term reacts strongly to context changes on a random CLIP, so it uses
+#: its published learning rate (0.002).
+TRAIN_STEP_OPTIONS: dict[str, tuple[str, ...]] = {"KgCoOp": ("OPTIM.LR", "0.002")}

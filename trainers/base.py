@@ -44,7 +44,9 @@ class HierarchicalCLIPTrainer(TrainerX):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         # Dassl builds the evaluator after build_model without the hierarchy; rebuild it with it.
-        self.evaluator = build_evaluator(cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy)
+        self.evaluator = build_evaluator(
+            cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy, decoding=cfg.TEST.DECODING
+        )
 
     @property
     def trainer_cfg(self) -> Any:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from backbones.prompted_clip import encode_text_plain
-from dassl_compat import TRAINER_REGISTRY, build_data_loader, build_transform
+from dassl_compat import TRAINER_REGISTRY, build_data_loader, build_dataset, build_transform
 from hierarchy import Hierarchy
 
 from .base import HierarchicalCLIPTrainer
@@ -239,8 +239,41 @@ class HGCLIPModel(DeepPromptCLIP):
 
 
 # ---------------------------------------------------------------------- prototypes
-def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, settings: HGCLIPSettings, transform: Any) -> dict:
+SOURCES = ("auto", "all", "base", "new")
+
+
+def prototype_source(cfg: Any) -> str:
+    """Whose training images build the prototypes (``PROTOTYPES.SOURCE``).
+
+    ``auto``: the evaluated classes' own, except when testing on ``new`` classes:
+    in base-to-new the model never sees new-class images, so the prototypes come
+    from the base classes' training images (shared ancestors keep them; the new
+    nodes get the ``PROTOTYPES.EMPTY`` surrogate).
+    """
+    source = cfg.TRAINER.HGCLIP.PROTOTYPES.SOURCE
+    if source not in SOURCES:
+        raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.SOURCE must be one of {SOURCES}, got {source!r}")
+    if source != "auto":
+        return source
+    return "base" if cfg.DATASET.SUBSAMPLE_CLASSES == "new" else cfg.DATASET.SUBSAMPLE_CLASSES
+
+
+def source_dataset(cfg: Any, dataset: Any) -> Any:
+    """The dataset whose training split builds the prototypes (``dataset`` itself unless SOURCE differs)."""
+    source = prototype_source(cfg)
+    if source == cfg.DATASET.SUBSAMPLE_CLASSES:
+        return dataset
+    source_cfg = cfg.clone()
+    source_cfg.defrost()
+    source_cfg.DATASET.SUBSAMPLE_CLASSES = source
+    print(f"Prototypes come from the '{source}' classes' training images (PROTOTYPES.SOURCE)")
+    return build_dataset(source_cfg)
+
+
+def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, settings: HGCLIPSettings, transform: Any,
+                        source: Any = None) -> dict:
     """Everything the prototypes depend on; any change gives another cache file."""
+    source = dataset if source is None else source
     return {
         "dataset": cfg.DATASET.NAME,
         "split": "train",
@@ -248,7 +281,9 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, settings:
         "seed": int(cfg.SEED),
         "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
         "subsample_rule": cfg.DATASET.SUBSAMPLE_RULE,
-        "images": items_fingerprint(dataset.train_x, getattr(dataset, "dataset_dir", "")),
+        "source": prototype_source(cfg),
+        "images": items_fingerprint(source.train_x, getattr(source, "dataset_dir", "")),
+        "source_hierarchy": source.hierarchy.digest(),
         "hierarchy": dataset.hierarchy.digest(),
         "backbone": cfg.MODEL.BACKBONE.NAME,
         "backbone_weights": backbone_fingerprint(clip_model),
@@ -264,8 +299,9 @@ def prepare_prototypes(
 ) -> NodePrototypes:
     """Node prototypes from the training split with the frozen, un-prompted CLIP (cached)."""
     hierarchy = dataset.hierarchy
+    source = source_dataset(cfg, dataset)
     transform = build_transform(cfg, is_train=settings.proto_transform == "train")
-    key = prototype_cache_key(cfg, dataset, clip_model, settings, transform)
+    key = prototype_cache_key(cfg, dataset, clip_model, settings, transform, source)
     cache_dir = cfg.TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR or osp.join(getattr(dataset, "dataset_dir", "."), "prototypes")
     path = cache_file(cache_dir, key)
     cached = load_cached(path, key, hierarchy)
@@ -273,9 +309,9 @@ def prepare_prototypes(
         print(f"Loaded node prototypes from {path}")
         return cached
 
-    print(f"Computing node prototypes for {hierarchy.num_nodes} nodes from {len(dataset.train_x)} training images")
+    print(f"Computing node prototypes for {hierarchy.num_nodes} nodes from {len(source.train_x)} training images")
     loader = build_data_loader(
-        cfg, sampler_type="SequentialSampler", data_source=dataset.train_x,
+        cfg, sampler_type="SequentialSampler", data_source=source.train_x,
         batch_size=cfg.TRAINER.HGCLIP.PROTOTYPES.BATCH_SIZE, tfm=transform, is_train=False,
     )
     context_length = int(clip_model.positional_embedding.shape[0])
@@ -283,8 +319,8 @@ def prepare_prototypes(
         tokens = clip.tokenize([f"a photo of a {name}." for name in hierarchy.node_names], context_length=context_length)
         text_features = encode_text_plain(clip_model, tokens.to(device)).float().cpu()
     prototypes = compute_node_prototypes(
-        clip_model.encode_image, loader, hierarchy, device, settings.proto_normalize, settings.proto_empty,
-        text_features, key, progress,
+        clip_model.encode_image, loader, source.hierarchy, hierarchy, device, settings.proto_normalize,
+        settings.proto_empty, text_features, key, progress,
     )
     if prototypes.empty_nodes:
         names = [hierarchy.node_names[i] for i in prototypes.empty_nodes[:5]]

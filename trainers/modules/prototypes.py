@@ -35,6 +35,7 @@ class NodePrototypes:
     node_names: list[str]
     node_levels: list[int]
     key: dict
+    path: str = ""  # the cache file, once saved or loaded
 
     @property
     def empty_nodes(self) -> list[int]:
@@ -75,6 +76,23 @@ def node_means(leaf_sums: Tensor, leaf_counts: Tensor, hierarchy: Hierarchy) -> 
     node_counts = (incidence @ leaf_counts.float()).long()
     means = node_sums / node_counts.clamp(min=1).unsqueeze(1).float()
     return means, node_counts
+
+
+def map_nodes(values: Tensor, counts: Tensor, source: Hierarchy, target: Hierarchy) -> tuple[Tensor, Tensor]:
+    """Carry per-node values from ``source`` to ``target`` by node identity (level, name).
+
+    Used when the prototypes come from other classes than those evaluated: a model
+    trained on base classes is tested on new ones, whose shared ancestors keep the
+    base images' prototypes and whose own nodes have none (count 0).
+    """
+    index = {(level, name): i for i, (name, level) in enumerate(zip(source.node_names, source.node_levels))}
+    mapped = values.new_zeros(target.num_nodes, values.shape[1])
+    mapped_counts = counts.new_zeros(target.num_nodes)
+    for j, key in enumerate(zip(target.node_levels, target.node_names)):
+        i = index.get(key)
+        if i is not None:
+            mapped[j], mapped_counts[j] = values[i], counts[i]
+    return mapped, mapped_counts
 
 
 def fill_empty_nodes(prototypes: Tensor, counts: Tensor, mode: str, text_features: Optional[Tensor] = None) -> Tensor:
@@ -121,7 +139,7 @@ def load_cached(path: str, key: dict, hierarchy: Hierarchy) -> Optional[NodeProt
         return None
     if stored.get("key") != key or stored.get("node_names") != list(hierarchy.node_names):
         return None
-    return NodePrototypes(stored["prototypes"], stored["counts"], stored["node_names"], stored["node_levels"], key)
+    return NodePrototypes(stored["prototypes"], stored["counts"], stored["node_names"], stored["node_levels"], key, path)
 
 
 def save_cached(path: str, prototypes: NodePrototypes) -> None:
@@ -136,6 +154,7 @@ def save_cached(path: str, prototypes: NodePrototypes) -> None:
         },
         path,
     )
+    prototypes.path = path
 
 
 def backbone_fingerprint(clip_model: torch.nn.Module) -> str:
@@ -159,7 +178,8 @@ def items_fingerprint(items: Iterable[Any], root: str) -> str:
 def compute_node_prototypes(
     encode: Callable[[Tensor], Tensor],
     batches: Iterable[dict],
-    hierarchy: Hierarchy,
+    source: Hierarchy,
+    target: Hierarchy,
     device: torch.device,
     normalize: bool,
     empty_mode: str,
@@ -167,8 +187,15 @@ def compute_node_prototypes(
     key: dict,
     progress: bool = True,
 ) -> NodePrototypes:
-    """Prototypes for every node from labelled image batches (``{"img", "label"}`` dicts)."""
-    sums, counts = leaf_feature_sums(encode, batches, hierarchy.num_leaves, device, normalize, progress)
-    means, node_counts = node_means(sums, counts, hierarchy)
+    """Prototypes for every node of ``target`` from image batches labelled with ``source``'s leaves.
+
+    ``source`` is the hierarchy of the training images (``{"img", "label"}`` batches);
+    ``target`` the one being evaluated. They are the same object except in
+    base-to-new testing. ``text_features`` are ``target``'s, for empty nodes.
+    """
+    sums, counts = leaf_feature_sums(encode, batches, source.num_leaves, device, normalize, progress)
+    means, node_counts = node_means(sums, counts, source)
+    if source is not target:
+        means, node_counts = map_nodes(means, node_counts, source, target)
     filled = fill_empty_nodes(means, node_counts, empty_mode, text_features)
-    return NodePrototypes(filled, node_counts, list(hierarchy.node_names), list(hierarchy.node_levels), key)
+    return NodePrototypes(filled, node_counts, list(target.node_names), list(target.node_levels), key)

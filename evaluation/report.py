@@ -1,0 +1,174 @@
+"""Render method comparisons (``aggregate.compare_summary``) as the HGCLIP paper's Table 1, CSV and a bar chart.
+
+Table 1 layout: one row per dataset x level (l1 = coarsest), one column per method, top-1 (%)
+cells, the best method of each row in bold. Here each cell is ``mean ± std`` over seeds; with a
+single seed the std is meaningless, so the cell is just the mean (the footnote says so).
+An extra ``full path`` row gives the accuracy of getting every level right at once.
+
+Everything is written atomically (``minidassl.utils.atomic``) so a crash never leaves half a file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os.path as osp
+from typing import Optional, Sequence
+
+from tabulate import tabulate
+
+from minidassl.utils.atomic import atomic_write_bytes, atomic_write_text
+
+from .aggregate import FULL_PATH
+
+__all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "write_reports"]
+
+MISSING = "-"
+
+
+def format_cell(stats: Optional[dict], bold: bool = False, decimals: int = 2) -> str:
+    """``mean ± std`` (just ``mean`` with one seed), optionally bold; ``-`` when there is no value."""
+    if stats is None or stats["mean"] is None or math.isnan(stats["mean"]):
+        return MISSING
+    text = f"{stats['mean']:.{decimals}f}"
+    if stats["n"] > 1:
+        text += f" ± {stats['std']:.{decimals}f}"
+    return f"**{text}**" if bold else text
+
+
+def level_label(index: int, name: str) -> str:
+    """``l1 (family)``: the paper's level number (l1 = coarsest) with the hierarchy's level name."""
+    return f"l{index + 1} ({name})"
+
+
+def _rows(comparison: dict) -> list[tuple[str, str, str, dict]]:
+    """(row label, csv level name, metric, {trainer: stats}) for each level, then the full-path row."""
+    trainers = comparison["trainers"]
+    rows = [
+        (level_label(i, level), level, "top1", {t: s["per_level"].get(level) for t, s in trainers.items()})
+        for i, level in enumerate(comparison["levels"])
+    ]
+    rows.append((FULL_PATH, FULL_PATH, "full_path_accuracy", {t: s["full_path"] for t, s in trainers.items()}))
+    return rows
+
+
+def _best(cells: dict, decimals: int) -> set[str]:
+    """Trainers whose mean, as printed, is the row's maximum (ties are all bold)."""
+    shown = {t: round(s["mean"], decimals) for t, s in cells.items()
+             if s is not None and s["mean"] is not None and not math.isnan(s["mean"])}
+    if not shown:
+        return set()
+    top = max(shown.values())
+    return {t for t, v in shown.items() if v == top}
+
+
+def _trainer_order(comparisons: Sequence[dict]) -> list[str]:
+    order: list[str] = []
+    for comparison in comparisons:
+        order.extend(t for t in comparison["trainers"] if t not in order)
+    return order
+
+
+def comparison_markdown(comparisons: Sequence[dict], decimals: int = 2, notes: bool = True) -> str:
+    """A GitHub-markdown Table 1: rows dataset x level, columns trainers, best mean per row in bold."""
+    comparisons = [comparisons] if isinstance(comparisons, dict) else list(comparisons)
+    trainers = _trainer_order(comparisons)
+    body = []
+    for comparison in comparisons:
+        for i, (label, _, _, cells) in enumerate(_rows(comparison)):
+            best = _best(cells, decimals)
+            body.append([comparison["dataset"] if i == 0 else "", label,
+                         *[format_cell(cells.get(t), t in best, decimals) for t in trainers]])
+    table = tabulate(body, headers=["Dataset", "Level", *trainers], tablefmt="github", disable_numparse=True)
+    if not notes:
+        return table
+    seeds = sorted({s for c in comparisons for s in c["seeds"]}, key=str)
+    n_seeds = sorted({stats["n"] for c in comparisons for t in c["trainers"].values()
+                      for stats in t["per_level"].values()})
+    spread = ("std omitted: one seed per cell" if n_seeds == [1]
+              else "population std (np.std) over seeds; a cell without ± has one seed")
+    configs = "; ".join(f"{t}: {s['config']}" for c in comparisons for t, s in c["trainers"].items() if s.get("config"))
+    lines = [
+        table,
+        "",
+        f"Top-1 accuracy (%) per hierarchy level (l1 = coarsest), mean over seeds {', '.join(map(str, seeds))}; "
+        f"{spread}. Bold: best mean of the row. `full path`: all levels right at once.",
+    ]
+    if configs:
+        lines.append(f"Configs: {configs}.")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_csv(comparisons: Sequence[dict]) -> str:
+    """Long format: one line per dataset x trainer x level, with mean, std, n_seeds and one column per seed."""
+    comparisons = [comparisons] if isinstance(comparisons, dict) else list(comparisons)
+    seeds = []
+    for comparison in comparisons:
+        seeds.extend(s for s in comparison["seeds"] if s not in seeds)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["dataset", "trainer", "config", "level_index", "level", "metric", "mean", "std", "n_seeds",
+                     *[f"seed{s}" for s in seeds]])
+    for comparison in comparisons:
+        for index, (_, level, metric, cells) in enumerate(_rows(comparison)):
+            level_index = index + 1 if level != FULL_PATH else ""
+            for trainer, stats in cells.items():
+                if stats is None:
+                    continue
+                by_seed = dict(zip(stats["seeds"], stats["values"]))
+                writer.writerow([
+                    comparison["dataset"], trainer, comparison["trainers"][trainer].get("config", ""),
+                    level_index, level, metric, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", stats["n"],
+                    *[f"{by_seed[s]:.4f}" if s in by_seed else "" for s in seeds],
+                ])
+    return buffer.getvalue()
+
+
+def comparison_png(comparison: dict, dpi: int = 120) -> bytes:
+    """Grouped bar chart (x = levels, one bar per trainer, error bars = std) as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede pyplot
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    levels = comparison["levels"]
+    trainers = list(comparison["trainers"])
+    x = np.arange(len(levels))
+    width = 0.8 / max(len(trainers), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + 0.35 * len(levels) * len(trainers) + len(levels)), 4.5))
+    try:
+        colours = plt.get_cmap("tab10").colors
+        for k, trainer in enumerate(trainers):
+            per_level = comparison["trainers"][trainer]["per_level"]
+            means = [per_level[level]["mean"] for level in levels]
+            several = any(per_level[level]["n"] > 1 for level in levels)  # no error bar for a single seed
+            stds = [per_level[level]["std"] for level in levels] if several else None
+            offset = (k - (len(trainers) - 1) / 2) * width
+            ax.bar(x + offset, means, width, yerr=stds, capsize=3, label=trainer,
+                   color=colours[k % len(colours)], edgecolor="black", linewidth=0.5)
+        ax.set_xticks(x)
+        ax.set_xticklabels([level_label(i, name) for i, name in enumerate(levels)])
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_ylim(0, 105)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        seeds = ", ".join(map(str, comparison["seeds"]))
+        ax.set_title(f"{comparison['dataset']}: top-1 per level (seed{'s' if len(comparison['seeds']) > 1 else ''} "
+                     f"{seeds})")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_reports(comparison: dict, out_dir: str) -> dict[str, str]:
+    """Write ``comparison.md``, ``comparison.csv`` and ``comparison.png`` into ``out_dir``; return their paths."""
+    paths = {ext: osp.join(out_dir, f"comparison.{ext}") for ext in ("md", "csv", "png")}
+    atomic_write_text(paths["md"], comparison_markdown([comparison]))
+    atomic_write_text(paths["csv"], comparison_csv([comparison]))
+    atomic_write_bytes(paths["png"], comparison_png(comparison))
+    return paths

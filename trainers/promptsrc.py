@@ -1,0 +1,141 @@
+r"""PromptSRC (Khattak et al., ICCV 2023) on a hierarchy: IVLP prompts regularised towards the frozen CLIP.
+
+Loss (logged terms in brackets, unweighted):
+
+.. math::
+    \mathcal L = \mathcal L_{CE} + \lambda_t\,\lVert \bar g - \bar g^{zs}\rVert_1
+               + \lambda_i\,\lVert \bar f - \bar f^{zs}\rVert_1
+               + \lambda_{kl}\,\sum_l w_l\,\mathrm{KL}_l(p^{zs}\,\Vert\,p)
+
+* ``l1_text``: mean absolute difference between the normalised prompted text
+  features of all nodes and the frozen zero-shot ones (``TEXT_LOSS_WEIGHT``, 25);
+* ``l1_image``: the same for the image features (``IMAGE_LOSS_WEIGHT``, 10);
+* ``kl``: KL divergence between the zero-shot and the prompted softmax, taken
+  per hierarchy level (one softmax per level slice) and weighted like the CE
+  (``KL_LOSS_WEIGHT``, 1);
+* Gaussian prompt aggregation (GPA): after every epoch the learner's prompts
+  enter a running average with weight :math:`\propto \mathcal N(e; \mu, \sigma)`
+  (``e`` = 1-based epoch); after the last epoch the average replaces the
+  prompts, before the last checkpoint is written (so it is what gets saved,
+  tested and transferred to new classes).
+
+The frozen teacher is the same CLIP run without prompts (no second copy of the
+weights); its text features are the template ensemble of the dataset's
+zero-shot templates file (``TEMPLATES_FILE``, as ``ZeroshotCLIP``), computed
+once at build time.
+
+Deviations from the original (``trainers/promptsrc.py`` of muzairkhattak/PromptSRC):
+
+* classes are all nodes of all levels; CE and KL are per level (the original has one softmax);
+* the teacher text ensemble uses our templates file, not the 60 ImageNet
+  templates, and averages *normalised* per-template features (the original
+  averages unnormalised ones);
+* ``GPA_MEAN``/``GPA_STD`` are given for a ``GPA_REF_EPOCHS``-epoch schedule
+  (20, the original base-to-new config) and are scaled by
+  ``MAX_EPOCH / GPA_REF_EPOCHS`` when ``MAX_EPOCH`` differs (``GPA_REF_EPOCHS 0``
+  uses them as given). The weights are normalised over the epochs actually
+  trained, so a resumed run averages only the epochs after the resume;
+* only the learner is registered and checkpointed (the original saves the
+  whole model including a second frozen image encoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dassl_compat import TRAINER_REGISTRY
+from hierarchy import Hierarchy
+
+from .base import HierarchicalCLIPTrainer
+from .ivlp import DeepPromptCLIP
+from .modules.handcrafted import handcrafted_text_features
+from .modules.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
+from .modules.regularisers import cross_entropy_terms, level_kl_divergence
+from .templates import load_level_templates, templates_path
+
+
+@dataclass
+class PromptSRCOutputs:
+    """What the loss needs from one forward pass (features are L2-normalised)."""
+
+    logits: Tensor  # [B, K] prompted
+    text: Tensor  # [K, D] prompted
+    image: Tensor  # [B, D] prompted
+    zs_logits: Tensor  # [B, K] frozen CLIP
+    zs_text: Tensor  # [K, D] frozen CLIP
+    zs_image: Tensor  # [B, D] frozen CLIP
+
+
+class PromptSRCModel(DeepPromptCLIP):
+    """:class:`~trainers.ivlp.DeepPromptCLIP` plus the frozen zero-shot teacher (same weights, no prompts).
+
+    ``forward`` (inference) uses the prompted model only; :meth:`forward_train`
+    also returns the teacher's features and logits.
+    """
+
+    def __init__(self, clip_model: nn.Module, hierarchy: Hierarchy, level_templates: list[list[str]],
+                 n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int, ctx_init: str) -> None:
+        super().__init__(clip_model, list(hierarchy.node_names), n_ctx_text, n_ctx_vision, depth_text,
+                         depth_vision, ctx_init)
+        templates = [level_templates[level] for level in hierarchy.node_levels]
+        features = handcrafted_text_features(clip_model, list(hierarchy.node_names), templates)
+        self.register_buffer("zs_text_features", features, persistent=False)
+
+    def forward_train(self, images: Tensor) -> PromptSRCOutputs:
+        scale = self.logit_scale.exp().float()
+        text = F.normalize(self.prompted_text_features(), dim=-1)
+        image = F.normalize(self.encode_images(images).float(), dim=-1)
+        with torch.no_grad():
+            zs_image = F.normalize(self.image_encoder(images).float(), dim=-1)
+            zs_logits = scale * zs_image @ self.zs_text_features.t()
+        return PromptSRCOutputs(scale * image @ text.t(), text, image, zs_logits, self.zs_text_features, zs_image)
+
+
+@TRAINER_REGISTRY.register()
+class PromptSRC(HierarchicalCLIPTrainer):
+    """Self-regulating prompts with per-level weighted cross-entropy and per-level KL."""
+
+    CFG_KEY = "PROMPTSRC"
+
+    def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
+        c = self.trainer_cfg
+        path = templates_path(self.cfg.DATASET.NAME, c.TEMPLATES_FILE)
+        print(f"PromptSRC teacher templates: {path}")
+        return PromptSRCModel(clip_model, hierarchy, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
+                              c.N_CTX_VISION, c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)
+
+    def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:
+        c = self.trainer_cfg
+        out = self.model.forward_train(images)
+        loss, terms = cross_entropy_terms(out.logits, labels, self.hierarchy, self.level_weights)
+        terms["l1_text"] = F.l1_loss(out.text, out.zs_text)
+        terms["l1_image"] = F.l1_loss(out.image, out.zs_image)
+        terms["kl"] = level_kl_divergence(out.logits, out.zs_logits, self.hierarchy.level_slices, self.level_weights)
+        loss = (loss + float(c.TEXT_LOSS_WEIGHT) * terms["l1_text"] + float(c.IMAGE_LOSS_WEIGHT) * terms["l1_image"]
+                + float(c.KL_LOSS_WEIGHT) * terms["kl"])
+        return loss, terms
+
+    # ------------------------------------------------------------------ GPA
+    def gpa_weights(self) -> list[float]:
+        """Normalised GPA weight of every epoch ``0..MAX_EPOCH-1`` (see the module docstring)."""
+        c = self.trainer_cfg
+        mean, std = scaled_gpa_moments(c.GPA_MEAN, c.GPA_STD, self.max_epoch, int(c.GPA_REF_EPOCHS))
+        return gaussian_epoch_weights(self.max_epoch, mean, std)
+
+    def before_train(self) -> None:
+        super().before_train()
+        self._gpa = GaussianPromptAggregator()
+        self._gpa_weights = self.gpa_weights()
+        print("GPA epoch weights: " + ", ".join(f"{w:.3f}" for w in self._gpa_weights))
+
+    def after_epoch(self) -> None:
+        self._gpa.update(self.model.learner, self._gpa_weights[self.epoch])
+        if (self.epoch + 1) == self.max_epoch:
+            print(f"GPA: loading the Gaussian-weighted average of {self._gpa.num_updates} epochs into the prompts")
+            self._gpa.load_into(self.model.learner)
+            self.model.clear_cache()
+        super().after_epoch()
