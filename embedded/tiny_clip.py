@@ -25,7 +25,7 @@ from embedded.hiershapes import GENERATOR_VERSION, ensure_hiershapes
 from minidassl.utils.atomic import atomic_torch_save
 
 CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_clip.json")
-PRETRAIN_CODE_VERSION = 1  # bump when embedded/pretrain.py changes what it produces
+PRETRAIN_CODE_VERSION = 2  # bump when embedded/pretrain.py changes what it produces (2: seeded init)
 _SECTIONS = ("model", "pretraining", "preprocess")
 
 
@@ -75,8 +75,12 @@ def pretrain_and_cache(config: dict, path: str, data_root: str, progress: bool =
     settings = config["pretraining"]
     dataset_dir = ensure_hiershapes(data_root, seed=int(settings["hiershapes_seed"]))
     print(f"pretraining tiny CLIP (cached at {path}), ~{settings.get('expected_minutes', '?')} min on 2 CPU cores", flush=True)
-    model = new_tiny_clip(config)
-    stats = _pretrain.pretrain_clip(model, settings, config["preprocess"], dataset_dir, progress=progress)
+    # The caller's random state is left untouched, and the result depends only on the
+    # settings: the initialisation and the training draw from torch_seed alone.
+    with torch.random.fork_rng():
+        torch.manual_seed(int(settings["torch_seed"]))
+        model = new_tiny_clip(config)
+        stats = _pretrain.pretrain_clip(model, settings, config["preprocess"], dataset_dir, progress=progress)
     atomic_torch_save({"key": cache_key(config), "config": copy.deepcopy(config), "stats": stats, "state_dict": model.state_dict()}, path)
     return stats
 

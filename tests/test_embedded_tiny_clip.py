@@ -140,3 +140,24 @@ def test_full_pretraining_reaches_zero_shot_targets():
     assert accuracy["object"] >= 3 * chance["object"], accuracy
     for level in ("family", "shape"):
         assert chance[level] + 10 <= accuracy[level] < 95, accuracy
+
+
+def test_pretraining_is_reproducible_and_leaves_the_callers_rng_alone(small_dataset, tmp_path, monkeypatch):
+    """Same settings -> same weights, whatever ran before; and a training run's seed is not disturbed."""
+    real = pretrain.pretrain_clip
+    monkeypatch.setattr(pretrain, "pretrain_clip",
+                        lambda model, settings, preprocess, dataset_dir, progress=True: real(
+                            model, dict(settings, batch_size=16), preprocess, small_dataset, max_steps=2, progress=False))
+    monkeypatch.setattr(tiny_clip, "ensure_hiershapes", lambda root, seed=0: small_dataset)
+    config = load_tiny_config()
+    weights = []
+    for prior_seed in (1, 123):
+        torch.manual_seed(prior_seed)
+        path = str(tmp_path / f"clip{prior_seed}.pt")
+        tiny_clip.pretrain_and_cache(config, path, str(tmp_path), progress=False)
+        after = torch.rand(3)
+        torch.manual_seed(prior_seed)
+        assert torch.equal(after, torch.rand(3)), "pre-training consumed the caller's random numbers"
+        weights.append(torch.load(path, weights_only=True)["state_dict"])
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
