@@ -295,11 +295,19 @@ def test_main_no_run_reports_missing(fake_env):
     assert fake.calls == []
 
 
-def test_missing_paper_config_fails_before_any_run(fake_env):
+def test_missing_config_fails_before_any_run(fake_env, monkeypatch):
     fake, output = fake_env
+    monkeypatch.setenv("CFG_CoOp", "/nonexistent/vit_b16_ep50_paper.yaml")
     with pytest.raises(SystemExit, match="vit_b16_ep50_paper.yaml does not exist"):
         compare.main(["--output", output, "cifar100", "HGCLIP", "CoOp"])
     assert fake.calls == []
+
+
+def test_every_compared_trainer_has_its_paper_and_tiny_configs():
+    for trainer in compare.PAPER_ORDER:
+        names = os.listdir(os.path.join(REPO, "configs", "trainers", trainer))
+        assert "tiny_hiershapes.yaml" in names or "tiny.yaml" in names, trainer
+        assert "vit_b16_ep50_paper.yaml" in names or "vit_b16.yaml" in names, trainer
 
 
 # ---------------------------------------------------------------- end to end
