@@ -237,14 +237,17 @@ def test_promptsrc_gpa_loads_the_gaussian_average_after_training(hiershapes_root
 
 # ---------------------------------------------------------------- the real loop
 # One epoch (8 shots, 16 batches) through trainer.train() with the random tiny CLIP. The mean loss of the
-# last quarter of the batches must be below that of the first quarter. VPT is exempt from the decrease: with
-# random frozen text features its loss does not move measurably within one epoch (the repeated-batch check
-# in test_trainers.py covers that it learns); its prompts must still change.
-@pytest.mark.parametrize("name", BASELINES)
+# last quarter of the batches must be below that of the first quarter. VPT learns only vision prompts
+# against random frozen text features, so it needs a larger step to move within one epoch.
+ONE_EPOCH_LR = {"VPT": "0.1"}
+
+
+@pytest.mark.parametrize("name", BASELINES + ["CoOp", "IVLP", "HGCLIP"])
 def test_one_epoch_through_the_real_loop(name, hiershapes_root, tmp_path):
     set_random_seed(1)  # as train.py does; the random CLIP's learning curve is noisy otherwise
     trainer = make_trainer(name, hiershapes_root, str(tmp_path / "o"), "OPTIM.WARMUP_EPOCH", "0",
-                           "OPTIM.LR", "0.02", "DATASET.NUM_SHOTS", "8", "TEST.NO_TEST", "True")
+                           "OPTIM.LR", ONE_EPOCH_LR.get(name, "0.02"), "DATASET.NUM_SHOTS", "8",
+                           "TEST.NO_TEST", "True")
     before = {k: v.clone() for k, v in trainer.model.learner.state_dict().items()}
     losses = []
     forward_backward = trainer.forward_backward
@@ -260,6 +263,5 @@ def test_one_epoch_through_the_real_loop(name, hiershapes_root, tmp_path):
     assert all(torch.isfinite(torch.tensor(losses)))
     after = trainer.model.learner.state_dict()
     assert any(not torch.allclose(after[k], before[k]) for k in before)
-    if name != "VPT":
-        q = len(losses) // 4
-        assert sum(losses[-q:]) / q < sum(losses[:q]) / q, losses
+    q = len(losses) // 4
+    assert sum(losses[-q:]) / q < sum(losses[:q]) / q, losses
