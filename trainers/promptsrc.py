@@ -24,7 +24,7 @@ weights); its text features are the template ensemble of the dataset's
 zero-shot templates file (``TEMPLATES_FILE``, as ``ZeroshotCLIP``), computed
 once at build time.
 
-Deviations from the original (``trainers/promptsrc.py`` of muzairkhattak/PromptSRC):
+Deviations from the official PromptSRC implementation (as described in the reference notes):
 
 * classes are all nodes of all levels; CE and KL are per level (the original has one softmax);
 * the teacher text ensemble uses our templates file, not the 60 ImageNet
