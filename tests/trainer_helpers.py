@@ -1,7 +1,6 @@
 """Build real trainers on a small HierShapes with a random-init tiny CLIP, through train.py's config path."""
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 from typing import Any
 
@@ -39,10 +38,6 @@ def make_trainer(trainer: str, root: str, output_dir: str, *opts: Any) -> Any:
 
 def first_batch(trainer: Any) -> dict:
     return next(iter(trainer.train_loader_x))
-
-
-def namespace(**kwargs: Any) -> argparse.Namespace:
-    return argparse.Namespace(**kwargs)
 
 #: Options for the "a few steps lower the loss" check where the shared LR is too aggressive:
 #: KgCoOp's consistency term reacts strongly to context changes on a random CLIP, so it uses
