@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from evaluation.aggregate import (
+from hgclip.evaluation.aggregate import (
     UNITLESS_KEYS,
     base_new_summary,
     find_result_dirs,

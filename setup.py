@@ -1,30 +1,48 @@
 """HGCLIP for Dassl: hierarchical prompt learning with CLIP, as a Dassl-style plugin.
 
-Install for development (recommended, runs from the repository root like CoOp/MaPLe):
+Install for development (recommended; runs from the repository root like CoOp/MaPLe):
 
-    pip install -r requirements.txt
+    pip install -r requirements.txt          # = the pinned dependencies + pip install -e .
 
-The top-level ``datasets/`` folder is installed as ``hgclip_datasets`` so that it never
-shadows HuggingFace ``datasets`` in site-packages; from the repository root it is
-imported as ``datasets``, as in CoOp/MaPLe.
+Everything installs under the single import name ``hgclip``. The repository keeps CoOp's
+layout (``trainers/ datasets/ hierarchy/ ...`` at the root); each of those folders is
+mapped to ``hgclip.<folder>`` here, so a CoOp/MaPLe checkout's own ``trainers``,
+``datasets`` and vendored ``clip`` never collide with this project's modules.
+The ``configs/`` folder ships as package data (``hgclip/configs``).
 """
 from setuptools import find_packages, setup
 
-TOP_LEVEL = ["minidassl", "hierarchy", "backbones", "embedded", "evaluation", "trainers"]
-PACKAGES = find_packages(include=[name for top in TOP_LEVEL for name in (top, f"{top}.*")])
+SUBPACKAGES = ["hierarchy", "datasets", "backbones", "models", "trainers", "evaluation", "embedded", "minidassl"]
+
+
+def mapped_packages() -> tuple[list[str], dict[str, str]]:
+    """``hgclip`` plus every sub-package of the root folders, and where each lives."""
+    packages, package_dir = ["hgclip", "hgclip.configs"], {"hgclip": "hgclip", "hgclip.configs": "configs"}
+    for folder in SUBPACKAGES:
+        for found in [folder, *(f"{folder}.{sub}" for sub in find_packages(where=folder))]:
+            packages.append(f"hgclip.{found}")
+            package_dir[f"hgclip.{found}"] = found.replace(".", "/")
+    return packages, package_dir
+
+
+PACKAGES, PACKAGE_DIR = mapped_packages()
 
 setup(
     name="hgclip-dassl",
-    version="0.1.0",
+    version="0.2.0",
     description="HGCLIP (COLING 2025) for hierarchical visual recognition with CLIP, as a Dassl-style plugin",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=PACKAGES + ["hgclip_datasets"],
-    package_dir={"hgclip_datasets": "datasets"},
-    py_modules=["dassl_compat", "config_defaults"],
-    package_data={"embedded": ["*.json"], "hgclip_datasets": ["hierarchies/*.txt", "hierarchies/*.md"]},
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
+    package_data={
+        "hgclip": ["*.yaml"],
+        "hgclip.configs": ["*/*.yaml", "*/*.json", "*/*/*.yaml", "*/*/*.txt", "*/*/*.json"],
+        "hgclip.embedded": ["*.json"],
+        "hgclip.datasets": ["hierarchies/*.txt", "hierarchies/*.md"],
+    },
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",

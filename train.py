@@ -13,11 +13,13 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-import datasets  # noqa: F401  (registers the datasets)
-import evaluation  # noqa: F401  (registers the Hierarchical evaluator)
-import trainers  # noqa: F401  (registers the trainers)
-from config_defaults import extend_cfg
-from dassl_compat import build_trainer, collect_env_info, get_cfg_default, set_random_seed, setup_logger
+import hgclip.datasets  # noqa: F401  (registers the datasets)
+import hgclip.evaluation  # noqa: F401  (registers the Hierarchical evaluator)
+from hgclip.config import extend_cfg
+from hgclip.dassl_compat import build_trainer, collect_env_info, get_cfg_default, set_random_seed, setup_logger
+from hgclip.registry import register_table_names
+
+register_table_names()  # this repository's names: CoOp, MaPLe, ... (and HierCoOp, ... as in a checkout)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,7 +33,7 @@ _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
 def _clip_module():
-    import clip  # imported lazily: clip prints a pkg_resources warning at import
+    from .openai_clip import clip  # the installed openai-clip, even inside a CoOp/MaPLe checkout
 
     return clip
 
@@ -136,7 +136,7 @@ def load_clip(backbone_cfg: Any) -> nn.Module:
                 f"MODEL.BACKBONE.PATH={path!r} is only used with OpenAI CLIP names, not NAME={name!r}; "
                 f"clear it"
             )
-        from embedded.tiny_clip import build_tiny_clip
+        from hgclip.embedded.tiny_clip import build_tiny_clip
 
         if name == "tiny":
             return _finish(build_tiny_clip(pretrained=True))

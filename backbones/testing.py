@@ -26,7 +26,9 @@ def random_clip(
     Use ``text_heads = text_width // 64`` when the model will be saved and
     reloaded through ``clip.load`` (its ``build_model`` infers heads that way).
     """
-    from clip.model import CLIP
+    from .openai_clip import clip
+
+    CLIP = clip.model.CLIP
 
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -1,6 +1,6 @@
 """Datasets of this project; importing the package registers every one in DATASET_REGISTRY.
 
-``datasets.base.HierarchicalDataset`` applies the protocol (few-shot sampling,
+``hgclip.datasets.base.HierarchicalDataset`` applies the protocol (few-shot sampling,
 base/new split, hierarchy override, relabelling); each module below only reads
 one on-disk format. ``datasets/image_folder.py`` explains how to add a dataset.
 """

@@ -31,9 +31,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from dassl_compat import DatasetBase, Datum
-from hierarchy import Hierarchy, load_hierarchy
-from minidassl.utils.atomic import atomic_write_bytes, atomic_write_text
+from hgclip.dassl_compat import DatasetBase, Datum
+from hgclip.hierarchy import Hierarchy, load_hierarchy
+from hgclip.fileio import atomic_write_bytes, atomic_write_text
 
 from .split_io import data_to_rows, rows_to_data
 
@@ -226,7 +226,21 @@ class HierarchicalDataset(DatasetBase):
         self.hierarchy: Hierarchy = hierarchy
         self.kept_leaves: list[int] = kept
         self.dataset_dir: str = source.dataset_dir
+        self._train_all_classes = list(train)  # after few-shot sampling, labelled by full-hierarchy leaves
+        self._subsample_rule = cfg.DATASET.SUBSAMPLE_RULE
         super().__init__(train_x=relabel(train, new_label), val=relabel(val, new_label), test=relabel(test, new_label))
+
+    def class_subset_train(self, subsample: str) -> tuple[list[Datum], Hierarchy]:
+        """The training split of another class subset (``all``/``base``/``new``) and its hierarchy.
+
+        The same few-shot draw as this dataset's own training split, relabelled for that
+        subset: what HGCLIP builds its prototypes from when the evaluated classes have no
+        training images of their own (base-to-new testing on new classes).
+        """
+        kept = subsample_leaves(self.full_hierarchy, subsample, self._subsample_rule)
+        full = self.full_hierarchy
+        hierarchy = full if len(kept) == full.num_leaves else full.restrict(kept)
+        return relabel(self._train_all_classes, {old: new for new, old in enumerate(kept)}), hierarchy
 
     def load_source(self, cfg) -> DatasetSource:
         """Read the dataset from disk; labels are leaf indices of the returned hierarchy."""

@@ -27,8 +27,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from dassl_compat import DATASET_REGISTRY, Datum
-from hierarchy import Hierarchy
+from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.hierarchy import Hierarchy
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 from .split_io import carve_val, read_split_json, write_split_json

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 
-from dassl_compat import DATASET_REGISTRY, Datum
-from hierarchy import Hierarchy, normalize_classname
+from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.hierarchy import Hierarchy, normalize_classname
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 

@@ -6,7 +6,7 @@ every file-based dataset, so the default configuration exercises the real code.
 """
 from __future__ import annotations
 
-from dassl_compat import DATASET_REGISTRY
+from hgclip.dassl_compat import DATASET_REGISTRY
 
 from .base import DatasetSource, HierarchicalDataset, source_from_split_json
 
@@ -16,7 +16,7 @@ class HierShapes(HierarchicalDataset):
     """Coloured shapes, family > shape > object; no download needed."""
 
     def load_source(self, cfg) -> DatasetSource:
-        from embedded.hiershapes import ensure_hiershapes  # the generator is only needed for this dataset
+        from hgclip.embedded.hiershapes import ensure_hiershapes  # the generator is only needed for this dataset
 
         dataset_dir = ensure_hiershapes(cfg.DATASET.ROOT, seed=int(cfg.DATASET.HIERSHAPES.SEED))
         return source_from_split_json(dataset_dir, split_file="split.json", hierarchy_file="hierarchy.txt")

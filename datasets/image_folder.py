@@ -20,15 +20,15 @@ Every dataset is a class registered in Dassl's ``DATASET_REGISTRY`` and selected
 1. Your data fits the layout above: subclass and name the folder, e.g. in
    ``datasets/my_birds.py``::
 
-       from dassl_compat import DATASET_REGISTRY
+       from hgclip.dassl_compat import DATASET_REGISTRY
        from .image_folder import HierImageFolder
 
        @DATASET_REGISTRY.register()
        class MyBirds(HierImageFolder):
            folder = "my_birds"          # <DATASET.ROOT>/my_birds/{hierarchy.txt,images/}
 
-2. Another on-disk format: subclass :class:`datasets.base.HierarchicalDataset` and
-   implement ``load_source(cfg)``, returning a :class:`datasets.base.DatasetSource`
+2. Another on-disk format: subclass :class:`hgclip.datasets.base.HierarchicalDataset` and
+   implement ``load_source(cfg)``, returning a :class:`hgclip.datasets.base.DatasetSource`
    (dataset dir, image dir, full ``Hierarchy``, and train/val/test Datum lists
    labelled by leaf index). See ``datasets/fgvc_aircraft.py`` for a full example.
 
@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import os
 
-from dassl_compat import DATASET_REGISTRY, Datum
-from hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
 
 from .base import DatasetSource, HierarchicalDataset
 from .split_io import carve_val

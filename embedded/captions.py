@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from clip import tokenize
+from hgclip.backbones.openai_clip import clip
 
-from embedded.hiershapes import leaf_paths
+tokenize = clip.tokenize
+
+from hgclip.embedded.hiershapes import leaf_paths
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",

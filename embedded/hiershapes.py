@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from embedded.shapes import COLOUR_HUES, render_image
+from hgclip.embedded.shapes import COLOUR_HUES, render_image
 
 GENERATOR_VERSION = 1
 DATASET_DIRNAME = "hiershapes"

@@ -18,11 +18,13 @@ import json
 import os
 
 import torch
-from clip.model import CLIP
+from hgclip.backbones.openai_clip import clip
 
-from embedded import pretrain as _pretrain
-from embedded.hiershapes import GENERATOR_VERSION, ensure_hiershapes
-from minidassl.utils.atomic import atomic_torch_save
+CLIP = clip.model.CLIP
+
+from hgclip.embedded import pretrain as _pretrain
+from hgclip.embedded.hiershapes import GENERATOR_VERSION, ensure_hiershapes
+from hgclip.fileio import atomic_torch_save
 
 CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_clip.json")
 PRETRAIN_CODE_VERSION = 2  # bump when embedded/pretrain.py changes what it produces (2: seeded init)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from clip import tokenize
-from clip.model import CLIP
+from hgclip.backbones.openai_clip import clip
 
-from embedded.hiershapes import LEVEL_NAMES, leaf_paths, load_split
-from embedded.pretrain import load_images, normalize
+CLIP, tokenize = clip.model.CLIP, clip.tokenize
+
+from hgclip.embedded.hiershapes import LEVEL_NAMES, leaf_paths, load_split
+from hgclip.embedded.pretrain import load_images, normalize
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from hierarchy import Hierarchy
+from hgclip.hierarchy import Hierarchy
 
 __all__ = ["DECODINGS", "level_scores", "decode", "independent_scores", "bottom_up_scores", "top_down_scores"]
 

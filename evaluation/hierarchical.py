@@ -23,9 +23,9 @@ from typing import Any, Optional
 import torch
 from tabulate import tabulate
 
-from dassl_compat import EVALUATOR_REGISTRY, EvaluatorBase
-from hierarchy import Hierarchy
-from minidassl.utils.atomic import atomic_write_json
+from hgclip.dassl_compat import EVALUATOR_REGISTRY, EvaluatorBase
+from hgclip.hierarchy import Hierarchy
+from hgclip.fileio import atomic_write_json
 
 from . import metrics
 from .decoding import DECODINGS, level_scores

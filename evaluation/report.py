@@ -5,7 +5,7 @@ cells, the best method of each row in bold. Here each cell is ``mean ± std`` ov
 single seed the std is meaningless, so the cell is just the mean (the footnote says so).
 An extra ``full path`` row gives the accuracy of getting every level right at once.
 
-Everything is written atomically (``minidassl.utils.atomic``) so a crash never leaves half a file.
+Everything is written atomically (``hgclip.fileio``) so a crash never leaves half a file.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from minidassl.utils.atomic import atomic_write_bytes, atomic_write_text
+from hgclip.fileio import atomic_write_bytes, atomic_write_text
 
 from .aggregate import FULL_PATH
 

@@ -27,10 +27,9 @@ from tabulate import tabulate
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from evaluation.aggregate import base_new_summary, fmt, load_results  # noqa: E402
-from minidassl.utils.atomic import atomic_write_json  # noqa: E402
-
-LEARNER_POINTER = osp.join("prompt_learner", "checkpoint")
+from hgclip.evaluation.aggregate import base_new_summary, fmt, load_results  # noqa: E402
+from hgclip.fileio import atomic_write_json  # noqa: E402
+from hgclip.runs import run_finished  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,10 +65,6 @@ def run_train(args: Sequence[str], verbose: bool, label: str) -> None:
         raise SystemExit(f"[{label}] train.py failed with exit code {code}")
 
 
-def finished(train_dir: str) -> bool:
-    return osp.isfile(osp.join(train_dir, LEARNER_POINTER)) and osp.isfile(osp.join(train_dir, "results.json"))
-
-
 def run_seed(ns: argparse.Namespace, seed: int, cfg_name: str) -> tuple[dict, dict]:
     tail = osp.join(ns.dataset, f"shots_{ns.shots}", ns.trainer, cfg_name, f"seed{seed}")
     train_dir = osp.join(ns.output, "base2new", "train_base", tail)
@@ -80,7 +75,7 @@ def run_seed(ns: argparse.Namespace, seed: int, cfg_name: str) -> tuple[dict, di
         "--config-file", ns.config,
     ]
     opts = ["DATASET.NUM_SHOTS", str(ns.shots), *ns.opts]
-    if finished(train_dir):
+    if run_finished(train_dir):
         print(f"[seed {seed}] found a finished run in {train_dir}: skip training, re-evaluate on base")
         run_train([*common, "--output-dir", train_dir, "--eval-only", "--model-dir", train_dir,
                    *opts, "DATASET.SUBSAMPLE_CLASSES", "base"], ns.verbose, f"seed {seed} base")

@@ -1,6 +1,8 @@
 """Build (or load from the cache) HGCLIP's node prototypes for a configuration, and show them.
 
-Takes train.py's arguments, so the prototypes are exactly those a run would use:
+Takes train.py's arguments and goes through the very functions the HGCLIP trainer uses
+(the same CLIP loading and precision, the same training split, transform and cache), so
+the prototypes are those a run with these arguments would use:
 
     python scripts/build_prototypes.py --root data --seed 1 \
         --dataset-config-file configs/datasets/hiershapes.yaml \
@@ -17,11 +19,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import datasets  # noqa: E402,F401  (registers the datasets)
 import train  # noqa: E402
-from backbones import load_clip  # noqa: E402
-from dassl_compat import build_dataset, set_random_seed  # noqa: E402
-from trainers.hgclip import hgclip_settings, prepare_prototypes  # noqa: E402
+from hgclip.backbones import load_clip  # noqa: E402
+from hgclip.backbones.precision import apply_precision, resolve_precision  # noqa: E402
+from hgclip.dassl_compat import build_dataset, set_random_seed  # noqa: E402
+from hgclip.trainers.hgclip import prepare_prototypes  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
@@ -32,9 +34,9 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         set_random_seed(cfg.SEED)
     dataset = build_dataset(cfg)
     device = torch.device("cuda" if torch.cuda.is_available() and cfg.USE_CUDA else "cpu")
-    clip_model = load_clip(cfg.MODEL.BACKBONE).float().to(device)
-    settings = hgclip_settings(cfg.TRAINER.HGCLIP, int(clip_model.text_projection.shape[1]))
-    result = prepare_prototypes(cfg, dataset, clip_model, settings, device)
+    precision = resolve_precision(cfg.TRAINER.HGCLIP.PREC, device, "TRAINER.HGCLIP.PREC")
+    clip_model = apply_precision(load_clip(cfg.MODEL.BACKBONE), precision).to(device)
+    result = prepare_prototypes(cfg, dataset, clip_model, device)
     hierarchy = dataset.hierarchy
     rows = [
         [i, hierarchy.level_names[level], name, int(count), f"{float(vector.norm()):.3f}"]

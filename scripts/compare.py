@@ -3,8 +3,9 @@
     python scripts/compare.py [DATASET] [TRAINER ...] [SEED ...] [-- KEY VALUE ...]
 
 * ``DATASET``: a ``configs/datasets/<name>.yaml`` (default ``hiershapes``, the embedded default).
-* ``TRAINER``: registered trainer names (default: every registered one of ZeroshotCLIP, CoOp, CoCoOp,
-  VPT, MaPLe, KgCoOp, PromptSRC, IVLP, HGCLIP; columns always follow that order).
+* ``TRAINER``: registered trainer names (default: every registered trainer, ``hgclip.registry.list_trainers()``;
+  columns always follow the registry's table order: ZeroshotCLIP, CoOp, CoCoOp, VPT, MaPLe, KgCoOp,
+  PromptSRC, IVLP, HGCLIP, then any other registered trainer).
 * ``SEED``: integers (default 1).
 * after ``--``: config options passed to every run.
 
@@ -34,12 +35,14 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, "scripts"))
 
-from base2new import LEARNER_POINTER, run_train  # noqa: E402  (one subprocess runner for every script)
-from evaluation.aggregate import compare_summary, load_results  # noqa: E402
-from evaluation.report import comparison_markdown, write_reports  # noqa: E402
+from base2new import run_train  # noqa: E402  (one subprocess runner for every script)
+from hgclip.evaluation.aggregate import compare_summary, load_results  # noqa: E402
+from hgclip.evaluation.report import comparison_markdown, write_reports  # noqa: E402
+from hgclip.registry import has_parameters, list_trainers, register_table_names  # noqa: E402
+from hgclip.runs import run_finished  # noqa: E402
 
-PAPER_ORDER = ("ZeroshotCLIP", "CoOp", "CoCoOp", "VPT", "MaPLe", "KgCoOp", "PromptSRC", "IVLP", "HGCLIP")
-ZERO_SHOT = ("ZeroshotCLIP",)  # nothing to train, so no checkpoint to wait for
+register_table_names()
+PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"
 EMBEDDED_SHOTS = 16
 CONFIG_DIR = osp.join(REPO, "configs")
@@ -60,13 +63,8 @@ class Plan:
 
 
 def registered_trainers() -> list[str]:
-    """Names in Dassl's TRAINER_REGISTRY after importing this project's trainers."""
-    import trainers  # noqa: F401  (registration side effects)
-    from dassl_compat import TRAINER_REGISTRY
-
-    if hasattr(TRAINER_REGISTRY, "registered_names"):
-        return list(TRAINER_REGISTRY.registered_names())
-    return list(TRAINER_REGISTRY._obj_map)  # pragma: no cover - very old Dassl
+    """The registered hierarchical trainers (hgclip.registry.list_trainers)."""
+    return list_trainers()
 
 
 def available_datasets() -> list[str]:
@@ -137,19 +135,12 @@ def config_for(trainer: str, dataset: str, environ: Optional[dict] = None) -> st
                      if osp.isfile(osp.join(folder, f))), osp.join(folder, "tiny_hiershapes.yaml"))
         where = "the embedded default's config"
     else:
-        path = osp.join(folder, "vit_b16.yaml" if trainer in ZERO_SHOT else "vit_b16_ep50_paper.yaml")
+        path = osp.join(folder, "vit_b16_ep50_paper.yaml" if has_parameters(trainer) else "vit_b16.yaml")
         where = "the paper-protocol config"
     if not osp.isfile(path):
         raise SystemExit(f"{trainer}: {where} {osp.relpath(path, REPO)} does not exist "
                          f"(set CFG_{trainer}=<config.yaml> to choose one)")
     return path
-
-
-def finished(run_dir: str, trainer: str) -> bool:
-    """A run is done when its results.json exists (and, for trainable trainers, its checkpoint)."""
-    if not osp.isfile(osp.join(run_dir, "results.json")):
-        return False
-    return trainer in ZERO_SHOT or osp.isfile(osp.join(run_dir, LEARNER_POINTER))
 
 
 def expected_fields(args: Sequence[str]) -> dict:
@@ -189,7 +180,7 @@ def run_one(ns: argparse.Namespace, plan: Plan, trainer: str, config: str, seed:
     run_dir = run_dir_for(ns.output, plan.dataset, trainer, config, seed)
     label = f"{trainer} seed {seed}"
     args = train_args(ns, plan, trainer, config, seed)
-    if finished(run_dir, trainer):
+    if run_finished(run_dir, has_parameters(trainer)):
         check_protocol(load_results(run_dir), run_dir, expected_fields(args))
         print(f"[{label}] finished run found in {run_dir}: skipped", flush=True)
         return run_dir

@@ -15,9 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from embedded.hiershapes import ensure_hiershapes  # noqa: E402
-from embedded.tiny_clip import CONFIG_PATH, build_tiny_clip, cache_path, default_cache_dir, load_tiny_config  # noqa: E402
-from embedded.zeroshot import zero_shot_accuracy  # noqa: E402
+from hgclip.embedded.hiershapes import ensure_hiershapes  # noqa: E402
+from hgclip.embedded.tiny_clip import CONFIG_PATH, build_tiny_clip, cache_path, default_cache_dir, load_tiny_config  # noqa: E402
+from hgclip.embedded.zeroshot import zero_shot_accuracy  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

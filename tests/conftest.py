@@ -1,15 +1,36 @@
-"""Shared fixtures: one small HierShapes copy per test session, generated on first use."""
+"""Shared fixtures: one small HierShapes copy per test session, generated on first use.
+
+``--trainer-module FILE`` (repeatable) imports FILE before the tests are collected, so the
+trainers it registers are in ``hgclip.registry.list_trainers()`` and get every contract check
+of ``tests/test_trainers.py`` (as timm's tests do for every registered model).
+"""
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--trainer-module", action="append", default=[], metavar="FILE",
+                     help="a Python file that registers extra trainers before collection")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import train  # noqa: F401  (registers this project's trainers under their table names, as train.py does)
+
+    for index, path in enumerate(config.getoption("--trainer-module")):
+        spec = importlib.util.spec_from_file_location(f"_extra_trainers_{index}", os.path.abspath(path))
+        if spec is None or spec.loader is None:
+            raise pytest.UsageError(f"--trainer-module {path}: not a Python file")
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 @pytest.fixture(scope="session")
 def hiershapes_root(tmp_path_factory) -> str:
     """A DATASET.ROOT holding the generated HierShapes (seed 0)."""
-    from embedded.hiershapes import ensure_hiershapes
+    from hgclip.embedded.hiershapes import ensure_hiershapes
 
     root = str(tmp_path_factory.mktemp("data"))
     ensure_hiershapes(root, seed=0)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
-from backbones import load_clip
-from backbones.testing import random_clip
+from hgclip.backbones import load_clip
+from hgclip.backbones.testing import random_clip
 
 
 def _cfg(name="ViT-B/16", path="", root=""):
@@ -119,9 +119,9 @@ def test_tiny_names_delegate_to_embedded(monkeypatch, small_model, name, pretrai
         seen.append(pretrained)
         return small_model.double().train()  # load_clip must hand back fp32 + eval
 
-    fake = types.ModuleType("embedded.tiny_clip")
+    fake = types.ModuleType("hgclip.embedded.tiny_clip")
     fake.build_tiny_clip = build_tiny_clip
-    monkeypatch.setitem(sys.modules, "embedded.tiny_clip", fake)
+    monkeypatch.setitem(sys.modules, "hgclip.embedded.tiny_clip", fake)
     try:
         model = load_clip(_cfg(name=name))
     finally:
@@ -136,7 +136,7 @@ def test_tiny_rejects_path(tmp_path):
 
 
 def test_tiny_random_real_module():
-    pytest.importorskip("embedded.tiny_clip")
+    pytest.importorskip("hgclip.embedded.tiny_clip")
     model = load_clip(_cfg(name="tiny-random"))
     assert isinstance(model, clip.model.CLIP)
     assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())

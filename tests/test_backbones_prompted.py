@@ -3,15 +3,15 @@ import clip
 import pytest
 import torch
 
-from backbones import (
+from hgclip.backbones import (
     PromptedTextEncoder,
     PromptedVisionEncoder,
     context_length,
     encode_text_plain,
     token_embedding,
 )
-from backbones.prompted_clip import _run_block
-from backbones.testing import random_clip
+from hgclip.backbones.prompted_clip import _run_block
+from hgclip.backbones.testing import random_clip
 
 N_CTX = 4
 NAMES = ["red circle", "blue square with a very long name of many words", "triangle", "x"]

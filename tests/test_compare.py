@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
-from evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
+from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
+from hgclip.evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, "scripts"))

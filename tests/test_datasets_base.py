@@ -10,16 +10,16 @@ import shutil
 import pytest
 from PIL import Image
 
-from config_defaults import extend_cfg
-from dassl_compat import get_cfg_default
-from datasets.base import (
+from hgclip.config import extend_cfg
+from hgclip.dassl_compat import get_cfg_default
+from hgclip.datasets.base import (
     DatasetSource,
     HierarchicalDataset,
     fewshot_cache_path,
     subsample_leaves,
 )
-from datasets.split_io import read_split_json, write_split_json
-from hierarchy import Hierarchy, parse_hierarchy_text
+from hgclip.datasets.split_io import read_split_json, write_split_json
+from hgclip.hierarchy import Hierarchy, parse_hierarchy_text
 
 # 7 leaves with odd group sizes: x1 has 3 children, x2 and y2 one, y1 two.
 TOY_TEXT = """levels: top > mid > leaf
@@ -66,7 +66,7 @@ class ToyDataset(HierarchicalDataset):
     """Reads the toy copy through the same split-JSON path as HierShapes."""
 
     def load_source(self, cfg) -> DatasetSource:
-        from datasets.base import source_from_split_json
+        from hgclip.datasets.base import source_from_split_json
 
         return source_from_split_json(os.path.join(cfg.DATASET.ROOT, "toy"))
 
@@ -80,7 +80,7 @@ def toy_root(tmp_path):
 
 # ---------------------------------------------------------------------------------- subsample rules
 def test_cocoop_rule_on_hiershapes_like_hierarchy():
-    from embedded.hiershapes import hierarchy_text
+    from hgclip.embedded.hiershapes import hierarchy_text
 
     shapes = parse_hierarchy_text(hierarchy_text())
     n = shapes.num_leaves

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import datasets  # noqa: F401  (registers every dataset)
-from config_defaults import extend_cfg
-from dassl_compat import CfgNode, DATASET_REGISTRY, build_dataset, get_cfg_default
+import hgclip.datasets  # noqa: F401  (registers every dataset)
+from hgclip.config import extend_cfg
+from hgclip.dassl_compat import CfgNode, DATASET_REGISTRY, build_dataset, get_cfg_default
 
 
 def make_cfg(name: str, root, **dataset_keys):
@@ -216,7 +216,7 @@ def test_hier_image_folder(tmp_path, with_val):
 
 
 def test_hier_image_folder_subclass_template_and_unknown_folder(tmp_path):
-    from datasets.image_folder import HierImageFolder
+    from hgclip.datasets.image_folder import HierImageFolder
 
     class MyAnimals(HierImageFolder):  # not registered, to keep the global registry clean
         folder = "mine"
@@ -273,7 +273,7 @@ def test_ethec_keys_species_by_binomial(tmp_path):
 
 # ---------------------------------------------------------------------------------- HierShapes
 def test_hiershapes_through_the_registry(tmp_path, monkeypatch):
-    import embedded.hiershapes as hiershapes
+    import hgclip.embedded.hiershapes as hiershapes
 
     monkeypatch.setattr(hiershapes, "SPLIT_SIZES", {"train": 3, "val": 2, "test": 2})
     dataset = build_dataset(make_cfg("HierShapes", tmp_path, NUM_SHOTS=2, SUBSAMPLE_CLASSES="base"))
@@ -289,7 +289,7 @@ def test_hiershapes_through_the_registry(tmp_path, monkeypatch):
 
 
 def test_hiershapes_with_a_shipped_hierarchy_file(tmp_path, monkeypatch):
-    import embedded.hiershapes as hiershapes
+    import hgclip.embedded.hiershapes as hiershapes
 
     monkeypatch.setattr(hiershapes, "SPLIT_SIZES", {"train": 2, "val": 1, "test": 1})
     plain = build_dataset(make_cfg("HierShapes", tmp_path, SUBSAMPLE_CLASSES="new"))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedded import hiershapes
-from embedded.hiershapes import HierShapesError, ensure_hiershapes, leaf_paths, load_split
+from hgclip.embedded import hiershapes
+from hgclip.embedded.hiershapes import HierShapesError, ensure_hiershapes, leaf_paths, load_split
 
 SMALL = {"train": 2, "val": 1, "test": 1}
 

@@ -9,12 +9,12 @@ import torch
 from clip import tokenize
 from clip.model import CLIP
 
-from embedded import pretrain, tiny_clip
-from embedded.captions import build_caption_bank, positive_weights
-from embedded.hiershapes import ensure_hiershapes
-from embedded.pretrain import encode_text_prefix, pretrain_clip
-from embedded.tiny_clip import build_tiny_clip, cache_key, cache_path, load_tiny_config
-from embedded.zeroshot import zero_shot_accuracy
+from hgclip.embedded import pretrain, tiny_clip
+from hgclip.embedded.captions import build_caption_bank, positive_weights
+from hgclip.embedded.hiershapes import ensure_hiershapes
+from hgclip.embedded.pretrain import encode_text_prefix, pretrain_clip
+from hgclip.embedded.tiny_clip import build_tiny_clip, cache_key, cache_path, load_tiny_config
+from hgclip.embedded.zeroshot import zero_shot_accuracy
 
 
 @pytest.fixture(scope="module")

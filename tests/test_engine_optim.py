@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from minidassl.config import get_cfg_default
-from minidassl.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
+from hgclip.minidassl.config import get_cfg_default
+from hgclip.minidassl.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
 
 
 def _optim_cfg(**overrides):

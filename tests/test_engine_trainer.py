@@ -10,11 +10,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from minidassl.config import get_cfg_default
-from minidassl.data import DATASET_REGISTRY, DatasetBase, Datum
-from minidassl.engine import TRAINER_REGISTRY, TrainerX, build_trainer
-from minidassl.optim import build_lr_scheduler, build_optimizer
-from minidassl.utils import setup_logger
+from hgclip.minidassl.config import get_cfg_default
+from hgclip.minidassl.data import DATASET_REGISTRY, DatasetBase, Datum
+from hgclip.minidassl.engine import TRAINER_REGISTRY, TrainerX, build_trainer
+from hgclip.minidassl.optim import build_lr_scheduler, build_optimizer
+from hgclip.minidassl.utils import setup_logger
 
 COLORS = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
 

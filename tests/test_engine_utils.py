@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from minidassl.config import get_cfg_default
-from minidassl.utils import (
+from hgclip.minidassl.config import get_cfg_default
+from hgclip.minidassl.utils import (
     AverageMeter,
     MetricMeter,
     Registry,
@@ -21,7 +21,7 @@ from minidassl.utils import (
     set_random_seed,
     setup_logger,
 )
-from minidassl.utils import atomic
+from hgclip import fileio as atomic
 
 
 def test_registry_register_get_and_errors():
@@ -161,7 +161,7 @@ def test_load_pretrained_weights_matches_name_and_shape(tmp_path, capsys):
 
 
 def test_file_helpers(tmp_path):
-    from minidassl.utils import check_isfile, listdir_nohidden, mkdir_if_missing
+    from hgclip.minidassl.utils import check_isfile, listdir_nohidden, mkdir_if_missing
 
     mkdir_if_missing(str(tmp_path / "a" / "b"))
     mkdir_if_missing(str(tmp_path / "a" / "b"))  # idempotent

@@ -7,10 +7,10 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
-import evaluation  # noqa: F401  (registers the evaluator)
-from dassl_compat import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
-from evaluation import Hierarchical
-from hierarchy import Hierarchy
+import hgclip.evaluation  # noqa: F401  (registers the evaluator)
+from hgclip.dassl_compat import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
+from hgclip.evaluation import Hierarchical
+from hgclip.hierarchy import Hierarchy
 
 
 def make_cfg(output_dir: str = "", subsample: bool = True) -> CfgNode:

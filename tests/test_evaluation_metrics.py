@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from evaluation import decoding, metrics
-from hierarchy import Hierarchy
+from hgclip.evaluation import decoding, metrics
+from hgclip.hierarchy import Hierarchy
 
 
 @pytest.fixture

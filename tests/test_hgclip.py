@@ -8,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backbones.testing import random_clip
-from config_defaults import get_cfg
-from hierarchy import parse_hierarchy_text
-from trainers.hgclip import HGCLIPModel, hgclip_settings, prepare_prototypes, prototype_cache_key
-from trainers.ivlp import DeepPromptCLIP
+from hgclip.backbones.testing import random_clip
+from hgclip.config import get_cfg
+from hgclip.hierarchy import parse_hierarchy_text
+from hgclip.models.hgclip import HGCLIPModel
+from hgclip.trainers.hgclip import hgclip_settings, prepare_prototypes, prototype_cache_key, prototype_options
+from hgclip.models.deep_prompt import DeepPromptCLIP
 
 TOY = """levels: family > shape > object
 round > circle > red circle
@@ -53,7 +54,7 @@ def build(clip_model, hierarchy, node, seed=0):
     torch.manual_seed(seed)
     settings = hgclip_settings(node, 64)
     prototypes = torch.randn(hierarchy.num_nodes, 64, generator=torch.Generator().manual_seed(1)) * 3
-    model = HGCLIPModel(clip_model, hierarchy, node, settings, prototypes)
+    model = HGCLIPModel(clip_model, hierarchy, settings, prototypes)
     with torch.no_grad():  # random graph weights of a visible size, so the terms matter
         for p in model.learner.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -119,6 +120,20 @@ def test_default_mode_differs_from_official(clip_model, hierarchy, images):
     assert s.normalize and s.text_gnn.direction == "both" and s.text_gnn.heads == 8
 
 
+def test_official_mode_names_each_user_key_it_overrides():
+    import warnings
+
+    with pytest.warns(UserWarning) as record:
+        settings = hgclip_settings(hg_cfg(MODE="official", **{"ATTENTION.ALPHA": 0.3, "TEXT_GNN.HEADS": 4}), 64)
+    messages = sorted(str(w.message) for w in record)
+    assert messages == ["TRAINER.HGCLIP.MODE official overrides TRAINER.HGCLIP.ATTENTION.ALPHA=0.3 with 0.5",
+                        "TRAINER.HGCLIP.MODE official overrides TRAINER.HGCLIP.TEXT_GNN.HEADS=4 with 1"]
+    assert settings.alpha == 0.5 and settings.text_gnn.heads == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # keys left at their defaults are overridden silently
+        hgclip_settings(hg_cfg(MODE="official"), 64)
+
+
 def test_bad_mode_is_rejected():
     with pytest.raises(ValueError, match="TRAINER.HGCLIP.MODE must be one of"):
         hgclip_settings(hg_cfg(MODE="exact"), 64)
@@ -168,7 +183,7 @@ def test_eval_cache_is_cleared_when_training_resumes(clip_model, hierarchy, imag
 def fake_dataset(hierarchy, tmp_path, n_per_leaf=2):
     from PIL import Image
 
-    from dassl_compat import Datum
+    from hgclip.dassl_compat import Datum
 
     items = []
     for leaf in range(hierarchy.num_leaves):
@@ -194,10 +209,9 @@ def test_prototypes_are_node_means_of_training_features(clip_model, hierarchy, t
     cfg = proto_cfg(tmp_path)
     cfg.TRAINER.HGCLIP.PROTOTYPES.NORMALIZE = False
     dataset = fake_dataset(hierarchy, tmp_path)
-    settings = hgclip_settings(cfg.TRAINER.HGCLIP, 64)
-    result = prepare_prototypes(cfg, dataset, clip_model, settings, torch.device("cpu"), progress=False)
+    result = prepare_prototypes(cfg, dataset, clip_model, torch.device("cpu"), progress=False)
     # recompute the "round" family (node 0) by hand: every image under it
-    from dassl_compat import build_transform
+    from hgclip.dassl_compat import build_transform
     from PIL import Image
 
     tfm = build_transform(cfg, is_train=False)
@@ -213,8 +227,7 @@ def test_empty_nodes_get_the_text_surrogate(clip_model, hierarchy, tmp_path):
     cfg = proto_cfg(tmp_path)
     dataset = fake_dataset(hierarchy, tmp_path)
     dataset.train_x = [item for item in dataset.train_x if item.label != 5]  # "blue triangle" has no images
-    settings = hgclip_settings(cfg.TRAINER.HGCLIP, 64)
-    result = prepare_prototypes(cfg, dataset, clip_model, settings, torch.device("cpu"), progress=False)
+    result = prepare_prototypes(cfg, dataset, clip_model, torch.device("cpu"), progress=False)
     empty = [hierarchy.node_names[i] for i in result.empty_nodes]
     assert empty == ["triangle", "blue triangle"]
     assert torch.isfinite(result.prototypes).all() and result.prototypes[result.empty_nodes].norm(dim=-1).gt(0).all()
@@ -223,17 +236,17 @@ def test_empty_nodes_get_the_text_surrogate(clip_model, hierarchy, tmp_path):
 def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hierarchy, tmp_path, capsys):
     cfg = proto_cfg(tmp_path)
     dataset = fake_dataset(hierarchy, tmp_path)
-    settings = hgclip_settings(cfg.TRAINER.HGCLIP, 64)
+    options = prototype_options(cfg.TRAINER.HGCLIP)
     device = torch.device("cpu")
-    prepare_prototypes(cfg, dataset, clip_model, settings, device, progress=False)
+    prepare_prototypes(cfg, dataset, clip_model, device, progress=False)
     assert "Computing node prototypes" in capsys.readouterr().out
-    prepare_prototypes(cfg, dataset, clip_model, settings, device, progress=False)
+    prepare_prototypes(cfg, dataset, clip_model, device, progress=False)
     assert "Loaded node prototypes" in capsys.readouterr().out
 
-    from dassl_compat import build_transform
+    from hgclip.dassl_compat import build_transform
 
-    def key(c=cfg, d=dataset, m=clip_model, s=settings):
-        return prototype_cache_key(c, d, m, s, build_transform(c, is_train=s.proto_transform == "train"))
+    def key(c=cfg, d=dataset, m=clip_model, s=options):
+        return prototype_cache_key(c, d, m, s, build_transform(c, is_train=s.transform == "train"))
 
     base_key = key()
     variants = {}
@@ -244,8 +257,8 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
         variants[name] = key(c=changed)
     variants["backbone weights"] = key(m=random_clip(embed_dim=64, vision_layers=3, vision_width=64, text_layers=3,
                                                      text_width=64, context_length=32, seed=5))
-    variants["transform"] = key(s=hgclip_settings(hg_cfg(**{"PROTOTYPES.TRANSFORM": "train"}), 64))
-    variants["normalize"] = key(s=hgclip_settings(hg_cfg(**{"PROTOTYPES.NORMALIZE": False}), 64))
+    variants["transform"] = key(s=prototype_options(hg_cfg(**{"PROTOTYPES.TRANSFORM": "train"})))
+    variants["normalize"] = key(s=prototype_options(hg_cfg(**{"PROTOTYPES.NORMALIZE": False})))
     smaller = copy.copy(dataset)
     smaller.train_x = dataset.train_x[:-1]
     variants["images"] = key(d=smaller)
@@ -256,26 +269,26 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
         assert value != base_key, f"changing {name} must invalidate the prototype cache"
 
     edited.train_x = dataset.train_x
-    prepare_prototypes(cfg, edited, clip_model, settings, device, progress=False)
+    prepare_prototypes(cfg, edited, clip_model, device, progress=False)
     assert "Computing node prototypes" in capsys.readouterr().out, "a stale cache must never be used"
 
 
 def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_path):
     """Base-to-new: testing on new classes builds prototypes from the base classes' training images."""
-    from backbones import load_clip
-    from dassl_compat import build_dataset
+    from hgclip.backbones import load_clip
+    from hgclip.dassl_compat import build_dataset
     from trainer_helpers import make_cfg
 
     cfg = make_cfg("HGCLIP", hiershapes_root, str(tmp_path / "out"), "DATASET.SUBSAMPLE_CLASSES", "new",
                    "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR", str(tmp_path / "cache"))
     dataset = build_dataset(cfg)
     clip_model = load_clip(cfg.MODEL.BACKBONE)
-    settings = hgclip_settings(cfg.TRAINER.HGCLIP, int(clip_model.text_projection.shape[1]))
-    result = prepare_prototypes(cfg, dataset, clip_model, settings, torch.device("cpu"), progress=False)
+    options = prototype_options(cfg.TRAINER.HGCLIP)
+    result = prepare_prototypes(cfg, dataset, clip_model, torch.device("cpu"), progress=False)
     h = dataset.hierarchy
     leaf_counts = result.counts[h.level_slices[-1]]
     assert (leaf_counts == 0).all(), "new leaves must have no images"
     assert (result.counts[: h.level_offsets[-1]] > 0).all(), "shared ancestors keep the base images"
     assert result.key["source"] == "base"
     assert result.key["images"] != prototype_cache_key(
-        cfg, dataset, clip_model, settings, None)["images"], "the images are the base split's, not the new one's"
+        cfg, dataset, clip_model, options, None)["images"], "the images are the base split's, not the new one's"

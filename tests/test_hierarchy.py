@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hierarchy import (
+from hgclip.hierarchy import (
     Hierarchy,
     HierarchyError,
     HierarchyFileError,

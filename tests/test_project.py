@@ -16,8 +16,8 @@ def read(name: str) -> str:
 
 def project_keys() -> list[str]:
     """Every config key that extend_cfg adds to (or changes in) Dassl's defaults."""
-    from config_defaults import extend_cfg
-    from dassl_compat import get_cfg_default
+    from hgclip.config import extend_cfg
+    from hgclip.dassl_compat import get_cfg_default
 
     def flat(node, prefix=""):
         out = {}
@@ -53,13 +53,14 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in ci.splitlines()
 
 
-def test_datasets_folder_is_not_installed_as_top_level_datasets(distribution):
-    """HuggingFace's ``datasets`` keeps its name in site-packages; ours installs as ``hgclip_datasets``."""
+def test_everything_installs_under_one_import_name(distribution):
+    """No top-level ``trainers``, ``datasets``, ``clip``, ...: a CoOp/MaPLe checkout's own modules and
+    HuggingFace's ``datasets`` keep their names; each repository folder is mapped to ``hgclip.<folder>``."""
     packages = distribution.packages
-    assert "datasets" not in packages and not any(p.startswith("datasets.") for p in packages)
-    assert "hgclip_datasets" in packages and distribution.package_dir["hgclip_datasets"] == "datasets"
-    for package in ("trainers", "hierarchy", "evaluation", "minidassl", "backbones", "embedded"):
-        assert package in packages
+    assert all(p == "hgclip" or p.startswith("hgclip.") for p in packages), packages
+    assert not distribution.py_modules
+    for folder in ("trainers", "datasets", "hierarchy", "evaluation", "minidassl", "backbones", "embedded", "models"):
+        assert f"hgclip.{folder}" in packages and distribution.package_dir[f"hgclip.{folder}"] == folder
 
 
 def test_dataset_modules_import_each_other_relatively():
@@ -83,3 +84,41 @@ def distribution():
     finally:
         os.chdir(old_cwd)
         sys.path[:] = saved_path
+
+
+def project_sources() -> dict[str, str]:
+    """Every Python file of the project (tests excluded), by path relative to the repository."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return {path: read(path) for path in listed if not path.startswith("tests/") and osp.isfile(osp.join(REPO, path))}
+
+
+def _imports(text: str, pattern: str) -> list[str]:
+    return re.findall(rf"^\s*(?:from|import)\s+({pattern})\b", text, flags=re.M)
+
+
+def test_dassl_names_come_through_dassl_compat_only():
+    """Only the engine itself and hgclip/dassl_compat.py may import minidassl (or dassl) directly."""
+    offenders = {}
+    for path, text in project_sources().items():
+        if path.startswith("minidassl/") or path == "hgclip/dassl_compat.py":
+            continue
+        found = _imports(text, r"(?:hgclip\.)?minidassl|dassl")
+        if found:
+            offenders[path] = found
+    assert not offenders, f"import Dassl names from hgclip.dassl_compat instead: {offenders}"
+
+
+def test_modules_import_the_project_through_the_hgclip_package():
+    """No top-level ``trainers``/``datasets``/``clip``/... import: inside a CoOp/MaPLe checkout those are the checkout's."""
+    folders = r"trainers|datasets|hierarchy|backbones|models|evaluation|embedded|dassl_compat|config_defaults"
+    offenders = {}
+    for path, text in project_sources().items():
+        found = _imports(text, folders)
+        if path != "backbones/openai_clip.py":
+            found += _imports(text, r"clip")
+        if found:
+            offenders[path] = found
+    assert not offenders, f"use hgclip.<module> (and hgclip.backbones.openai_clip for CLIP): {offenders}"

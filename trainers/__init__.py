@@ -1,6 +1,10 @@
-"""Hierarchical CLIP trainers; importing this package registers them in Dassl's TRAINER_REGISTRY."""
-from . import coop, hgclip, ivlp, zsclip  # noqa: F401  (registration side effects)
-from . import cocoop, kgcoop, maple, promptsrc, vpt  # noqa: F401  (baselines)
+"""The registered trainers (``hgclip.trainers``): each file holds one trainer, config -> model, loss, hooks.
+
+Importing this package registers every trainer under its plugin name (``HGCLIP``,
+``HierCoOp``, ...); ``hgclip.registry.register_table_names()`` adds the table names
+(``CoOp``, ...) this repository's scripts use. The models live in :mod:`hgclip.models`.
+"""
+from . import cocoop, coop, hgclip, ivlp, kgcoop, maple, promptsrc, vpt, zsclip  # noqa: F401  (registration)
 from .base import HierarchicalCLIPTrainer
 
 __all__ = ["HierarchicalCLIPTrainer"]

@@ -10,11 +10,12 @@ trainers need, so that a method only says how to build its model:
 * only the model's ``learner`` (prompts, graph encoders, ...) is trained and
   registered, so checkpoints are small and hold no class-dependent tensors:
   a model trained on base classes loads for new classes;
-* the loss is the weighted sum of per-level cross-entropies;
-* the shared ``Hierarchical`` evaluator gets the hierarchy.
+* the loss is the weighted sum of per-level cross-entropies (:mod:`hgclip.trainers.losses`);
+* the shared :class:`~hgclip.evaluation.Hierarchical` evaluator gets the hierarchy.
 
-A subclass sets ``CFG_KEY`` (its ``TRAINER.<KEY>`` node) and implements
-:meth:`build_clip_model`. It may override :meth:`compute_loss` to add terms.
+A subclass sets ``CFG_KEY`` (its ``TRAINER.<KEY>`` node), ``TABLE_ORDER`` and
+``HAS_PARAMETERS`` (see :mod:`hgclip.registry`) and implements :meth:`build_clip_model`.
+It may override :meth:`compute_loss` to add terms.
 """
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from backbones import load_clip
-from dassl_compat import TrainerX, build_evaluator, build_lr_scheduler, build_optimizer
-from minidassl.utils.torchtools import load_checkpoint  # weights_only=False also under real Dassl
-from hierarchy import Hierarchy
+from hgclip.backbones import load_clip
+from hgclip.backbones.precision import apply_precision, resolve_precision, validate_precision
+from hgclip.dassl_compat import TrainerX, build_lr_scheduler, build_optimizer
+from hgclip.evaluation import Hierarchical
+from hgclip.fileio import read_checkpoint
+from hgclip.hierarchy import Hierarchy
 
-from .losses import hierarchical_cross_entropy, resolve_level_weights
-from .precision import apply_precision, resolve_precision
+from .losses import cross_entropy_terms, resolve_level_weights
 
 LEARNER_NAME = "prompt_learner"
 
@@ -39,24 +41,23 @@ class HierarchicalCLIPTrainer(TrainerX):
     """Base class of ZeroshotCLIP, CoOp, IVLP, HGCLIP, ... (not registered itself)."""
 
     CFG_KEY: str = ""
+    TABLE_ORDER: int = 10**6  # column in the paper's Table 1 (hgclip.registry.list_trainers)
+    HAS_PARAMETERS: bool = True  # False: nothing to train (evaluated with --eval-only, no --model-dir)
 
     # ------------------------------------------------------------------ set-up
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
-        # Dassl builds the evaluator after build_model without the hierarchy; rebuild it with it.
-        self.evaluator = build_evaluator(
-            cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy, decoding=cfg.TEST.DECODING
-        )
+        # Dassl builds its TEST.EVALUATOR (a flat Classification one by default) without the
+        # hierarchy; every trainer here reports every level with the shared evaluator.
+        self.evaluator = Hierarchical(cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy,
+                                      decoding=cfg.TEST.DECODING)
 
     @property
     def trainer_cfg(self) -> Any:
         return self.cfg.TRAINER[self.CFG_KEY]
 
     def check_cfg(self, cfg: Any) -> None:
-        if cfg.TRAINER[self.CFG_KEY].PREC not in ("fp16", "fp32", "amp"):
-            raise ValueError(
-                f"TRAINER.{self.CFG_KEY}.PREC must be fp16, fp32 or amp, got {cfg.TRAINER[self.CFG_KEY].PREC!r}"
-            )
+        validate_precision(cfg.TRAINER[self.CFG_KEY].PREC, f"TRAINER.{self.CFG_KEY}.PREC")
 
     def build_model(self) -> None:
         cfg = self.cfg
@@ -99,12 +100,7 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Loss and the named terms to log. Default: per-level weighted cross-entropy."""
-        logits = self.model(images)
-        loss, per_level = hierarchical_cross_entropy(logits, labels, self.hierarchy, self.level_weights)
-        terms = {f"ce_{name}": value for name, value in zip(self.hierarchy.level_names, per_level)}
-        finest = self.hierarchy.split_logits(logits)[-1]
-        terms["acc"] = (finest.argmax(dim=1) == labels).float().mean() * 100
-        return loss, terms
+        return cross_entropy_terms(self.model(images), labels, self.hierarchy, self.level_weights)
 
     def forward_backward(self, batch: dict) -> dict[str, float]:
         images, labels = self.parse_batch_train(batch)
@@ -147,8 +143,8 @@ class HierarchicalCLIPTrainer(TrainerX):
             print("Note that load_model() is skipped as no pretrained model is given")
             return
         for name in self.get_model_names():
-            path = _checkpoint_path(osp.join(directory, name), epoch)
-            checkpoint = load_checkpoint(path)
+            path = checkpoint_path(osp.join(directory, name), epoch)
+            checkpoint = read_checkpoint(path)
             state_dict = checkpoint["state_dict"]
             model = self._models[name]
             expected = model.state_dict()
@@ -165,7 +161,8 @@ class HierarchicalCLIPTrainer(TrainerX):
             clear()
 
 
-def _checkpoint_path(model_dir: str, epoch: int | None) -> str:
+def checkpoint_path(model_dir: str, epoch: int | None) -> str:
+    """``model.pth.tar-<epoch>``, else ``model-best.pth.tar``, else the file the ``checkpoint`` pointer names."""
     if epoch is not None:
         path = osp.join(model_dir, f"model.pth.tar-{epoch}")
     elif osp.isfile(osp.join(model_dir, "model-best.pth.tar")):
@@ -181,39 +178,4 @@ def _checkpoint_path(model_dir: str, epoch: int | None) -> str:
     return path
 
 
-def frozen_eval_cache(module: nn.Module) -> dict:
-    """A dict stored on ``module`` for values that only change when parameters change.
-
-    Text features (and refined prototypes) do not depend on the image, so at
-    evaluation they are computed once instead of once per batch. The cache is
-    emptied whenever the module switches mode or loads weights.
-    """
-    if "_eval_cache" not in module.__dict__:
-        module.__dict__["_eval_cache"] = {}
-    return module.__dict__["_eval_cache"]
-
-
-class CachedTextModel(nn.Module):
-    """Mixin for models whose class features do not depend on the image.
-
-    ``cached(name, fn)`` returns ``fn()`` in training mode and a cached value in
-    eval mode; switching mode or loading weights empties the cache.
-    """
-
-    def cached(self, name: str, compute: Any) -> Any:
-        if self.training or torch.is_grad_enabled():
-            return compute()
-        cache = frozen_eval_cache(self)
-        if name not in cache:
-            cache[name] = compute()
-        return cache[name]
-
-    def clear_cache(self) -> None:
-        frozen_eval_cache(self).clear()
-
-    def train(self, mode: bool = True) -> "CachedTextModel":
-        self.clear_cache()
-        return super().train(mode)
-
-
-__all__ = ["HierarchicalCLIPTrainer", "CachedTextModel", "LEARNER_NAME"]
+__all__ = ["HierarchicalCLIPTrainer", "LEARNER_NAME", "checkpoint_path"]

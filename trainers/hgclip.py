@@ -1,82 +1,75 @@
-"""HGCLIP (Xia et al., COLING 2025): deep V-L prompts + graph encoders over the class hierarchy.
+"""HGCLIP (Xia et al., COLING 2025): the trainer, and how ``TRAINER.HGCLIP`` becomes its settings.
 
-The model (``HGCLIPModel``) is :class:`~trainers.ivlp.DeepPromptCLIP` plus
+The model is :class:`hgclip.models.hgclip.HGCLIPModel`; the node prototypes come from
+:mod:`hgclip.datasets.prototypes`, fed with the training split the data side provides.
 
-1. a text graph encoder over the prompted text features of every node;
-2. visual prototypes (mean frozen-CLIP image feature under each node), refined by
-   an image graph encoder;
-3. prototype attention: image tokens attend over the refined prototypes and the
-   pooled result adds a ``LAMBDA_ATTN``-weighted logit term.
-
-``TRAINER.HGCLIP.MODE`` selects the paper's intent with the official code's
-defects fixed (``default``) or an exact re-statement of the official forward
-(``official``); :func:`hgclip_settings` is the one place where the two differ,
-and the README has the table.
+``TRAINER.HGCLIP.MODE`` selects the paper's intent with the official code's defects
+fixed (``default``) or an exact re-statement of the official forward (``official``).
+The official mode is data: ``hgclip/official_mode.yaml`` pins its keys, and
+:func:`resolve_mode` is the one place that applies them (the README has the table).
 """
 from __future__ import annotations
 
 import os.path as osp
-from dataclasses import dataclass, replace
-from typing import Any, Optional
+import warnings
+from typing import Any
 
-import clip
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from backbones.prompted_clip import encode_text_plain
-from dassl_compat import TRAINER_REGISTRY, build_data_loader, build_dataset, build_transform
-from hierarchy import Hierarchy
+from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
+from hgclip.dassl_compat import build_transform
+from hgclip.datasets.prototypes import (
+    NodePrototypes,
+    PrototypeOptions,
+    backbone_fingerprint,
+    build_node_prototypes,
+    items_fingerprint,
+)
+from hgclip.hierarchy import Hierarchy
+from hgclip.models.handcrafted import handcrafted_text_features
+from hgclip.models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
+from hgclip.registry import register_trainer
 
 from .base import HierarchicalCLIPTrainer
-from .ivlp import DeepPromptCLIP
-from .modules import GraphEncoder, PrototypeAttention
-from .modules.prototypes import (
-    NodePrototypes,
-    backbone_fingerprint,
-    cache_file,
-    compute_node_prototypes,
-    items_fingerprint,
-    load_cached,
-    save_cached,
-)
 
 MODES = ("default", "official")
+SOURCES = ("auto", "all", "base", "new")
 
 
 # ---------------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class GraphSettings:
-    enabled: bool
-    conv: str
-    layers: int
-    hidden_dim: int
-    heads: int
-    activation: str
-    dropout: float
-    direction: str
-    self_loops: bool
-    residual: bool
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
-@dataclass(frozen=True)
-class HGCLIPSettings:
-    """Everything that defines the HGCLIP forward, resolved from the config and the mode."""
+def resolve_mode(trainer_cfg: Any) -> Any:
+    """``TRAINER.HGCLIP`` as the run uses it: unchanged in default mode, with the official pins in official mode.
 
-    mode: str
-    text_gnn: GraphSettings
-    image_gnn: GraphSettings
-    attention: bool
-    alpha: float
-    pooling: str
-    normalize: bool  # L2-normalise the global feature, tokens, prototypes and attended feature
-    include_prompt_tokens: bool
-    attn_logit_scale: float  # 0 = CLIP's logit scale
-    lambda_global: float
-    lambda_attn: float
-    proto_transform: str
-    proto_normalize: bool
-    proto_empty: str
+    Each pinned key the user had set to something else (a value different from both the
+    default and the pinned one) is named in a one-line warning.
+    """
+    mode = trainer_cfg.MODE
+    if mode not in MODES:
+        raise ValueError(f"TRAINER.HGCLIP.MODE must be one of {MODES}, got {mode!r}")
+    if mode == "default":
+        return trainer_cfg
+    pins, defaults, given = _flatten(official_pins()), _flatten(hgclip_defaults()), _flatten(trainer_cfg)
+    for key, pinned in pins.items():
+        if key not in given:
+            raise KeyError(f"{OFFICIAL_MODE_FILE}: {key} is not a TRAINER.HGCLIP key")
+        if given[key] != pinned and given[key] != defaults[key]:
+            warnings.warn(f"TRAINER.HGCLIP.MODE official overrides TRAINER.HGCLIP.{key}={given[key]!r} with {pinned!r}",
+                          stacklevel=2)
+    node = trainer_cfg.clone()
+    node.defrost()
+    node.merge_from_other_cfg(official_pins())
+    return node
 
 
 def _graph_settings(node: Any, embed_dim: int) -> GraphSettings:
@@ -94,154 +87,35 @@ def _graph_settings(node: Any, embed_dim: int) -> GraphSettings:
     )
 
 
-def _official_graph(graph: GraphSettings, embed_dim: int) -> GraphSettings:
-    """The official GNNs' effective path: single-head GAT D->2D->2D->D, GELU, messages parent->child."""
-    return replace(graph, conv="gat", layers=3, hidden_dim=2 * embed_dim, heads=1, activation="gelu",
-                   dropout=0.0, direction="parent_to_child", self_loops=True, residual=False)
-
-
 def hgclip_settings(trainer_cfg: Any, embed_dim: int) -> HGCLIPSettings:
-    """Resolve ``TRAINER.HGCLIP`` into settings; ``MODE=official`` pins the official forward."""
-    mode = trainer_cfg.MODE
-    if mode not in MODES:
-        raise ValueError(f"TRAINER.HGCLIP.MODE must be one of {MODES}, got {mode!r}")
-    att, proto = trainer_cfg.ATTENTION, trainer_cfg.PROTOTYPES
-    settings = HGCLIPSettings(
-        mode=mode,
-        text_gnn=_graph_settings(trainer_cfg.TEXT_GNN, embed_dim),
-        image_gnn=_graph_settings(trainer_cfg.IMAGE_GNN, embed_dim),
+    """Resolve ``TRAINER.HGCLIP`` (after :func:`resolve_mode`) into the model's settings."""
+    node = resolve_mode(trainer_cfg)
+    att = node.ATTENTION
+    return HGCLIPSettings(
+        mode=node.MODE,
+        prompts=PromptSettings(int(node.N_CTX_TEXT), int(node.N_CTX_VISION), int(node.PROMPT_DEPTH_TEXT),
+                               int(node.PROMPT_DEPTH_VISION), node.CTX_INIT),
+        text_gnn=_graph_settings(node.TEXT_GNN, embed_dim),
+        image_gnn=_graph_settings(node.IMAGE_GNN, embed_dim),
         attention=bool(att.ENABLED),
         alpha=float(att.ALPHA),
         pooling=att.POOLING,
         normalize=bool(att.NORMALIZE),
         include_prompt_tokens=bool(att.INCLUDE_PROMPT_TOKENS),
         attn_logit_scale=float(att.LOGIT_SCALE),
-        lambda_global=float(trainer_cfg.LAMBDA_GLOBAL),
-        lambda_attn=float(trainer_cfg.LAMBDA_ATTN),
-        proto_transform=proto.TRANSFORM,
-        proto_normalize=bool(proto.NORMALIZE),
-        proto_empty=proto.EMPTY,
+        lambda_global=float(node.LAMBDA_GLOBAL),
+        lambda_attn=float(node.LAMBDA_ATTN),
     )
-    if mode == "official":
-        settings = replace(
-            settings,
-            text_gnn=_official_graph(settings.text_gnn, embed_dim),
-            image_gnn=_official_graph(settings.image_gnn, embed_dim),
-            alpha=0.5,
-            pooling="mean+max",
-            normalize=False,
-            include_prompt_tokens=True,
-            attn_logit_scale=100.0,
-            lambda_global=1.0,
-            lambda_attn=0.2,
-            proto_transform="train",
-            proto_normalize=False,
-            proto_empty="previous",
-        )
-    if settings.proto_transform not in ("train", "test"):
-        raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.TRANSFORM must be train or test, got {settings.proto_transform!r}")
-    return settings
 
 
-# ---------------------------------------------------------------------- model
-def _graph_encoder(graph: GraphSettings, dim: int) -> Optional[GraphEncoder]:
-    if not graph.enabled:
-        return None
-    return GraphEncoder(dim, graph.hidden_dim, dim, graph.layers, graph.conv, graph.heads,
-                        graph.activation, graph.dropout, graph.residual)
-
-
-class HGCLIPModel(DeepPromptCLIP):
-    r"""HGCLIP's forward over all nodes of the hierarchy.
-
-    .. math::
-        \hat F_t = \overline{\mathrm{GNN}_t(F_t)}, \qquad
-        \hat P = \mathrm{GNN}_v(P), \qquad
-        \hat f = \mathrm{POOL}\big(\mathrm{softmax}(S \hat P^\top/\alpha)\,\hat P\big)
-
-        \mathrm{logits} = \lambda_1\, e^{s}\, g\, \hat F_t^\top + \lambda_2\, c\, \hat f\, \hat F_t^\top
-
-    with :math:`F_t` the prompted text features of all nodes, :math:`P` the node
-    prototypes, :math:`S` the prompted image tokens, :math:`g` the prompted global
-    image feature and :math:`c` the attended term's scale. In default mode
-    :math:`g, S, \hat P, \hat f` are L2-normalised; in official mode they are not
-    (see :func:`hgclip_settings`). A disabled component is the identity (graph
-    encoders) or drops its term (attention); with all three disabled this is IVLP.
-
-    Shapes: images :math:`(B, 3, H, W)` -> logits :math:`(B, K)`.
-    """
-
-    def __init__(
-        self,
-        clip_model: nn.Module,
-        hierarchy: Hierarchy,
-        trainer_cfg: Any,
-        settings: HGCLIPSettings,
-        prototypes: Optional[Tensor],
-    ) -> None:
-        super().__init__(clip_model, list(hierarchy.node_names), trainer_cfg.N_CTX_TEXT, trainer_cfg.N_CTX_VISION,
-                         trainer_cfg.PROMPT_DEPTH_TEXT, trainer_cfg.PROMPT_DEPTH_VISION, trainer_cfg.CTX_INIT)
-        self.settings = settings
-        dim = self.text_encoder.output_dim
-        self.learner.text_gnn = _graph_encoder(settings.text_gnn, dim)
-        self.learner.image_gnn = _graph_encoder(settings.image_gnn, dim) if settings.attention else None
-        self.register_buffer(
-            "text_edge_index",
-            hierarchy.edge_index(settings.text_gnn.direction, settings.text_gnn.self_loops),
-            persistent=False,
-        )
-        self.register_buffer(
-            "image_edge_index",
-            hierarchy.edge_index(settings.image_gnn.direction, settings.image_gnn.self_loops),
-            persistent=False,
-        )
-        self.attention = None
-        if settings.attention:
-            if prototypes is None or prototypes.shape != (hierarchy.num_nodes, dim):
-                raise ValueError(f"HGCLIP attention needs prototypes of shape ({hierarchy.num_nodes}, {dim})")
-            self.attention = PrototypeAttention(settings.alpha, settings.pooling, settings.normalize)
-            self.register_buffer("prototypes", prototypes.float(), persistent=False)
-
-    def node_text_features(self) -> Tensor:
-        """Graph-refined, L2-normalised text features of every node ``[K, D]``."""
-        text = self.prompted_text_features()
-        if self.learner.text_gnn is not None:
-            text = self.learner.text_gnn(text, self.text_edge_index)
-        return F.normalize(text, dim=-1)
-
-    def refined_prototypes(self) -> Tensor:
-        """Prototypes after the image graph encoder ``[K, D]``."""
-        if self.learner.image_gnn is None:
-            return self.prototypes
-        return self.learner.image_gnn(self.prototypes, self.image_edge_index)
-
-    def forward(self, images: Tensor) -> Tensor:
-        s = self.settings
-        text = self.cached("text", self.node_text_features)
-        scale = self.logit_scale.exp().float()
-        if self.attention is None:
-            image = self.encode_images(images).float()
-            tokens = None
-        else:
-            image, tokens = self.encode_images(images, return_tokens=True,
-                                               include_prompt_tokens=s.include_prompt_tokens)
-            image, tokens = image.float(), tokens.float()
-        if s.normalize:
-            image = F.normalize(image, dim=-1)
-        logits = s.lambda_global * scale * image @ text.t()
-        if tokens is not None:
-            attended = self.attention(tokens, self.cached("prototypes", self.refined_prototypes))
-            if s.normalize:
-                attended = F.normalize(attended, dim=-1)
-            attn_scale = s.attn_logit_scale or scale
-            logits = logits + s.lambda_attn * attn_scale * attended @ text.t()
-        return logits
+def prototype_options(trainer_cfg: Any) -> PrototypeOptions:
+    """Resolve ``TRAINER.HGCLIP.PROTOTYPES`` (after :func:`resolve_mode`)."""
+    proto = resolve_mode(trainer_cfg).PROTOTYPES
+    return PrototypeOptions(transform=proto.TRANSFORM, normalize=bool(proto.NORMALIZE), empty=proto.EMPTY,
+                            empty_template=proto.EMPTY_TEMPLATE, batch_size=int(proto.BATCH_SIZE))
 
 
 # ---------------------------------------------------------------------- prototypes
-SOURCES = ("auto", "all", "base", "new")
-
-
 def prototype_source(cfg: Any) -> str:
     """Whose training images build the prototypes (``PROTOTYPES.SOURCE``).
 
@@ -258,22 +132,23 @@ def prototype_source(cfg: Any) -> str:
     return "base" if cfg.DATASET.SUBSAMPLE_CLASSES == "new" else cfg.DATASET.SUBSAMPLE_CLASSES
 
 
-def source_dataset(cfg: Any, dataset: Any) -> Any:
-    """The dataset whose training split builds the prototypes (``dataset`` itself unless SOURCE differs)."""
+def source_split(cfg: Any, dataset: Any) -> tuple[list, Hierarchy]:
+    """The training items that build the prototypes and their hierarchy (the data side's train split)."""
     source = prototype_source(cfg)
     if source == cfg.DATASET.SUBSAMPLE_CLASSES:
-        return dataset
-    source_cfg = cfg.clone()
-    source_cfg.defrost()
-    source_cfg.DATASET.SUBSAMPLE_CLASSES = source
+        return list(dataset.train_x), dataset.hierarchy
+    if not hasattr(dataset, "class_subset_train"):
+        raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.SOURCE={source} needs a hierarchical dataset "
+                         f"({type(dataset).__name__} cannot give another class subset's training split)")
     print(f"Prototypes come from the '{source}' classes' training images (PROTOTYPES.SOURCE)")
-    return build_dataset(source_cfg)
+    return dataset.class_subset_train(source)
 
 
-def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, settings: HGCLIPSettings, transform: Any,
-                        source: Any = None) -> dict:
+def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: PrototypeOptions, transform: Any,
+                        items: Any = None, source_hierarchy: Any = None) -> dict:
     """Everything the prototypes depend on; any change gives another cache file."""
-    source = dataset if source is None else source
+    items = dataset.train_x if items is None else items
+    source_hierarchy = dataset.hierarchy if source_hierarchy is None else source_hierarchy
     return {
         "dataset": cfg.DATASET.NAME,
         "split": "train",
@@ -282,61 +157,42 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, settings:
         "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
         "subsample_rule": cfg.DATASET.SUBSAMPLE_RULE,
         "source": prototype_source(cfg),
-        "images": items_fingerprint(source.train_x, getattr(source, "dataset_dir", "")),
-        "source_hierarchy": source.hierarchy.digest(),
+        "images": items_fingerprint(items, getattr(dataset, "dataset_dir", "")),
+        "source_hierarchy": source_hierarchy.digest(),
         "hierarchy": dataset.hierarchy.digest(),
         "backbone": cfg.MODEL.BACKBONE.NAME,
         "backbone_weights": backbone_fingerprint(clip_model),
         "transform": repr(transform),
-        "normalize": settings.proto_normalize,
-        "empty": settings.proto_empty,
+        "normalize": options.normalize,
+        "empty": options.empty,
     }
 
 
-def prepare_prototypes(
-    cfg: Any, dataset: Any, clip_model: nn.Module, settings: HGCLIPSettings, device: torch.device,
-    progress: bool = True,
-) -> NodePrototypes:
-    """Node prototypes from the training split with the frozen, un-prompted CLIP (cached)."""
-    hierarchy = dataset.hierarchy
-    source = source_dataset(cfg, dataset)
-    transform = build_transform(cfg, is_train=settings.proto_transform == "train")
-    key = prototype_cache_key(cfg, dataset, clip_model, settings, transform, source)
+def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: torch.device,
+                       progress: bool = True) -> NodePrototypes:
+    """Node prototypes for ``dataset``'s hierarchy from the frozen, un-prompted CLIP (cached)."""
+    options = prototype_options(cfg.TRAINER.HGCLIP)
+    items, source_hierarchy = source_split(cfg, dataset)
+    transform = build_transform(cfg, is_train=options.transform == "train")
+    key = prototype_cache_key(cfg, dataset, clip_model, options, transform, items, source_hierarchy)
     cache_dir = cfg.TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR or osp.join(getattr(dataset, "dataset_dir", "."), "prototypes")
-    path = cache_file(cache_dir, key)
-    cached = load_cached(path, key, hierarchy)
-    if cached is not None:
-        print(f"Loaded node prototypes from {path}")
-        return cached
+    target = dataset.hierarchy
 
-    print(f"Computing node prototypes for {hierarchy.num_nodes} nodes from {len(source.train_x)} training images")
-    loader = build_data_loader(
-        cfg, sampler_type="SequentialSampler", data_source=source.train_x,
-        batch_size=cfg.TRAINER.HGCLIP.PROTOTYPES.BATCH_SIZE, tfm=transform, is_train=False,
-    )
-    context_length = int(clip_model.positional_embedding.shape[0])
-    with torch.no_grad():
-        tokens = clip.tokenize([f"a photo of a {name}." for name in hierarchy.node_names], context_length=context_length)
-        text_features = encode_text_plain(clip_model, tokens.to(device)).float().cpu()
-    prototypes = compute_node_prototypes(
-        clip_model.encode_image, loader, source.hierarchy, hierarchy, device, settings.proto_normalize,
-        settings.proto_empty, text_features, key, progress,
-    )
-    if prototypes.empty_nodes:
-        names = [hierarchy.node_names[i] for i in prototypes.empty_nodes[:5]]
-        print(f"{len(prototypes.empty_nodes)} node(s) have no training images (e.g. {names}); "
-              f"surrogate: PROTOTYPES.EMPTY={settings.proto_empty}")
-    save_cached(path, prototypes)
-    print(f"Saved node prototypes to {path}")
-    return prototypes
+    def text_features() -> torch.Tensor:
+        names = list(target.node_names)
+        return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
+
+    return build_node_prototypes(clip_model.encode_image, items, source_hierarchy, target, options, transform, device,
+                                 key, cache_dir, text_features, int(cfg.DATALOADER.NUM_WORKERS), progress)
 
 
 # ---------------------------------------------------------------------- trainer
-@TRAINER_REGISTRY.register()
+@register_trainer
 class HGCLIP(HierarchicalCLIPTrainer):
     """HGCLIP: hierarchical prompt learning with graph representations of the class hierarchy."""
 
     CFG_KEY = "HGCLIP"
+    TABLE_ORDER = 8
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         embed_dim = int(clip_model.text_projection.shape[1])
@@ -345,5 +201,5 @@ class HGCLIP(HierarchicalCLIPTrainer):
         prototypes = None
         if settings.attention:
             clip_model.to(self.device)
-            prototypes = prepare_prototypes(self.cfg, self.dm.dataset, clip_model, settings, self.device).prototypes
-        return HGCLIPModel(clip_model, hierarchy, self.trainer_cfg, settings, prototypes)
+            prototypes = prepare_prototypes(self.cfg, self.dm.dataset, clip_model, self.device).prototypes
+        return HGCLIPModel(clip_model, hierarchy, settings, prototypes)

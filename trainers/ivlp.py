@@ -1,81 +1,23 @@
-"""Independent deep vision-language prompts (IVLP, from MaPLe's paper): the prompt learner HGCLIP builds on."""
+"""IVLP (independent deep vision-language prompts, from MaPLe's paper) on a hierarchy: the prompts HGCLIP builds on."""
 from __future__ import annotations
 
-from typing import Optional
+from torch import nn
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from hgclip.hierarchy import Hierarchy
+from hgclip.models.deep_prompt import DeepPromptCLIP
+from hgclip.registry import register_trainer
 
-from backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
-from dassl_compat import TRAINER_REGISTRY
-from hierarchy import Hierarchy
-
-from .base import CachedTextModel, HierarchicalCLIPTrainer
-from .modules import TextPromptLearner, VisionPromptLearner
+from .base import HierarchicalCLIPTrainer
 
 
-class DeepPromptCLIP(CachedTextModel):
-    r"""Frozen CLIP with independent deep text and vision prompts.
-
-    logits :math:`= e^{s}\,\bar f_v \bar F_t^\top` with :math:`\bar\cdot` = L2-normalised,
-    :math:`f_v` the prompted image feature and :math:`F_t` the prompted text features of all nodes.
-
-    Args:
-        clip_model: frozen CLIP (ViT image tower).
-        class_names: one name per node (global order).
-        n_ctx_text, n_ctx_vision: prompt tokens per layer (``n_ctx_vision=0``: no vision prompts).
-        depth_text, depth_vision: number of layers that receive prompts.
-        ctx_init: initial text context.
-
-    Shapes: images :math:`(B, 3, H, W)` -> logits :math:`(B, K)`.
-    """
-
-    def __init__(
-        self,
-        clip_model: nn.Module,
-        class_names: list[str],
-        n_ctx_text: int,
-        n_ctx_vision: int,
-        depth_text: int,
-        depth_vision: int,
-        ctx_init: str,
-    ) -> None:
-        super().__init__()
-        self.logit_scale = clip_model.logit_scale
-        self.text_encoder = PromptedTextEncoder(clip_model)
-        self.image_encoder = PromptedVisionEncoder(clip_model)
-        self.learner = nn.Module()
-        self.learner.text_prompts = TextPromptLearner(clip_model, class_names, n_ctx_text, ctx_init, depth_text)
-        self.learner.vision_prompts: Optional[VisionPromptLearner] = None
-        if n_ctx_vision > 0:
-            self.learner.vision_prompts = VisionPromptLearner(
-                self.image_encoder.width, n_ctx_vision, depth_vision, self.image_encoder.num_layers
-            )
-
-    def prompted_text_features(self) -> Tensor:
-        """Text features of every node, not normalised ``[K, D]``."""
-        prompts = self.learner.text_prompts
-        return self.text_encoder(prompts(), prompts.tokenized, prompts.deep_prompts()).float()
-
-    def encode_images(self, images: Tensor, return_tokens: bool = False, include_prompt_tokens: bool = True):
-        """Prompted image features ``[B, D]`` (and tokens ``[B, T, D]`` when asked)."""
-        ctx, deep = (None, None) if self.learner.vision_prompts is None else self.learner.vision_prompts()
-        return self.image_encoder(images, ctx, deep, return_tokens=return_tokens,
-                                  include_prompt_tokens=include_prompt_tokens)
-
-    def forward(self, images: Tensor) -> Tensor:
-        text = self.cached("text", lambda: F.normalize(self.prompted_text_features(), dim=-1))
-        image = F.normalize(self.encode_images(images).float(), dim=-1)
-        return self.logit_scale.exp().float() * image @ text.t()
-
-
-@TRAINER_REGISTRY.register()
+@register_trainer
 class IVLP(HierarchicalCLIPTrainer):
     """Independent vision-language deep prompting on every node of the hierarchy."""
 
     CFG_KEY = "IVLP"
+    TABLE_ORDER = 7
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return DeepPromptCLIP(clip_model, list(hierarchy.node_names), c.N_CTX_TEXT, c.N_CTX_VISION,
+        return DeepPromptCLIP(clip_model, hierarchy.node_names, c.N_CTX_TEXT, c.N_CTX_VISION,
                               c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

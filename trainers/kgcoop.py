@@ -1,7 +1,7 @@
 r"""KgCoOp (Yao et al., CVPR 2023) on a hierarchy: CoOp + knowledge-guided context optimisation.
 
 The loss adds :math:`W \cdot \frac1K \sum_k \lVert \bar g_k - \bar g^{clip}_k \rVert_2^2`
-(:func:`~trainers.modules.regularisers.knowledge_guidance_loss`) to the
+(:func:`~hgclip.trainers.losses.knowledge_guidance_loss`) to the
 per-level cross-entropy, where :math:`\bar g_k` is the learned-prompt text
 feature of node ``k`` and :math:`\bar g^{clip}_k` the frozen feature of the
 hand-crafted prompt ``TEMPLATE`` ("a photo of a {}."), both L2-normalised and
@@ -21,46 +21,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dassl_compat import TRAINER_REGISTRY
-from hierarchy import Hierarchy
+from hgclip.hierarchy import Hierarchy
+from hgclip.models.kgcoop import KgCoOpModel
+from hgclip.registry import register_trainer
 
 from .base import HierarchicalCLIPTrainer
-from .coop import CoOpModel
-from .modules.handcrafted import handcrafted_text_features
-from .modules.regularisers import cross_entropy_terms, knowledge_guidance_loss
+from .losses import cross_entropy_terms, knowledge_guidance_loss
 
 
-class KgCoOpModel(CoOpModel):
-    """:class:`~trainers.coop.CoOpModel` plus the frozen hand-crafted text features ``[K, D]``."""
-
-    def __init__(self, clip_model: nn.Module, hierarchy: Hierarchy, n_ctx: int, ctx_init: str, csc: bool,
-                 template: str) -> None:
-        super().__init__(clip_model, hierarchy, n_ctx, ctx_init, csc)
-        names = list(hierarchy.node_names)
-        features = handcrafted_text_features(clip_model, names, [[template]] * len(names))
-        self.register_buffer("handcrafted_features", features, persistent=False)
-
-    def forward_with_text(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """Logits ``[B, K]`` and the normalised learned text features ``[K, D]`` they were computed with."""
-        with torch.no_grad():
-            image = F.normalize(self.clip_model.encode_image(images).float(), dim=-1)
-        text = self.text_features()
-        return self.clip_model.logit_scale.exp().float() * image @ text.t(), text
-
-
-@TRAINER_REGISTRY.register()
+@register_trainer
 class KgCoOp(HierarchicalCLIPTrainer):
     """Knowledge-guided Context Optimization with per-level weighted cross-entropy."""
 
     CFG_KEY = "KGCOOP"
+    TABLE_ORDER = 5
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return KgCoOpModel(clip_model, hierarchy, c.N_CTX, c.CTX_INIT, c.CSC, c.TEMPLATE)
+        return KgCoOpModel(clip_model, hierarchy.node_names, c.N_CTX, c.CTX_INIT, c.CSC, c.TEMPLATE)
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:
         logits, text = self.model.forward_with_text(images)

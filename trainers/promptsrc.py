@@ -40,70 +40,31 @@ Deviations from the official PromptSRC implementation (as described in the refer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dassl_compat import TRAINER_REGISTRY
-from hierarchy import Hierarchy
+from hgclip.datasets.templates import load_level_templates, templates_path
+from hgclip.hierarchy import Hierarchy
+from hgclip.models.promptsrc import PromptSRCModel
+from hgclip.registry import register_trainer
 
 from .base import HierarchicalCLIPTrainer
-from .ivlp import DeepPromptCLIP
-from .modules.handcrafted import handcrafted_text_features
-from .modules.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
-from .modules.regularisers import cross_entropy_terms, level_kl_divergence
-from .templates import load_level_templates, templates_path
+from .losses import cross_entropy_terms, level_kl_divergence
+from .prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
 
 
-@dataclass
-class PromptSRCOutputs:
-    """What the loss needs from one forward pass (features are L2-normalised)."""
-
-    logits: Tensor  # [B, K] prompted
-    text: Tensor  # [K, D] prompted
-    image: Tensor  # [B, D] prompted
-    zs_logits: Tensor  # [B, K] frozen CLIP
-    zs_text: Tensor  # [K, D] frozen CLIP
-    zs_image: Tensor  # [B, D] frozen CLIP
-
-
-class PromptSRCModel(DeepPromptCLIP):
-    """:class:`~trainers.ivlp.DeepPromptCLIP` plus the frozen zero-shot teacher (same weights, no prompts).
-
-    ``forward`` (inference) uses the prompted model only; :meth:`forward_train`
-    also returns the teacher's features and logits.
-    """
-
-    def __init__(self, clip_model: nn.Module, hierarchy: Hierarchy, level_templates: list[list[str]],
-                 n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int, ctx_init: str) -> None:
-        super().__init__(clip_model, list(hierarchy.node_names), n_ctx_text, n_ctx_vision, depth_text,
-                         depth_vision, ctx_init)
-        templates = [level_templates[level] for level in hierarchy.node_levels]
-        features = handcrafted_text_features(clip_model, list(hierarchy.node_names), templates)
-        self.register_buffer("zs_text_features", features, persistent=False)
-
-    def forward_train(self, images: Tensor) -> PromptSRCOutputs:
-        scale = self.logit_scale.exp().float()
-        text = F.normalize(self.prompted_text_features(), dim=-1)
-        image = F.normalize(self.encode_images(images).float(), dim=-1)
-        with torch.no_grad():
-            zs_image = F.normalize(self.image_encoder(images).float(), dim=-1)
-            zs_logits = scale * zs_image @ self.zs_text_features.t()
-        return PromptSRCOutputs(scale * image @ text.t(), text, image, zs_logits, self.zs_text_features, zs_image)
-
-
-@TRAINER_REGISTRY.register()
+@register_trainer
 class PromptSRC(HierarchicalCLIPTrainer):
     """Self-regulating prompts with per-level weighted cross-entropy and per-level KL."""
 
     CFG_KEY = "PROMPTSRC"
+    TABLE_ORDER = 6
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        path = templates_path(self.cfg.DATASET.NAME, c.TEMPLATES_FILE)
+        path = templates_path(self.cfg.DATASET.NAME, c.TEMPLATES_FILE, "TRAINER.PROMPTSRC.TEMPLATES_FILE")
         print(f"PromptSRC teacher templates: {path}")
         return PromptSRCModel(clip_model, hierarchy, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
                               c.N_CTX_VISION, c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

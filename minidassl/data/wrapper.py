@@ -7,7 +7,7 @@ import torchvision.transforms as T
 from torch.utils.data import Dataset
 from yacs.config import CfgNode
 
-from minidassl.utils import read_image
+from hgclip.minidassl.utils import read_image
 
 from .transforms import INTERPOLATION_MODES
 

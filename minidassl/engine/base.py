@@ -13,8 +13,8 @@ from typing import Any, Iterable, Optional, Union
 import torch
 import torch.nn as nn
 
-from minidassl.utils import load_checkpoint, resume_from_checkpoint, save_checkpoint
-from minidassl.utils.torchtools import BEST_FILE, POINTER_FILE
+from hgclip.minidassl.utils import load_checkpoint, resume_from_checkpoint, save_checkpoint
+from hgclip.minidassl.utils.torchtools import BEST_FILE, POINTER_FILE
 
 Names = Optional[Union[str, Iterable[str]]]
 

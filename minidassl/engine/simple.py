@@ -10,9 +10,9 @@ import torch
 from tqdm import tqdm
 from yacs.config import CfgNode
 
-from minidassl.data import DataManager
-from minidassl.evaluation import build_evaluator
-from minidassl.utils import mkdir_if_missing
+from hgclip.minidassl.data import DataManager
+from hgclip.minidassl.evaluation import build_evaluator
+from hgclip.minidassl.utils import mkdir_if_missing
 
 from .base import TrainerBase
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from minidassl.utils import AverageMeter, MetricMeter
+from hgclip.minidassl.utils import AverageMeter, MetricMeter
 
 from .simple import SimpleTrainer
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from yacs.config import CfgNode
 
-from minidassl.utils import Registry, check_availability
+from hgclip.minidassl.utils import Registry, check_availability
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")
 

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from yacs.config import CfgNode
 
-from minidassl.utils.atomic import atomic_torch_save
+from hgclip.fileio import atomic_torch_save
 
 from .build import EVALUATOR_REGISTRY
 

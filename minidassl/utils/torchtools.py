@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Optional
 import torch
 import torch.nn as nn
 
-from .atomic import atomic_torch_save, atomic_write_text
+from hgclip.fileio import atomic_torch_save, atomic_write_text
 from .tools import mkdir_if_missing
 
 POINTER_FILE = "checkpoint"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from yacs.config import CfgNode
 
-from minidassl.utils import Registry, check_availability
+from hgclip.minidassl.utils import Registry, check_availability
 
 DATASET_REGISTRY = Registry("DATASET")
 

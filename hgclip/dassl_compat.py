@@ -56,13 +56,13 @@ def _real_dassl_names() -> dict:
 
 
 def _builtin_names() -> dict:
-    from minidassl.config import CfgNode, get_cfg_default
-    from minidassl.data import (DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum,
+    from hgclip.minidassl.config import CfgNode, get_cfg_default
+    from hgclip.minidassl.data import (DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum,
                                 build_data_loader, build_dataset, build_transform)
-    from minidassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
-    from minidassl.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
-    from minidassl.optim import build_lr_scheduler, build_optimizer
-    from minidassl.utils import (AverageMeter, MetricMeter, Registry, check_isfile, collect_env_info,
+    from hgclip.minidassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
+    from hgclip.minidassl.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
+    from hgclip.minidassl.optim import build_lr_scheduler, build_optimizer
+    from hgclip.minidassl.utils import (AverageMeter, MetricMeter, Registry, check_isfile, collect_env_info,
                                  count_num_param, listdir_nohidden, load_checkpoint, load_pretrained_weights,
                                  mkdir_if_missing, read_image, save_checkpoint, set_random_seed, setup_logger)
     return dict(locals())

@@ -13,16 +13,17 @@ from __future__ import annotations
 import json
 import os.path as osp
 
-from hierarchy import Hierarchy
+from hgclip.hierarchy import Hierarchy
+from hgclip.paths import config_dir
 
-TEMPLATES_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "configs", "templates")
+TEMPLATES_DIR = osp.join(config_dir(), "templates")
 
 
-def templates_path(dataset_name: str, override: str = "") -> str:
-    """The templates file for a dataset: ``override``, else the dataset's own, else the default."""
+def templates_path(dataset_name: str, override: str = "", key: str = "TEMPLATES_FILE") -> str:
+    """The templates file for a dataset: ``override`` (the config ``key``), else the dataset's own, else the default."""
     if override:
         if not osp.isfile(override):
-            raise FileNotFoundError(f"templates file not found: {override} (TRAINER.ZEROSHOTCLIP.TEMPLATES_FILE)")
+            raise FileNotFoundError(f"templates file not found: {override} ({key})")
         return override
     own = osp.join(TEMPLATES_DIR, f"{dataset_name}.json")
     return own if osp.isfile(own) else osp.join(TEMPLATES_DIR, "default.json")

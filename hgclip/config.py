@@ -6,7 +6,12 @@ Call :func:`extend_cfg` right after ``get_cfg_default()`` and before any
 """
 from __future__ import annotations
 
+import os
+
 from yacs.config import CfgNode as CN
+
+#: The keys TRAINER.HGCLIP.MODE official pins, as data (applied by hgclip.trainers.hgclip.resolve_mode).
+OFFICIAL_MODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_mode.yaml")
 
 
 def _add_dataset_keys(cfg: CN) -> None:
@@ -55,7 +60,7 @@ def _graph_encoder_keys() -> CN:
 
 def _add_hgclip_keys(cfg: CN) -> None:
     node = _prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
-    node.MODE = "default"  # default | official (exact reproduction of the official forward; see README)
+    node.MODE = "default"  # default | official (the official forward: hgclip/official_mode.yaml pins the keys; see README)
     node.TEXT_GNN = _graph_encoder_keys()
     node.IMAGE_GNN = _graph_encoder_keys()
     node.ATTENTION = CN()
@@ -72,6 +77,7 @@ def _add_hgclip_keys(cfg: CN) -> None:
     node.PROTOTYPES.TRANSFORM = "test"  # test | train: preprocessing of the images averaged into prototypes
     node.PROTOTYPES.NORMALIZE = True  # L2-normalise each image feature before averaging
     node.PROTOTYPES.EMPTY = "text"  # nodes without training images: text (CLIP text embedding) | zero | previous
+    node.PROTOTYPES.EMPTY_TEMPLATE = "a photo of a {}."  # prompt of the text surrogate
     node.PROTOTYPES.CACHE_DIR = ""  # "" = <dataset dir>/prototypes
     node.PROTOTYPES.BATCH_SIZE = 64
     cfg.TRAINER.HGCLIP = node
@@ -156,7 +162,6 @@ def extend_cfg(cfg: CN) -> CN:
     """Add the project's keys to a Dassl default config (in place) and return it."""
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
-    cfg.TEST.EVALUATOR = "Hierarchical"
     cfg.TEST.DECODING = "independent"  # independent (per-level argmax, as HGCLIP) | bottom_up | top_down
     _add_zeroshot_keys(cfg)
     _add_coop_keys(cfg)
@@ -172,6 +177,21 @@ def extend_cfg(cfg: CN) -> CN:
 
 def get_cfg() -> CN:
     """Dassl's defaults plus this project's keys (a fresh, unfrozen copy)."""
-    from dassl_compat import get_cfg_default
+    from hgclip.dassl_compat import get_cfg_default
 
     return extend_cfg(get_cfg_default())
+
+
+def hgclip_defaults() -> CN:
+    """A fresh ``TRAINER.HGCLIP`` node with every default value."""
+    holder = CN()
+    holder.TRAINER = CN()
+    _add_hgclip_keys(holder)
+    return holder.TRAINER.HGCLIP
+
+
+
+def official_pins() -> CN:
+    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``hgclip/official_mode.yaml``)."""
+    with open(OFFICIAL_MODE_FILE, encoding="utf-8") as handle:
+        return CN.load_cfg(handle)

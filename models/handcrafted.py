@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import clip
+from hgclip.backbones.openai_clip import clip
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from backbones.prompted_clip import context_length, encode_text_plain
+from hgclip.backbones.prompted_clip import context_length, encode_text_plain
 
 
 @torch.no_grad()

@@ -19,6 +19,10 @@ class VisionPromptLearner(nn.Module):
         n_ctx: prompt tokens per layer.
         depth: number of vision layers that receive prompts (>= 1).
         num_layers: the ViT's number of blocks, to validate ``depth``.
+
+    Shapes:
+        - **output:** input prompts :math:`(n_{ctx}, w)` and deep prompts
+          :math:`(\mathrm{depth}-1, n_{ctx}, w)` (``None`` when ``depth = 1``).
     """
 
     def __init__(self, width: int, n_ctx: int, depth: int, num_layers: int) -> None:

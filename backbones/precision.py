@@ -9,13 +9,19 @@ from torch import nn
 PRECISIONS = ("fp16", "fp32", "amp")
 
 
+def validate_precision(requested: str, key: str = "PREC") -> str:
+    """``requested`` if it names a precision, else a one-line error naming the config ``key``."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"{key} must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    return requested
+
+
 def resolve_precision(requested: str, device: torch.device, key: str = "PREC") -> str:
     """The precision to run: ``requested``, except fp32 on a CPU (half convolutions are not implemented there).
 
     Emits one warning when it falls back.
     """
-    if requested not in PRECISIONS:
-        raise ValueError(f"{key} must be one of {PRECISIONS}, got {requested!r}")
+    validate_precision(requested, key)
     if requested != "fp32" and device.type != "cuda":
         warnings.warn(f"{key}={requested} needs CUDA; running in fp32 on {device.type}", stacklevel=2)
         return "fp32"
@@ -25,8 +31,8 @@ def resolve_precision(requested: str, device: torch.device, key: str = "PREC") -
 def apply_precision(clip_model: nn.Module, precision: str) -> nn.Module:
     """Cast CLIP's weights for ``precision`` (fp16 = CLIP's own half conversion; otherwise fp32)."""
     if precision == "fp16":
-        from clip.model import convert_weights
+        from .openai_clip import clip
 
-        convert_weights(clip_model)
+        clip.model.convert_weights(clip_model)
         return clip_model
     return clip_model.float()

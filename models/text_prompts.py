@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import clip
+from hgclip.backbones.openai_clip import clip
 import torch
 from torch import Tensor, nn
 
-from backbones.prompted_clip import token_embedding
+from hgclip.backbones.prompted_clip import context_length as clip_context_length, token_embedding
 
 
 class TextPromptLearner(nn.Module):
@@ -53,7 +53,7 @@ class TextPromptLearner(nn.Module):
             raise ValueError(f"the number of text context tokens must be >= 1, got {n_ctx}")
         if not 1 <= depth <= num_layers:
             raise ValueError(f"text prompt depth must be in 1..{num_layers} (text layers of this CLIP), got {depth}")
-        context_length = int(clip_model.positional_embedding.shape[0])
+        context_length = clip_context_length(clip_model)
         width = int(clip_model.ln_final.weight.shape[0])
         dtype = clip_model.token_embedding.weight.dtype
 

@@ -1,10 +1,13 @@
 """Per-node visual prototypes: the mean frozen-CLIP image feature of the training images under each node.
 
 HGCLIP (Sec. 4.3, Eq. 7) gives the image side hierarchy information through one
-prototype per node of every level, averaged over the training split only. They
-are computed once before training and cached; the cache key holds everything
-that changes them (images, labels, hierarchy, backbone weights, transform,
-options), so a stale cache is never used.
+prototype per node of every level, averaged over the training split only. This
+module has one job: given a frozen image encoder, a list of (image, leaf) items,
+their hierarchy, the hierarchy to report on and the options, return the node
+prototypes (:func:`build_node_prototypes`), cached under a key that holds
+everything that changes them (images, labels, hierarchy, backbone weights,
+transform, options), so a stale cache is never used. It knows nothing about
+trainers or configs: the data side hands it the split, the model receives a tensor.
 """
 from __future__ import annotations
 
@@ -13,17 +16,49 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from hierarchy import Hierarchy
-from minidassl.utils.atomic import atomic_torch_save
+from hgclip.hierarchy import Hierarchy
+from hgclip.fileio import atomic_torch_save
 
 EMPTY_MODES = ("text", "zero", "previous")
+TRANSFORMS = ("test", "train")
+
+
+@dataclass(frozen=True)
+class PrototypeOptions:
+    """How prototypes are built (``TRAINER.HGCLIP.PROTOTYPES``).
+
+    Attributes:
+        transform: ``"test"`` (deterministic) or ``"train"`` (the official code's) preprocessing.
+        normalize: L2-normalise every image feature before averaging.
+        empty: surrogate for nodes without images (:func:`fill_empty_nodes`).
+        empty_template: prompt of the ``text`` surrogate (one ``{}`` for the node name).
+        batch_size: images per encoder call.
+    """
+
+    transform: str = "test"
+    normalize: bool = True
+    empty: str = "text"
+    empty_template: str = "a photo of a {}."
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.TRANSFORM must be train or test, got {self.transform!r}")
+        if self.empty not in EMPTY_MODES:
+            raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.EMPTY must be one of {EMPTY_MODES}, got {self.empty!r}")
+        if "{}" not in self.empty_template:
+            raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.EMPTY_TEMPLATE must contain '{{}}', got {self.empty_template!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.BATCH_SIZE must be >= 1, got {self.batch_size}")
 
 
 @dataclass
@@ -40,6 +75,28 @@ class NodePrototypes:
     @property
     def empty_nodes(self) -> list[int]:
         return [i for i, c in enumerate(self.counts.tolist()) if c == 0]
+
+
+class _ImageItems(Dataset):
+    """``{"img", "label"}`` per (image path, leaf label) item, preprocessed by ``transform``."""
+
+    def __init__(self, items: Sequence[Any], transform: Callable[[Image.Image], Tensor]) -> None:
+        self.items, self.transform = list(items), transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        with Image.open(item.impath) as image:
+            return {"img": self.transform(image.convert("RGB")), "label": int(item.label)}
+
+
+def image_batches(items: Sequence[Any], transform: Callable[[Image.Image], Tensor], batch_size: int,
+                  num_workers: int = 0) -> DataLoader:
+    """The items in file order (no shuffling), ``batch_size`` at a time; every image is used."""
+    return DataLoader(_ImageItems(items, transform), batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      drop_last=False)
 
 
 def leaf_feature_sums(
@@ -95,7 +152,8 @@ def map_nodes(values: Tensor, counts: Tensor, source: Hierarchy, target: Hierarc
     return mapped, mapped_counts
 
 
-def fill_empty_nodes(prototypes: Tensor, counts: Tensor, mode: str, text_features: Optional[Tensor] = None) -> Tensor:
+def fill_empty_nodes(prototypes: Tensor, counts: Tensor, mode: str,
+                     text_features: Optional[Callable[[], Tensor]] = None) -> Tensor:
     """Give nodes without training images a surrogate prototype.
 
     * ``text``: the node's CLIP text embedding, rescaled to the mean prototype norm
@@ -117,9 +175,10 @@ def fill_empty_nodes(prototypes: Tensor, counts: Tensor, mode: str, text_feature
     else:
         if text_features is None:
             raise ValueError("PROTOTYPES.EMPTY=text needs the nodes' text features")
+        features = text_features()
         present = counts > 0
         scale = prototypes[present].norm(dim=-1).mean() if present.any() else torch.tensor(1.0)
-        filled[empty] = F.normalize(text_features[empty].float(), dim=-1) * scale
+        filled[empty] = F.normalize(features[empty].float(), dim=-1) * scale
     return filled
 
 
@@ -183,7 +242,7 @@ def compute_node_prototypes(
     device: torch.device,
     normalize: bool,
     empty_mode: str,
-    text_features: Optional[Tensor],
+    text_features: Optional[Callable[[], Tensor]],
     key: dict,
     progress: bool = True,
 ) -> NodePrototypes:
@@ -191,7 +250,8 @@ def compute_node_prototypes(
 
     ``source`` is the hierarchy of the training images (``{"img", "label"}`` batches);
     ``target`` the one being evaluated. They are the same object except in
-    base-to-new testing. ``text_features`` are ``target``'s, for empty nodes.
+    base-to-new testing. ``text_features()`` returns ``target``'s text features; it is
+    only called when a node has no image and ``empty_mode`` is ``text``.
     """
     sums, counts = leaf_feature_sums(encode, batches, source.num_leaves, device, normalize, progress)
     means, node_counts = node_means(sums, counts, source)
@@ -199,3 +259,48 @@ def compute_node_prototypes(
         means, node_counts = map_nodes(means, node_counts, source, target)
     filled = fill_empty_nodes(means, node_counts, empty_mode, text_features)
     return NodePrototypes(filled, node_counts, list(target.node_names), list(target.node_levels), key)
+
+
+def build_node_prototypes(
+    encode: Callable[[Tensor], Tensor],
+    items: Sequence[Any],
+    source: Hierarchy,
+    target: Hierarchy,
+    options: PrototypeOptions,
+    transform: Callable[[Image.Image], Tensor],
+    device: torch.device,
+    key: dict,
+    cache_dir: str,
+    text_features: Callable[[], Tensor],
+    num_workers: int = 0,
+    progress: bool = True,
+) -> NodePrototypes:
+    """Node prototypes of ``target`` from ``items`` (labelled by ``source``'s leaves), cached under ``key``.
+
+    Args:
+        encode: the frozen image encoder, ``[B, 3, H, W] -> [B, D]``.
+        items: objects with ``impath`` and ``label`` (a leaf index of ``source``): the training split.
+        source, target: the items' hierarchy and the one to report on (see :func:`compute_node_prototypes`).
+        options: :class:`PrototypeOptions`.
+        transform: the preprocessing (``options.transform`` says which one it is).
+        device: where ``encode`` runs.
+        key: everything the result depends on; its hash names the cache file in ``cache_dir``.
+        text_features: returns ``target``'s text features (for the ``text`` surrogate), called only when needed.
+    """
+    path = cache_file(cache_dir, key)
+    cached = load_cached(path, key, target)
+    if cached is not None:
+        print(f"Loaded node prototypes from {path}")
+        return cached
+    print(f"Computing node prototypes for {target.num_nodes} nodes from {len(items)} training images")
+    batches = image_batches(items, transform, options.batch_size, num_workers)
+    result = compute_node_prototypes(encode, batches, source, target, device, options.normalize, options.empty,
+                                     text_features, key, progress)
+    if result.empty_nodes:
+        names = [target.node_names[i] for i in result.empty_nodes[:5]]
+        print(f"{len(result.empty_nodes)} node(s) have no training images (e.g. {names}); "
+              f"surrogate: PROTOTYPES.EMPTY={options.empty}")
+    save_cached(path, result)
+    print(f"Saved node prototypes to {path}")
+    return result
+
