@@ -16,7 +16,8 @@ import torch
 import hgclip.datasets  # noqa: F401  (registers the datasets)
 import hgclip.evaluation  # noqa: F401  (registers the Hierarchical evaluator)
 from hgclip.config import extend_cfg
-from hgclip.dassl_compat import build_trainer, collect_env_info, get_cfg_default, set_random_seed, setup_logger
+from hgclip.dassl_compat import (announce_engine, build_trainer, collect_env_info, get_cfg_default, set_random_seed,
+                                  setup_logger)
 from hgclip.registry import register_table_names
 
 register_table_names()  # this repository's names: CoOp, MaPLe, ... (and HierCoOp, ... as in a checkout)
@@ -112,6 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Any:
     print("************")
     print("** Config **")
     print(cfg)
+    announce_engine()
     print("Collecting env info ...")
     print(f"** System info **\n{collect_env_info()}\n")
 

@@ -146,7 +146,7 @@ def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
         if extra:
             problems.append(f"{len(extra)} leaves that are not classes of the dataset: {_preview(extra)}")
         raise ValueError(f"DATASET.HIERARCHY_FILE {resolved}: leaves differ from the dataset; " + "; ".join(problems))
-    path_of_leaf = {leaf_path[-1]: leaf_path for leaf_path in other.paths}
+    path_of_leaf = {leaf_path[-1]: raw for leaf_path, raw in zip(other.paths, other.raw_paths)}
     return Hierarchy(other.level_names, [path_of_leaf[name] for name in full.leaf_names])
 
 

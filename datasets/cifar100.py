@@ -27,8 +27,9 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.dassl_compat import Datum
 from hgclip.hierarchy import Hierarchy
+from hgclip.registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 from .split_io import carve_val, read_split_json, write_split_json
@@ -134,9 +135,9 @@ def ensure_images(dataset_dir: str, batches: dict[str, dict], fine_names: list[s
     return image_dir
 
 
-# force: Dassl registers a flat semi-supervised CIFAR100 of its own; this package's
-# hierarchical one (a different on-disk format) takes its place once imported.
-@DATASET_REGISTRY.register(force=True)
+# Registered as HierCIFAR100; this repository's train.py also registers it as CIFAR100, replacing
+# (with a note) the flat semi-supervised CIFAR100 that the real Dassl registers itself.
+@register_dataset
 class CIFAR100(HierarchicalDataset):
     """CIFAR-100: 20 superclasses > 100 classes (official labels)."""
 

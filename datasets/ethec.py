@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import os
 
-from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.dassl_compat import Datum
 from hgclip.hierarchy import Hierarchy, normalize_classname
+from hgclip.registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 
@@ -80,7 +81,7 @@ def find_image(entry: dict, index: dict[str, list[str]], where: str) -> str:
     raise FileNotFoundError(f"{where}: no image named {entry['image_name']!r} under the dataset directory")
 
 
-@DATASET_REGISTRY.register()
+@register_dataset
 class ETHEC(HierarchicalDataset):
     """ETHEC: 6 families > 21 subfamilies > 135 genera > 561 species (binomial names)."""
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 
-from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.dassl_compat import Datum
 from hgclip.hierarchy import Hierarchy, normalize_classname
+from hgclip.registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 
@@ -112,7 +113,7 @@ def _check_listed(names: set[str], listed: list[str], level: str, data_dir: str)
         raise ValueError(f"{os.path.join(data_dir, level + 's.txt')}: does not list the {level}(s) {unknown[:5]}")
 
 
-@DATASET_REGISTRY.register()
+@register_dataset
 class FGVCAircraft(HierarchicalDataset):
     """FGVC-Aircraft: 30 manufacturers > 70 families > 100 variants, official splits."""
 

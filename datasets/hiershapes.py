@@ -6,12 +6,12 @@ every file-based dataset, so the default configuration exercises the real code.
 """
 from __future__ import annotations
 
-from hgclip.dassl_compat import DATASET_REGISTRY
+from hgclip.registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, source_from_split_json
 
 
-@DATASET_REGISTRY.register()
+@register_dataset
 class HierShapes(HierarchicalDataset):
     """Coloured shapes, family > shape > object; no download needed."""
 

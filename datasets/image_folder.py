@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import os
 
-from hgclip.dassl_compat import DATASET_REGISTRY, Datum
+from hgclip.dassl_compat import Datum
 from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from hgclip.registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset
 from .split_io import carve_val
@@ -83,7 +84,7 @@ def read_split_folder(split_dir: str, hierarchy: Hierarchy, hierarchy_path: str)
     return data
 
 
-@DATASET_REGISTRY.register()
+@register_dataset
 class HierImageFolder(HierarchicalDataset):
     """A user dataset: ``hierarchy.txt`` + ``images/<split>/<leaf>/`` (see the module docstring)."""
 

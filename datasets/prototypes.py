@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from hgclip.hierarchy import Hierarchy
+from hgclip.hierarchy import Hierarchy, normalize_classname
 from hgclip.fileio import atomic_torch_save
 
 EMPTY_MODES = ("text", "zero", "previous")
@@ -142,11 +142,21 @@ def map_nodes(values: Tensor, counts: Tensor, source: Hierarchy, target: Hierarc
     trained on base classes is tested on new ones, whose shared ancestors keep the
     base images' prototypes and whose own nodes have none (count 0).
     """
-    index = {(level, name): i for i, (name, level) in enumerate(zip(source.node_names, source.node_levels))}
+    return map_named_nodes(values, counts, source.node_names, source.node_levels, target)
+
+
+def map_named_nodes(values: Tensor, counts: Tensor, names: Sequence[str], levels: Sequence[int],
+                    target: Hierarchy) -> tuple[Tensor, Tensor]:
+    """:func:`map_nodes` for values whose nodes are given by ``names`` and ``levels`` (e.g. read from a file).
+
+    Levels are matched by depth (0 = coarsest) and names through ``normalize_classname``,
+    so a target whose hierarchy spells a class differently still finds it.
+    """
+    index = {(level, normalize_classname(name).casefold()): i for i, (name, level) in enumerate(zip(names, levels))}
     mapped = values.new_zeros(target.num_nodes, values.shape[1])
     mapped_counts = counts.new_zeros(target.num_nodes)
-    for j, key in enumerate(zip(target.node_levels, target.node_names)):
-        i = index.get(key)
+    for j, (level, name) in enumerate(zip(target.node_levels, target.node_names)):
+        i = index.get((level, normalize_classname(name).casefold()))
         if i is not None:
             mapped[j], mapped_counts[j] = values[i], counts[i]
     return mapped, mapped_counts
@@ -294,8 +304,11 @@ def build_node_prototypes(
         return cached
     print(f"Computing node prototypes for {target.num_nodes} nodes from {len(items)} training images")
     batches = image_batches(items, transform, options.batch_size, num_workers)
-    result = compute_node_prototypes(encode, batches, source, target, device, options.normalize, options.empty,
-                                     text_features, key, progress)
+    # Iterating a DataLoader (and a random train transform) draws from the global torch RNG: fork it,
+    # so that a run which computes the prototypes trains exactly like one that finds them cached.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        result = compute_node_prototypes(encode, batches, source, target, device, options.normalize, options.empty,
+                                         text_features, key, progress)
     if result.empty_nodes:
         names = [target.node_names[i] for i in result.empty_nodes[:5]]
         print(f"{len(result.empty_nodes)} node(s) have no training images (e.g. {names}); "
@@ -304,3 +317,41 @@ def build_node_prototypes(
     print(f"Saved node prototypes to {path}")
     return result
 
+
+# ---------------------------------------------------------------------- prototypes that travel with a model
+def save_model_prototypes(path: str, prototypes: NodePrototypes, options: PrototypeOptions) -> None:
+    """Write the prototypes a model was trained with, beside its checkpoint (atomically).
+
+    A later evaluation on other classes or another dataset (base-to-new ``new``, cross-dataset,
+    domain generalisation) then uses these source prototypes, mapped to its own nodes by name
+    (:func:`transfer_prototypes`), and never builds prototypes from its own images.
+    """
+    atomic_torch_save({"node_names": prototypes.node_names, "node_levels": prototypes.node_levels,
+                       "prototypes": prototypes.prototypes.cpu(), "counts": prototypes.counts.cpu(),
+                       "normalize": options.normalize, "transform": options.transform, "key": prototypes.key}, path)
+
+
+def load_model_prototypes(path: str) -> NodePrototypes:
+    """The prototypes saved by :func:`save_model_prototypes` (a one-line error names a bad file)."""
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=False)
+        return NodePrototypes(stored["prototypes"], stored["counts"], list(stored["node_names"]),
+                              list(stored["node_levels"]), dict(stored.get("key", {})), path)
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise ValueError(f"{path}: not a prototypes file written by HGCLIP ({type(error).__name__}: {error})") from None
+
+
+def transfer_prototypes(source: NodePrototypes, target: Hierarchy, empty_mode: str,
+                        text_features: Callable[[], Tensor]) -> NodePrototypes:
+    """``source``'s prototypes on ``target``'s nodes: matched by (level, name); the others get the surrogate.
+
+    Only nodes that had training images in ``source`` (count > 0) carry over; surrogates that
+    ``source`` itself filled in are recomputed for ``target``.
+    """
+    values, counts = map_named_nodes(source.prototypes.float(), source.counts, source.node_names, source.node_levels,
+                                     target)
+    filled = fill_empty_nodes(values, counts, empty_mode, text_features)
+    return NodePrototypes(filled, counts, list(target.node_names), list(target.node_levels), dict(source.key),
+                          source.path)

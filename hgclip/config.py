@@ -48,7 +48,7 @@ def _graph_encoder_keys() -> CN:
     node.ENABLED = True
     node.TYPE = "gat"  # gat | gcn | sage
     node.LAYERS = 3
-    node.HIDDEN_DIM = 0  # 0 = twice the CLIP embedding width (512 -> 1024 for ViT-B/16, as in the official code)
+    node.HIDDEN_DIM = 0  # 0 = twice the CLIP embedding width (512 -> 1024 for ViT-B/16; official mode: 1024 always)
     node.HEADS = 8  # gat only; heads are concatenated in hidden layers and averaged in the last layer
     node.ACTIVATION = "gelu"  # gelu | relu | elu | leaky_relu | none
     node.DROPOUT = 0.0
@@ -61,6 +61,7 @@ def _graph_encoder_keys() -> CN:
 def _add_hgclip_keys(cfg: CN) -> None:
     node = _prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
     node.MODE = "default"  # default | official (the official forward: hgclip/official_mode.yaml pins the keys; see README)
+    node.NAME_STYLE = "normalized"  # class names in prompts: normalized (_ and - -> space) | official (only _ -> space)
     node.TEXT_GNN = _graph_encoder_keys()
     node.IMAGE_GNN = _graph_encoder_keys()
     node.ATTENTION = CN()
@@ -158,8 +159,18 @@ def _add_promptsrc_keys(cfg: CN) -> None:
     cfg.TRAINER.PROMPTSRC = node
 
 
-def extend_cfg(cfg: CN) -> CN:
-    """Add the project's keys to a Dassl default config (in place) and return it."""
+def extend_cfg(cfg: CN, keep_existing: bool = False) -> CN:
+    """Add the project's keys to a Dassl default config (in place) and return it.
+
+    ``keep_existing``: add only the keys ``cfg`` lacks, leaving every existing key and value as it
+    is. That is how a CoOp/MaPLe/PromptSRC checkout's config, which already has its own
+    ``TRAINER.COOP``, ``TRAINER.MAPLE``, ``DATASET.SUBSAMPLE_CLASSES``, ... gets this project's
+    keys (``hgclip.plugin.extend_cfg``); the hierarchical baselines then read the checkout's nodes.
+    """
+    if keep_existing:
+        ours = extend_cfg(cfg.clone())
+        _add_missing(cfg, ours)
+        return cfg
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
     cfg.TEST.DECODING = "independent"  # independent (per-level argmax, as HGCLIP) | bottom_up | top_down
@@ -173,6 +184,14 @@ def extend_cfg(cfg: CN) -> CN:
     _add_kgcoop_keys(cfg)
     _add_promptsrc_keys(cfg)
     return cfg
+
+
+def _add_missing(cfg: CN, ours: CN) -> None:
+    for key, value in ours.items():
+        if key not in cfg:
+            cfg[key] = value.clone() if isinstance(value, CN) else value
+        elif isinstance(value, CN) and isinstance(cfg[key], CN):
+            _add_missing(cfg[key], value)
 
 
 def get_cfg() -> CN:

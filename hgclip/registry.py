@@ -1,4 +1,4 @@
-"""The registered trainers: Dassl's ``TRAINER_REGISTRY`` is the one list every script, test and table reads.
+"""The registered trainers (and datasets): Dassl's registries are the one list every script, test and table reads.
 
 A trainer class of this project declares two facts about itself:
 
@@ -7,7 +7,8 @@ A trainer class of this project declares two facts about itself:
   they were registered;
 * ``HAS_PARAMETERS``: whether it has anything to train (``ZeroshotCLIP`` has not).
 
-Two names per baseline:
+Two names per baseline (and per dataset: ``HierFGVCAircraft``/``FGVCAircraft``, ...; ``HierShapes``
+and ``HierImageFolder`` already say it):
 
 * the *plugin name* (``HierCoOp``, ``HierMaPLe``, ...; ``HGCLIP`` is unique as it is) is
   registered when the trainer module is imported (:func:`register_trainer`). It can never
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from hgclip.dassl_compat import TRAINER_REGISTRY
+from hgclip.dassl_compat import DATASET_REGISTRY, TRAINER_REGISTRY
 
 PLUGIN_PREFIX = "Hier"
 UNORDERED = 10**6  # TABLE_ORDER of a trainer that does not declare one
@@ -37,17 +38,25 @@ def plugin_name(cls: type) -> str:
     return name if name.startswith(("HG", PLUGIN_PREFIX)) else PLUGIN_PREFIX + name
 
 
-def _register_as(name: str, cls: type) -> None:
+def _register_as(name: str, cls: type, registry: Any = TRAINER_REGISTRY, replace_dassl_builtin: bool = False) -> None:
     """Register ``cls`` under ``name`` (idempotent for the same class).
 
     Dassl's ``register()`` always uses ``cls.__name__``; a second name needs the registry's
     ``_do_register``, which Dassl (fvcore-style) and the built-in engine both provide.
+    ``replace_dassl_builtin``: a name taken by one of Dassl's own classes (its flat
+    semi-supervised ``CIFAR100``) is taken over, with a note.
     """
-    if name in TRAINER_REGISTRY.registered_names():
-        if TRAINER_REGISTRY.get(name) is cls:
+    if name in registry.registered_names():
+        existing = registry.get(name)
+        if existing is cls:
             return
-        raise KeyError(f'trainer name "{name}" is already registered by {TRAINER_REGISTRY.get(name)!r}, not {cls!r}')
-    TRAINER_REGISTRY._do_register(name, cls, False)
+        if not (replace_dassl_builtin and getattr(existing, "__module__", "").startswith("dassl.")):
+            raise KeyError(f'"{name}" is already registered by {existing!r}, not {cls!r}')
+        print(f"Note: {cls.__module__}.{cls.__name__} replaces Dassl's {existing.__module__}.{name} "
+              f"as DATASET.NAME {name}")
+        registry._do_register(name, cls, True)
+        return
+    registry._do_register(name, cls, False)
 
 
 def register_trainer(cls: type) -> type:
@@ -56,20 +65,33 @@ def register_trainer(cls: type) -> type:
     return cls
 
 
-def _project_trainer_classes() -> list[type]:
-    from hgclip import trainers  # noqa: F401  (imports every trainer module, registering the plugin names)
+def register_dataset(cls: type) -> type:
+    """Class decorator of this project's datasets: register under the plugin name (``Hier<Name>``)."""
+    _register_as(plugin_name(cls), cls, DATASET_REGISTRY)
+    return cls
 
-    return [cls for cls in _unique_classes() if cls.__module__.startswith("hgclip.trainers.")]
+
+def _project_classes(registry: Any, package: str) -> list[type]:
+    seen: list[type] = []
+    for name in registry.registered_names():
+        cls = registry.get(name)
+        if isinstance(cls, type) and cls.__module__.startswith(package) and cls not in seen:
+            seen.append(cls)
+    return seen
 
 
 def register_table_names() -> None:
-    """Also register this project's trainers under their table names (``CoOp``, ``MaPLe``, ...).
+    """Also register this project's trainers and datasets under their table names (``CoOp``, ``FGVCAircraft``, ...).
 
     Called by this repository's ``train.py`` and scripts; never inside a CoOp/MaPLe checkout,
-    whose own ``CoOp``/``MaPLe`` would collide.
+    whose own ``CoOp``/``MaPLe``/``FGVCAircraft`` would collide.
     """
-    for cls in _project_trainer_classes():
+    from hgclip import datasets, trainers  # noqa: F401  (imports every module, registering the plugin names)
+
+    for cls in _project_classes(TRAINER_REGISTRY, "hgclip.trainers."):
         _register_as(cls.__name__, cls)
+    for cls in _project_classes(DATASET_REGISTRY, "hgclip.datasets."):
+        _register_as(cls.__name__, cls, DATASET_REGISTRY, replace_dassl_builtin=True)
 
 
 def _unique_classes() -> list[type]:

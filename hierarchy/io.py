@@ -30,6 +30,7 @@ def parse_hierarchy_text(text: str, source: str = "<string>") -> Hierarchy:
     """Parse the hierarchy file format from a string (``source`` names it in errors)."""
     level_names: list[str] | None = None
     paths: list[tuple[str, ...]] = []
+    raw_paths: list[tuple[str, ...]] = []
     path_lines: list[int] = []
     last_line = 0
     for line_number, raw in enumerate(text.splitlines(), start=1):
@@ -48,7 +49,8 @@ def parse_hierarchy_text(text: str, source: str = "<string>") -> Hierarchy:
             if len(set(level_names)) != len(level_names):
                 raise HierarchyFileError(f"{source}:{line_number}: duplicate level names in the header {line!r}")
             continue
-        paths.append(tuple(normalize_classname(name) for name in line.split(SEPARATOR)))
+        raw_paths.append(tuple(name.strip() for name in line.split(SEPARATOR)))
+        paths.append(tuple(normalize_classname(name) for name in raw_paths[-1]))
         path_lines.append(line_number)
 
     if level_names is None:
@@ -60,7 +62,7 @@ def parse_hierarchy_text(text: str, source: str = "<string>") -> Hierarchy:
     error = find_path_error(level_names, paths)
     if error is not None:
         raise HierarchyFileError(f"{source}:{path_lines[error.path_index]}: {error.message}")
-    return Hierarchy(level_names, paths)
+    return Hierarchy(level_names, raw_paths)
 
 
 def load_hierarchy(path: str) -> Hierarchy:

@@ -76,7 +76,9 @@ class Hierarchy:
         level_names: names of the levels, coarse -> fine (e.g. ``("maker", "family", "variant")``).
         paths: one root-to-leaf sequence of node names per leaf, coarse -> fine. The
             order of the paths is the leaf (label) order. Names are normalised with
-            :func:`normalize_classname`.
+            :func:`normalize_classname` (nodes are identified by the normalised name);
+            the spelling as given is kept too (:attr:`raw_node_names`), for code that
+            must reproduce another implementation's prompts exactly.
 
     Raises:
         HierarchyError: ragged paths, empty names, duplicate leaves, a node with two
@@ -85,7 +87,8 @@ class Hierarchy:
 
     def __init__(self, level_names: Sequence[str], paths: Iterable[Sequence[str]]):
         level_names = tuple(str(name).strip() for name in level_names)
-        paths = tuple(tuple(normalize_classname(str(name)) for name in path) for path in paths)
+        raw_paths = tuple(tuple(str(name).strip() for name in path) for path in paths)
+        paths = tuple(tuple(normalize_classname(name) for name in path) for path in raw_paths)
         if not level_names or any(not name for name in level_names):
             raise HierarchyError("a hierarchy needs at least one level and non-empty level names")
         if len(set(level_names)) != len(level_names):
@@ -98,6 +101,7 @@ class Hierarchy:
 
         self.level_names: tuple[str, ...] = level_names
         self.paths: tuple[tuple[str, ...], ...] = paths
+        self.raw_paths: tuple[tuple[str, ...], ...] = raw_paths
         self._build_tables()
 
     # ------------------------------------------------------------------ construction
@@ -106,11 +110,13 @@ class Hierarchy:
         local_index: list[dict[str, int]] = [dict() for _ in range(num_levels)]
         names: list[list[str]] = [[] for _ in range(num_levels)]
         parent_local: list[list[int]] = [[] for _ in range(num_levels)]
-        for path in self.paths:
+        raw: list[list[str]] = [[] for _ in range(num_levels)]
+        for path, raw_path in zip(self.paths, self.raw_paths):
             for level, name in enumerate(path):
                 if name not in local_index[level]:
                     local_index[level][name] = len(names[level])
                     names[level].append(name)
+                    raw[level].append(raw_path[level])
                     parent_local[level].append(local_index[level - 1][path[level - 1]] if level else -1)
 
         self.level_sizes: tuple[int, ...] = tuple(len(level) for level in names)
@@ -127,6 +133,8 @@ class Hierarchy:
         self.num_leaves: int = self.level_sizes[-1]
         self._names_by_level = tuple(tuple(level) for level in names)
         self.node_names: tuple[str, ...] = tuple(name for level in names for name in level)
+        #: each node's name as first written (before normalisation), e.g. ``large_man-made_outdoor_things``
+        self.raw_node_names: tuple[str, ...] = tuple(name for level in raw for name in level)
         self.node_levels: tuple[int, ...] = tuple(
             level for level, size in enumerate(self.level_sizes) for _ in range(size)
         )
@@ -150,6 +158,20 @@ class Hierarchy:
     @property
     def leaf_names(self) -> tuple[str, ...]:
         return self._names_by_level[-1]
+
+    def prompt_names(self, style: str = "normalized") -> list[str]:
+        """One class name per node for text prompts, in node order.
+
+        ``normalized``: :attr:`node_names` (``_`` and ``-`` become spaces; the names nodes are
+        matched by). ``official``: the official HGCLIP code's handling, the name as written with
+        only ``_`` replaced by a space (``large_man-made_outdoor_things`` -> ``large man-made
+        outdoor things``), so that prompts tokenize exactly as the official code's do.
+        """
+        if style == "normalized":
+            return list(self.node_names)
+        if style == "official":
+            return [name.replace("_", " ") for name in self.raw_node_names]
+        raise ValueError(f"class-name style must be 'normalized' or 'official', got {style!r}")
 
     def names_at_level(self, level: int) -> list[str]:
         """Node names of one level (0 = coarsest), in index order."""
@@ -226,7 +248,7 @@ class Hierarchy:
         bad = [i for i in kept if not 0 <= i < self.num_leaves]
         if bad:
             raise HierarchyError(f"leaf indices out of range 0..{self.num_leaves - 1}: {bad[:5]}")
-        return Hierarchy(self.level_names, [self.paths[i] for i in kept])
+        return Hierarchy(self.level_names, [self.raw_paths[i] for i in kept])
 
     # ------------------------------------------------------------------ serialisation
     def to_text(self) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -59,6 +60,7 @@ class HGCLIPSettings:
 
     mode: str
     prompts: PromptSettings
+    name_style: str  # hierarchy.prompt_names style: normalized | official
     text_gnn: GraphSettings
     image_gnn: GraphSettings
     attention: bool
@@ -100,8 +102,9 @@ class HGCLIPModel(DeepPromptCLIP):
         clip_model: frozen CLIP (ViT image tower).
         hierarchy: every node is a class; its tree gives the graph.
         settings: everything that defines the forward (:class:`HGCLIPSettings`).
-        prototypes: node prototypes ``[K, D]`` in the hierarchy's node order (needed when the
-            attention branch is on; see :mod:`hgclip.datasets.prototypes`).
+        prototypes: node prototypes ``[K, D]`` in the hierarchy's node order (see
+            :mod:`hgclip.datasets.prototypes`); the attention branch needs them, now or later
+            through :meth:`set_prototypes`.
 
     Shapes: images :math:`(B, 3, H, W)` -> logits :math:`(B, K)`.
     """
@@ -114,8 +117,8 @@ class HGCLIPModel(DeepPromptCLIP):
         prototypes: Optional[Tensor],
     ) -> None:
         p = settings.prompts
-        super().__init__(clip_model, list(hierarchy.node_names), p.n_ctx_text, p.n_ctx_vision, p.depth_text,
-                         p.depth_vision, p.ctx_init)
+        super().__init__(clip_model, hierarchy.prompt_names(settings.name_style), p.n_ctx_text, p.n_ctx_vision,
+                         p.depth_text, p.depth_vision, p.ctx_init)
         self.settings = settings
         dim = self.text_encoder.output_dim
         self.learner.text_gnn = build_graph_encoder(settings.text_gnn, dim)
@@ -132,19 +135,22 @@ class HGCLIPModel(DeepPromptCLIP):
                 persistent=False,
             )
         self.attention = None
+        self.has_prototypes = False
         if settings.attention:
-            if prototypes is None or prototypes.shape != (hierarchy.num_nodes, dim):
-                raise ValueError(f"HGCLIP attention needs prototypes of shape ({hierarchy.num_nodes}, {dim})")
             self.attention = PrototypeAttention(settings.alpha, settings.pooling, settings.normalize)
-            self.register_buffer("prototypes", prototypes.float(), persistent=False)
+            self.register_buffer("prototypes", torch.zeros(hierarchy.num_nodes, dim), persistent=False)
+            if prototypes is not None:
+                self.set_prototypes(prototypes)
 
     def set_prototypes(self, prototypes: Tensor) -> None:
-        """Replace the node prototypes ``[K, D]`` (e.g. by those the model was trained with)."""
+        """Set the node prototypes ``[K, D]`` (those of the training images, or those the model was trained with)."""
         if self.attention is None:
             raise ValueError("this HGCLIP model has no attention branch (ATTENTION.ENABLED False): no prototypes to set")
-        if prototypes.shape != self.prototypes.shape:
-            raise ValueError(f"HGCLIP prototypes must have shape {tuple(self.prototypes.shape)}, got {tuple(prototypes.shape)}")
-        self.prototypes = prototypes.float().to(self.prototypes.device)
+        if tuple(prototypes.shape) != tuple(self.prototypes.shape):
+            raise ValueError(f"HGCLIP attention needs prototypes of shape {tuple(self.prototypes.shape)}, "
+                             f"got {tuple(prototypes.shape)}")
+        self.prototypes = prototypes.detach().float().to(self.prototypes.device)
+        self.has_prototypes = True
         self.clear_cache()
 
     def node_text_features(self) -> Tensor:
@@ -175,6 +181,8 @@ class HGCLIPModel(DeepPromptCLIP):
             image = F.normalize(image, dim=-1)
         logits = s.lambda_global * scale * image @ text.t()
         if tokens is not None:
+            if not self.has_prototypes:
+                raise RuntimeError("HGCLIPModel: set_prototypes() must be called before the attention branch can run")
             attended = self.attention(tokens, self.cached("prototypes", self.refined_prototypes))
             if s.normalize:
                 attended = F.normalize(attended, dim=-1)

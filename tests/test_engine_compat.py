@@ -10,7 +10,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPECTED = """USING_REAL_DASSL CfgNode get_cfg_default Registry TRAINER_REGISTRY build_trainer TrainerBase
+EXPECTED = """USING_REAL_DASSL ENGINE_DESCRIPTION announce_engine CfgNode get_cfg_default Registry TRAINER_REGISTRY build_trainer TrainerBase
 SimpleTrainer TrainerX DATASET_REGISTRY build_dataset DatasetBase Datum DataManager DatasetWrapper
 build_data_loader build_transform EVALUATOR_REGISTRY EvaluatorBase build_evaluator build_optimizer
 build_lr_scheduler set_random_seed setup_logger collect_env_info mkdir_if_missing read_image

@@ -106,7 +106,7 @@ def official_logits(model, hierarchy, images):
 
 def test_official_mode_matches_the_official_equations(clip_model, hierarchy, images):
     model = build(clip_model, hierarchy, hg_cfg(MODE="official"))
-    assert model.learner.text_gnn.convs[0].lin.weight.shape == (128, 64)  # D -> 2D -> 2D -> D
+    assert model.learner.text_gnn.convs[0].lin.weight.shape == (1024, 64)  # D -> 1024 -> 1024 -> D, any backbone
     with torch.no_grad():
         torch.testing.assert_close(model(images), official_logits(model, hierarchy, images), rtol=1e-4, atol=1e-3)
 
@@ -132,6 +132,26 @@ def test_official_mode_names_each_user_key_it_overrides():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # keys left at their defaults are overridden silently
         hgclip_settings(hg_cfg(MODE="official"), 64)
+
+
+HYPHENATED = """levels: superclass > class > variant
+large_man-made_outdoor_things > bridge > 707-320
+non-insect_invertebrates > crab > A300B4
+"""
+
+
+def test_official_mode_prompts_tokenize_as_the_official_code(clip_model):
+    """The official code replaces only '_' (CIFAR-100's man-made, FGVC's 707-320 keep their hyphens)."""
+    from hgclip.backbones.openai_clip import clip
+
+    hierarchy = parse_hierarchy_text(HYPHENATED)
+    official = build(clip_model, hierarchy, hg_cfg(MODE="official"))
+    raw = ["large_man-made_outdoor_things", "non-insect_invertebrates", "bridge", "crab", "707-320", "A300B4"]
+    expected = clip.tokenize([f"a photo of a {name.replace('_', ' ')}." for name in raw], context_length=32)
+    assert torch.equal(official.learner.text_prompts.tokenized, expected)
+    default = build(clip_model, hierarchy, hg_cfg())
+    assert not torch.equal(default.learner.text_prompts.tokenized, expected)  # default: "man made", "707 320"
+    assert hierarchy.node_names[0] == "large man made outdoor things"  # nodes are still matched by normalised name
 
 
 def test_bad_mode_is_rejected():

@@ -3,8 +3,9 @@
 Dassl's ``TrainerX`` owns the loop; this class adds what all hierarchical
 trainers need, so that a method only says how to build its model:
 
-* the hierarchy comes from the dataset (``self.dm.dataset.hierarchy``); every
-  node of every level is a class and models return all-node logits;
+* the hierarchy comes from the dataset (its own, or one attached by class name to a flat
+  Dassl dataset: :func:`hgclip.datasets.attach.dataset_hierarchy`); every node of every
+  level is a class and models return all-node logits;
 * CLIP is loaded from ``MODEL.BACKBONE``, frozen, and cast for ``PREC``
   (fp16/amp fall back to fp32 without CUDA, with one warning);
 * only the model's ``learner`` (prompts, graph encoders, ...) is trained and
@@ -27,7 +28,8 @@ from torch import Tensor, nn
 
 from hgclip.backbones import load_clip
 from hgclip.backbones.precision import apply_precision, resolve_precision, validate_precision
-from hgclip.dassl_compat import TrainerX, build_lr_scheduler, build_optimizer
+from hgclip.dassl_compat import TrainerX, announce_engine, build_lr_scheduler, build_optimizer
+from hgclip.datasets.attach import dataset_hierarchy
 from hgclip.evaluation import Hierarchical
 from hgclip.fileio import read_checkpoint
 from hgclip.hierarchy import Hierarchy
@@ -46,6 +48,7 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     # ------------------------------------------------------------------ set-up
     def __init__(self, cfg: Any) -> None:
+        announce_engine()
         super().__init__(cfg)
         # Dassl builds its TEST.EVALUATOR (a flat Classification one by default) without the
         # hierarchy; every trainer here reports every level with the shared evaluator.
@@ -61,7 +64,7 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     def build_model(self) -> None:
         cfg = self.cfg
-        self.hierarchy: Hierarchy = self.dm.dataset.hierarchy
+        self.hierarchy: Hierarchy = dataset_hierarchy(self.dm.dataset, cfg)
         self.precision = resolve_precision(self.trainer_cfg.PREC, self.device, f"TRAINER.{self.CFG_KEY}.PREC")
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
         clip_model = apply_precision(load_clip(cfg.MODEL.BACKBONE), self.precision)

@@ -19,12 +19,16 @@ from torch import nn
 
 from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
 from hgclip.dassl_compat import build_transform
+from hgclip.datasets.attach import dataset_hierarchy
 from hgclip.datasets.prototypes import (
     NodePrototypes,
     PrototypeOptions,
     backbone_fingerprint,
     build_node_prototypes,
     items_fingerprint,
+    load_model_prototypes,
+    save_model_prototypes,
+    transfer_prototypes,
 )
 from hgclip.hierarchy import Hierarchy
 from hgclip.models.handcrafted import handcrafted_text_features
@@ -90,9 +94,12 @@ def _graph_settings(node: Any, embed_dim: int) -> GraphSettings:
 def hgclip_settings(trainer_cfg: Any, embed_dim: int) -> HGCLIPSettings:
     """Resolve ``TRAINER.HGCLIP`` (after :func:`resolve_mode`) into the model's settings."""
     node = resolve_mode(trainer_cfg)
+    if node.NAME_STYLE not in ("normalized", "official"):
+        raise ValueError(f"TRAINER.HGCLIP.NAME_STYLE must be normalized or official, got {node.NAME_STYLE!r}")
     att = node.ATTENTION
     return HGCLIPSettings(
         mode=node.MODE,
+        name_style=node.NAME_STYLE,
         prompts=PromptSettings(int(node.N_CTX_TEXT), int(node.N_CTX_VISION), int(node.PROMPT_DEPTH_TEXT),
                                int(node.PROMPT_DEPTH_VISION), node.CTX_INIT),
         text_gnn=_graph_settings(node.TEXT_GNN, embed_dim),
@@ -132,11 +139,11 @@ def prototype_source(cfg: Any) -> str:
     return "base" if cfg.DATASET.SUBSAMPLE_CLASSES == "new" else cfg.DATASET.SUBSAMPLE_CLASSES
 
 
-def source_split(cfg: Any, dataset: Any) -> tuple[list, Hierarchy]:
+def source_split(cfg: Any, dataset: Any, hierarchy: Hierarchy) -> tuple[list, Hierarchy]:
     """The training items that build the prototypes and their hierarchy (the data side's train split)."""
     source = prototype_source(cfg)
     if source == cfg.DATASET.SUBSAMPLE_CLASSES:
-        return list(dataset.train_x), dataset.hierarchy
+        return list(dataset.train_x), hierarchy
     if not hasattr(dataset, "class_subset_train"):
         raise ValueError(f"TRAINER.HGCLIP.PROTOTYPES.SOURCE={source} needs a hierarchical dataset "
                          f"({type(dataset).__name__} cannot give another class subset's training split)")
@@ -145,10 +152,11 @@ def source_split(cfg: Any, dataset: Any) -> tuple[list, Hierarchy]:
 
 
 def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: PrototypeOptions, transform: Any,
-                        items: Any = None, source_hierarchy: Any = None) -> dict:
+                        items: Any = None, source_hierarchy: Any = None, hierarchy: Any = None) -> dict:
     """Everything the prototypes depend on; any change gives another cache file."""
+    hierarchy = dataset.hierarchy if hierarchy is None else hierarchy
     items = dataset.train_x if items is None else items
-    source_hierarchy = dataset.hierarchy if source_hierarchy is None else source_hierarchy
+    source_hierarchy = hierarchy if source_hierarchy is None else source_hierarchy
     return {
         "dataset": cfg.DATASET.NAME,
         "split": "train",
@@ -159,7 +167,7 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: 
         "source": prototype_source(cfg),
         "images": items_fingerprint(items, getattr(dataset, "dataset_dir", "")),
         "source_hierarchy": source_hierarchy.digest(),
-        "hierarchy": dataset.hierarchy.digest(),
+        "hierarchy": hierarchy.digest(),
         "backbone": cfg.MODEL.BACKBONE.NAME,
         "backbone_weights": backbone_fingerprint(clip_model),
         "transform": repr(transform),
@@ -169,14 +177,15 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: 
 
 
 def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: torch.device,
-                       progress: bool = True) -> NodePrototypes:
-    """Node prototypes for ``dataset``'s hierarchy from the frozen, un-prompted CLIP (cached)."""
+                       progress: bool = True, hierarchy: Hierarchy | None = None) -> NodePrototypes:
+    """Node prototypes for ``hierarchy`` (default: the dataset's) from the frozen, un-prompted CLIP (cached)."""
+    target = dataset_hierarchy(dataset, cfg) if hierarchy is None else hierarchy
     options = prototype_options(cfg.TRAINER.HGCLIP)
-    items, source_hierarchy = source_split(cfg, dataset)
+    items, source_hierarchy = source_split(cfg, dataset, target)
     transform = build_transform(cfg, is_train=options.transform == "train")
-    key = prototype_cache_key(cfg, dataset, clip_model, options, transform, items, source_hierarchy)
-    cache_dir = cfg.TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR or osp.join(getattr(dataset, "dataset_dir", "."), "prototypes")
-    target = dataset.hierarchy
+    key = prototype_cache_key(cfg, dataset, clip_model, options, transform, items, source_hierarchy, target)
+    default_dir = osp.join(getattr(dataset, "dataset_dir", None) or cfg.OUTPUT_DIR or ".", "prototypes")
+    cache_dir = cfg.TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR or default_dir
 
     def text_features() -> torch.Tensor:
         names = list(target.node_names)
@@ -187,9 +196,20 @@ def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: to
 
 
 # ---------------------------------------------------------------------- trainer
+PROTOTYPES_FILE = "prototypes.pt"  # beside a trained model's checkpoints (in its output directory)
+
+
 @register_trainer
 class HGCLIP(HierarchicalCLIPTrainer):
-    """HGCLIP: hierarchical prompt learning with graph representations of the class hierarchy."""
+    """HGCLIP: hierarchical prompt learning with graph representations of the class hierarchy.
+
+    Prototypes: a training run builds them from its own training split (before the first
+    epoch) and saves them beside its checkpoints (``prototypes.pt``); an evaluation of a
+    trained model (``load_model``: base-to-new ``new``, cross-dataset, domain generalisation)
+    takes that model's prototypes, mapped to the evaluated nodes by name, so it never builds
+    prototypes from the evaluated dataset's images. Anything else (evaluating an untrained
+    model) builds them from the current dataset's training split on first use.
+    """
 
     CFG_KEY = "HGCLIP"
     TABLE_ORDER = 8
@@ -198,8 +218,57 @@ class HGCLIP(HierarchicalCLIPTrainer):
         embed_dim = int(clip_model.text_projection.shape[1])
         settings = hgclip_settings(self.trainer_cfg, embed_dim)
         print(f"HGCLIP mode: {settings.mode}")
-        prototypes = None
-        if settings.attention:
-            clip_model.to(self.device)
-            prototypes = prepare_prototypes(self.cfg, self.dm.dataset, clip_model, self.device).prototypes
-        return HGCLIPModel(clip_model, hierarchy, settings, prototypes)
+        self._frozen_clip = clip_model
+        self.node_prototypes = None
+        return HGCLIPModel(clip_model, hierarchy, settings, None)
+
+    # ------------------------------------------------------------------ prototypes
+    def ensure_prototypes(self) -> None:
+        """Give the model its prototypes, building them from the training split if nothing set them yet."""
+        if self.model.attention is None or self.model.has_prototypes:
+            return
+        self._frozen_clip.to(self.device)
+        self.node_prototypes = prepare_prototypes(self.cfg, self.dm.dataset, self._frozen_clip, self.device,
+                                                  hierarchy=self.hierarchy)
+        self.model.set_prototypes(self.node_prototypes.prototypes)
+
+    def before_train(self) -> None:
+        self.ensure_prototypes()
+        super().before_train()
+
+    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
+        self.ensure_prototypes()
+        return super().model_inference(images)
+
+    def forward_backward(self, batch: dict) -> dict[str, float]:
+        self.ensure_prototypes()
+        return super().forward_backward(batch)
+
+    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Any = None,
+                   model_name: str = "") -> None:
+        super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
+        if self.node_prototypes is not None:
+            save_model_prototypes(osp.join(directory, PROTOTYPES_FILE), self.node_prototypes,
+                                  prototype_options(self.trainer_cfg))
+
+    def load_model(self, directory: str, epoch: int | None = None) -> None:
+        super().load_model(directory, epoch)
+        path = osp.join(directory, PROTOTYPES_FILE) if directory else ""
+        if self.model.attention is None or not path:
+            return
+        if not osp.isfile(path):
+            print(f"No {PROTOTYPES_FILE} in {directory}: prototypes come from this dataset's training split")
+            return
+        options = prototype_options(self.trainer_cfg)
+        target = self.hierarchy
+        clip_model = self._frozen_clip.to(self.device)
+
+        def text_features() -> torch.Tensor:
+            names = list(target.node_names)
+            return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
+
+        self.node_prototypes = transfer_prototypes(load_model_prototypes(path), target, options.empty, text_features)
+        matched = int((self.node_prototypes.counts > 0).sum())
+        print(f"Loaded the trained model's prototypes from {path}: {matched} of {target.num_nodes} nodes matched by "
+              f"name, the others use PROTOTYPES.EMPTY={options.empty}")
+        self.model.set_prototypes(self.node_prototypes.prototypes)

@@ -114,7 +114,15 @@ def build_lr_scheduler(optimizer: torch.optim.Optimizer, optim_cfg: CfgNode) -> 
     scheduler = _main_scheduler(optimizer, optim_cfg)
     if optim_cfg.WARMUP_EPOCH <= 0:
         return scheduler
+    return wrap_in_warmup(optimizer, scheduler, optim_cfg)
 
+
+def wrap_in_warmup(optimizer: torch.optim.Optimizer, scheduler: LRScheduler, optim_cfg: CfgNode) -> LRScheduler:
+    """Put ``scheduler`` behind ``OPTIM.WARMUP_EPOCH`` epochs of ``OPTIM.WARMUP_TYPE`` warm-up (Dassl's rule).
+
+    Also used on top of the real Dassl's main scheduler where Dassl's own warm-up classes
+    cannot be built on the installed torch (see ``hgclip.dassl_compat``).
+    """
     if not optim_cfg.WARMUP_RECOUNT:
         scheduler.last_epoch = optim_cfg.WARMUP_EPOCH
     if optim_cfg.WARMUP_TYPE == "constant":
