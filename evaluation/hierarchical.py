@@ -197,12 +197,12 @@ class Hierarchical(EvaluatorBase):
     def tree_cuts(self, hierarchy: Hierarchy) -> TreeCuts:
         """The fixed evaluation cuts of ``hierarchy`` (``TEST.TREE_CUTS``), sampled once and cached."""
         settings, cached = (self.num_cuts, self.cuts_seed), self._cuts_cache
-        # identity first (this runs once per batch); an equal hierarchy reuses the cuts too
-        if cached.get("hierarchy") is not hierarchy or cached.get("settings") != settings:
-            if cached.get("settings") != settings or cached.get("hierarchy") != hierarchy:
-                cached = {"cuts": sample_tree_cuts(hierarchy, *settings)}
-            self._cuts_cache = {"cuts": cached["cuts"], "hierarchy": hierarchy, "settings": settings}
-        return self._cuts_cache["cuts"]
+        if cached.get("hierarchy") is hierarchy and cached.get("settings") == settings:
+            return cached["cuts"]  # the per-batch path: by identity, since hashing a Hierarchy hashes every path
+        if not (cached.get("settings") == settings and cached.get("hierarchy") == hierarchy):
+            cached = {"cuts": sample_tree_cuts(hierarchy, *settings)}  # an equal hierarchy keeps its cuts
+        self._cuts_cache = {"cuts": cached["cuts"], "hierarchy": hierarchy, "settings": settings}
+        return cached["cuts"]
 
     def process(self, mo: torch.Tensor, gt: torch.Tensor) -> None:
         """Accumulate one batch.
