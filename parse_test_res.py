@@ -11,11 +11,14 @@ there is no log to scrape and no end-of-training line to match) and prints one l
 then ``* <key>: mean% +- std%`` per key (population std as np.std, or the 95% CI 1.96*std/sqrt(n)).
 
 ``--keyword`` selects the keys, named as the evaluator prints them: ``accuracy`` (default) or
-``top1`` = every ``<level>_top1`` plus ``full_path_accuracy``; ``top5`` / ``macro_f1`` = that
-metric at every level; any other key (``shape_top1``, ``path_consistency``, ...) = itself.
+``top1`` = every ``<level>_top1`` plus ``full_path_accuracy`` and (when the runs report it)
+``hierarchical_consistent_accuracy``; ``top5`` / ``macro_f1`` = that metric at every level;
+``tree`` = the path and tree metrics (consistency, HCA, hP/hR/hF, MTA, severity, hierarchical
+distance@1/@5); ``all`` = every key; any other key (``shape_top1``, ``path_consistency``, ...) = itself.
 
-``--base-new NEW_DIR``: DIR holds the base runs, NEW_DIR the new ones; per level, base and new
-are averaged over seeds FIRST and then HM = 2BN/(B+N) (the average of per-seed HMs is not the HM).
+``--base-new NEW_DIR``: DIR holds the base runs, NEW_DIR the new ones; per level (and for full-path
+accuracy and HCA), base and new are averaged over seeds FIRST and then HM = 2BN/(B+N) (the average
+of per-seed HMs is not the HM).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from typing import Optional, Sequence
 from tabulate import tabulate
 
 from hgclip.evaluation.aggregate import (
+    HCA,
     UNITLESS_KEYS,
     base_new_summary,
     find_result_dirs,
@@ -37,6 +41,8 @@ from hgclip.evaluation.aggregate import (
 )
 
 GROUP_KEYWORDS = ("top1", "top5", "macro_f1")
+TREE_GROUP = ("path_consistency", HCA, "hierarchical_precision", "hierarchical_recall", "hierarchical_f1",
+              "mean_treecut_accuracy", "mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
 
 
 def select_keys(results: dict, keyword: str, path: str) -> list[str]:
@@ -44,10 +50,14 @@ def select_keys(results: dict, keyword: str, path: str) -> list[str]:
     flat = flat_metrics(results)
     if keyword == "accuracy":
         keyword = "top1"
+    if keyword == "all":
+        return list(flat)
+    if keyword == "tree":
+        return [k for k in TREE_GROUP if k in flat]
     if keyword in GROUP_KEYWORDS:
         keys = [k for k in flat if k.endswith(f"_{keyword}") and k != "accuracy"]
-        if keyword == "top1" and "full_path_accuracy" in flat:
-            keys.append("full_path_accuracy")
+        if keyword == "top1":
+            keys += [k for k in ("full_path_accuracy", HCA) if k in flat]
         return keys
     if keyword not in flat:
         raise SystemExit(f"{path}: no key {keyword!r}; available: {', '.join(flat)}")
@@ -115,6 +125,10 @@ def base_new(base_dir: str, new_dir: str, ci95: bool) -> dict:
     full = summary["full_path"]
     rows.append(["full path", full["base"], spread([r["full_path_accuracy"] for r in base_runs], ci95),
                  full["new"], spread([r["full_path_accuracy"] for r in new_runs], ci95), full["hm"]])
+    if "hca" in summary:
+        hca = summary["hca"]
+        rows.append(["HCA", hca["base"], spread([r[HCA] for r in base_runs], ci95),
+                     hca["new"], spread([r[HCA] for r in new_runs], ci95), hca["hm"]])
     pm = "ci95" if ci95 else "std"
     print("===")
     print(f"Base-to-new: base {base_dir} ({len(base_runs)} runs), new {new_dir} ({len(new_runs)} runs)")

@@ -3,7 +3,7 @@
 Importing this package registers ``Hierarchical`` in ``dassl_compat.EVALUATOR_REGISTRY``
 (select it with ``TEST.EVALUATOR = "Hierarchical"``).
 """
-from . import decoding, metrics
+from . import confusions, decoding, metrics, treecuts
 from .hierarchical import Hierarchical
 
-__all__ = ["Hierarchical", "decoding", "metrics"]
+__all__ = ["Hierarchical", "confusions", "decoding", "metrics", "treecuts"]

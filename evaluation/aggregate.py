@@ -61,8 +61,19 @@ def average_levels(runs: Iterable[dict]) -> dict[str, dict[str, float]]:
     return summary
 
 
+def _seed_mean(runs: Sequence[dict], key: str) -> "float | None":
+    """Mean of ``key`` over runs, or None when a run lacks it (results from before the key existed)."""
+    values = [run.get(key) for run in runs]
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.mean(values))
+
+
 def base_new_summary(base_runs: Sequence[dict], new_runs: Sequence[dict]) -> dict:
-    """Per-level base, new and HM (HM of the seed means), plus the full-path accuracies."""
+    """Per-level base, new and HM (HM of the seed means), plus full-path accuracy and HCA.
+
+    ``hca`` (hierarchical consistent accuracy) is present only when every run reports it.
+    """
     base, new = average_levels(base_runs), average_levels(new_runs)
     if list(base) != list(new):
         raise ValueError(f"base and new results have different levels: {list(base)} vs {list(new)}")
@@ -78,12 +89,16 @@ def base_new_summary(base_runs: Sequence[dict], new_runs: Sequence[dict]) -> dic
     }
     full_base = float(np.mean([run["full_path_accuracy"] for run in base_runs]))
     full_new = float(np.mean([run["full_path_accuracy"] for run in new_runs]))
-    return {
+    summary = {
         "levels": list(base),
         "per_level": per_level,
         "full_path": {"base": full_base, "new": full_new, "hm": harmonic_mean(full_base, full_new)},
         "num_seeds": len(base_runs),
     }
+    hca_base, hca_new = _seed_mean(base_runs, HCA), _seed_mean(new_runs, HCA)
+    if hca_base is not None and hca_new is not None:
+        summary["hca"] = {"base": hca_base, "new": hca_new, "hm": harmonic_mean(hca_base, hca_new)}
+    return summary
 
 
 def fmt(value: float) -> str:
@@ -94,7 +109,28 @@ def fmt(value: float) -> str:
 # Seed summaries for method comparisons (scripts/compare.py, parse_test_res.py)
 # ---------------------------------------------------------------------------
 FULL_PATH = "full path"  # the extra row of a comparison table: every level right at once
-UNITLESS_KEYS = ("mistake_severity", "hierarchical_distance_at_1")  # LCA heights, not percentages
+HCA = "hierarchical_consistent_accuracy"
+#: LCA heights, not percentages (lower is better)
+UNITLESS_KEYS = ("mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
+#: results.json keys added with the tree metrics, in the evaluator's order
+TREE_KEYS = (
+    HCA,
+    "hierarchical_precision",
+    "hierarchical_recall",
+    "hierarchical_f1",
+    "mean_treecut_accuracy",
+    "hierarchical_distance_at_5",
+)
+#: extra rows of comparison tables: (results.json key, row label); only for results with tree metrics
+TABLE_METRICS = (
+    (HCA, "HCA"),
+    ("mean_treecut_accuracy", "MTA"),
+    ("hierarchical_precision", "hP"),
+    ("hierarchical_recall", "hR"),
+    ("hierarchical_f1", "hF"),
+    ("hierarchical_distance_at_1", "hier. dist@1"),
+    ("hierarchical_distance_at_5", "hier. dist@5"),
+)
 
 
 def spread(values: Sequence[float], ci95: bool = False) -> float:
@@ -111,8 +147,10 @@ def _stats(values: Sequence[float], seeds: Sequence) -> dict:
 def seed_summary(runs: Sequence[dict]) -> dict:
     """Per-level top-1 and full-path accuracy over seeds, keeping the per-seed values.
 
-    Returns ``{"levels", "seeds", "per_level": {level: stats}, "full_path": stats}`` where
-    ``stats = {"mean", "std", "n", "values", "seeds"}`` (``values`` in ``seeds`` order).
+    Returns ``{"levels", "seeds", "per_level": {level: stats}, "full_path": stats, "metrics": {key: stats}}``
+    where ``stats = {"mean", "std", "n", "values", "seeds"}`` (``values`` in ``seeds`` order) and
+    ``metrics`` holds the :data:`TABLE_METRICS` keys that every run reports, for results written
+    with the tree metrics (older results.json files give an empty ``metrics``).
     """
     runs = list(runs)
     averaged = average_levels(runs)  # validates that every run has the same levels
@@ -120,7 +158,14 @@ def seed_summary(runs: Sequence[dict]) -> dict:
     per_level = {level: _stats([level_top1(run)[level] for run in runs], seeds) for level in averaged}
     full = [run.get("full_path_accuracy") for run in runs]
     full_path = _stats([math.nan if v is None else float(v) for v in full], seeds)
-    return {"levels": list(averaged), "seeds": seeds, "per_level": per_level, "full_path": full_path}
+    extra = {}
+    if all(run.get(HCA) is not None for run in runs):
+        for key, _ in TABLE_METRICS:
+            values = [run.get(key) for run in runs]
+            if all(v is not None for v in values):
+                extra[key] = _stats([float(v) for v in values], seeds)
+    return {"levels": list(averaged), "seeds": seeds, "per_level": per_level, "full_path": full_path,
+            "metrics": extra}
 
 
 def compare_summary(dataset: str, runs_by_trainer: "dict[str, Sequence[dict]]",
@@ -168,6 +213,7 @@ def flat_metrics(results: dict) -> "dict[str, float]":
         row = results["per_level"][level]
         for metric in ("top1", "top5", "macro_f1"):
             put(f"{_metric_key(level)}_{metric}", row.get(metric))
-    for key in ("full_path_accuracy", "path_consistency", *UNITLESS_KEYS):
+    for key in ("full_path_accuracy", "path_consistency", "mistake_severity", "hierarchical_distance_at_1",
+                *TREE_KEYS):
         put(key, results.get(key))
     return flat

@@ -1,4 +1,4 @@
-"""The ``Hierarchical`` evaluator: per-level, full-path, consistency and severity metrics.
+"""The ``Hierarchical`` evaluator: per-level, full-path, consistency, severity and tree metrics.
 
 Select it with ``TEST.EVALUATOR = "Hierarchical"`` (the project default). It is a
 drop-in Dassl evaluator: ``reset() -> process(mo, gt)* -> evaluate()``, and the
@@ -8,8 +8,13 @@ a single level named ``class``, so any Dassl trainer can use it.
 
 Output (Dassl style, so CoOp-style ``parse_test_res.py --keyword <key>`` works):
 ``=> result``, a per-level table, then ``* total: N`` and ``* <key>: x.x%`` lines.
-With ``cfg.OUTPUT_DIR`` set, ``results.json`` (``results_<split>.json`` for a split
-other than ``test``) is written atomically.
+With ``cfg.OUTPUT_DIR`` set, ``results.json`` and ``confusions.json``
+(``results_<split>.json`` / ``confusions_<split>.json`` for a split other than
+``test``) are written atomically, and ``per_level.png`` when ``TEST.PLOT_PER_LEVEL``.
+
+Memory stays O(N * (L + number of tree cuts)): every metric that needs all-node
+scores (top-5, HCA, hierarchical distance@5, tree-cut accuracy) is reduced to
+per-sample values inside :meth:`process`, batch by batch; no logits are kept.
 """
 from __future__ import annotations
 
@@ -27,13 +32,32 @@ from hgclip.dassl_compat import EVALUATOR_REGISTRY, EvaluatorBase
 from hgclip.hierarchy import Hierarchy
 from hgclip.fileio import atomic_write_json
 
-from . import metrics
-from .decoding import DECODINGS, level_scores
+from hgclip.fileio import atomic_write_bytes
 
-__all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES"]
+from . import metrics
+from .confusions import confusion_summary
+from .decoding import DECODINGS
+from .treecuts import DROP_RATES, TreeCuts, sample_tree_cuts, treecut_correct
+
+__all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES", "TREE_METRIC_KEYS", "HEIGHT_KEYS"]
 
 FLAT_LEVEL_NAME = "class"
 TOP5_MIN_CLASSES = 6  # top-5 is only informative when a level has more than 5 classes
+DEFAULT_NUM_CUTS = 25  # ProTeCt's number of evaluation tree cuts
+#: without ``TEST.CONFUSIONS_TOP_K`` (a bare Dassl config) no confusions.json is written, so the
+#: evaluator stays a drop-in that writes results.json only; config_defaults.py sets 10.
+DEFAULT_CONFUSIONS_TOP_K = 0
+#: keys this evaluator adds after the Dassl-facing ones (see ``Hierarchical.evaluate``)
+TREE_METRIC_KEYS = (
+    "hierarchical_consistent_accuracy",
+    "hierarchical_precision",
+    "hierarchical_recall",
+    "hierarchical_f1",
+    "mean_treecut_accuracy",
+    "hierarchical_distance_at_5",
+)
+#: LCA heights, not percentages
+HEIGHT_KEYS = ("mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,16 @@ def _cfg_get(cfg: Any, dotted: str, default: Any = None) -> Any:
     return node
 
 
+def _int_key(cfg: Any, dotted: str, default: int, minimum: Optional[int] = None) -> int:
+    """An integer config key (``default`` when absent), with a one-line error when it is not one."""
+    value = _cfg_get(cfg, dotted, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{dotted}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{dotted}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
 def _json_number(value: Optional[float]) -> Optional[float]:
     """Round for results.json; NaN (undefined) and ``None`` become ``null``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -79,19 +113,27 @@ class Hierarchical(EvaluatorBase):
     """Hierarchical classification evaluator.
 
     Args:
-        cfg: the experiment config (uses ``OUTPUT_DIR`` and, for results.json,
-            ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``).
-        lab2cname: leaf label -> class name (accepted for Dassl compatibility).
+        cfg: the experiment config (uses ``OUTPUT_DIR``, ``TEST.TREE_CUTS.{NUM, SEED}``,
+            ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL`` and, for results.json,
+            ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
+            missing from the config (a bare Dassl config) takes its ``config_defaults.py``
+            value, except ``TEST.CONFUSIONS_TOP_K``: 0 there, i.e. no confusions.json.
+        lab2cname: leaf label -> class name (names the flat classes in confusions.json).
         hierarchy: the dataset's :class:`~hierarchy.Hierarchy`; may also be
             attached later with ``evaluator.hierarchy = h`` (before ``process``).
             ``None`` = flat single-level classifier.
         decoding: how all-node logits become per-level predictions, one of
             :data:`evaluation.decoding.DECODINGS` (default ``"independent"``,
             HGCLIP's per-level argmax).
+        tree_metrics: also compute HCA, hP/hR/hF, MTA and hierarchical distance@5
+            (default). ``False`` computes only the metrics the evaluator reported
+            before them; the benchmark uses it as its baseline.
 
     Attributes:
         split: name of the evaluated split (default ``"test"``), set by the
             trainer; it names the results file and is stored in it.
+        last_results: every metric of the last :meth:`evaluate` (the returned
+            Dassl-facing keys, then :data:`TREE_METRIC_KEYS`).
     """
 
     def __init__(
@@ -100,6 +142,7 @@ class Hierarchical(EvaluatorBase):
         lab2cname: Optional[dict] = None,
         hierarchy: Optional[Hierarchy] = None,
         decoding: str = "independent",
+        tree_metrics: bool = True,
         **kwargs: Any,
     ):
         super().__init__(cfg)
@@ -111,7 +154,14 @@ class Hierarchical(EvaluatorBase):
         self.lab2cname = lab2cname
         self.hierarchy = hierarchy
         self.decoding = decoding
+        self.tree_metrics = tree_metrics
+        self.num_cuts = _int_key(cfg, "TEST.TREE_CUTS.NUM", DEFAULT_NUM_CUTS, minimum=0)
+        self.cuts_seed = _int_key(cfg, "TEST.TREE_CUTS.SEED", 0)
+        self.confusions_top_k = _int_key(cfg, "TEST.CONFUSIONS_TOP_K", DEFAULT_CONFUSIONS_TOP_K, minimum=0)
+        self.plot = bool(_cfg_get(cfg, "TEST.PLOT_PER_LEVEL", False))
         self.split = "test"
+        self.last_results: "OrderedDict[str, float]" = OrderedDict()
+        self._cuts_cache: dict = {}
         self.reset()
 
     # ------------------------------------------------------------------ accumulation
@@ -121,6 +171,9 @@ class Hierarchical(EvaluatorBase):
         self._preds: list[torch.Tensor] = []  # [B, L] local predictions per batch
         self._targets: list[torch.Tensor] = []  # [B, L] local targets per batch
         self._top5: list[torch.Tensor] = []  # [B, L] bool, target within the top 5 of its level
+        self._hca: list[torch.Tensor] = []  # [B] bool, right at every node of the true path
+        self._hdist5: list[torch.Tensor] = []  # [B] float64, mean LCA height of the top-5 leaves
+        self._cut_hits: list[torch.Tensor] = []  # [B, T] bool, right on tree cut t
 
     def _layout_for(self, width: int) -> _Layout:
         """The layout implied by the current hierarchy, checked against ``width`` and earlier batches."""
@@ -140,6 +193,16 @@ class Hierarchical(EvaluatorBase):
                 f"{self._layout.describe()}; call reset() after changing the hierarchy"
             )
         return layout
+
+    def tree_cuts(self, hierarchy: Hierarchy) -> TreeCuts:
+        """The fixed evaluation cuts of ``hierarchy`` (``TEST.TREE_CUTS``), sampled once and cached."""
+        settings, cached = (self.num_cuts, self.cuts_seed), self._cuts_cache
+        if cached.get("hierarchy") is hierarchy and cached.get("settings") == settings:
+            return cached["cuts"]  # the per-batch path: by identity, since hashing a Hierarchy hashes every path
+        if not (cached.get("settings") == settings and cached.get("hierarchy") == hierarchy):
+            cached = {"cuts": sample_tree_cuts(hierarchy, *settings)}  # an equal hierarchy keeps its cuts
+        self._cuts_cache = {"cuts": cached["cuts"], "hierarchy": hierarchy, "settings": settings}
+        return cached["cuts"]
 
     def process(self, mo: torch.Tensor, gt: torch.Tensor) -> None:
         """Accumulate one batch.
@@ -169,23 +232,57 @@ class Hierarchical(EvaluatorBase):
                 f"got range {int(labels.min())}..{int(labels.max())}"
             )
 
-        if layout.hierarchy is not None:
-            scores = level_scores(logits, layout.hierarchy, self.decoding)
-            targets = layout.hierarchy.level_targets(labels)
+        h = layout.hierarchy
+        if h is not None:
+            decoder = DECODINGS[self.decoding]
+            scores = decoder(logits, h)
+            preds = decoder.predict(scores, h)
+            targets = h.level_targets(labels)
         else:
             scores = [logits]
+            preds = logits.argmax(dim=1)[:, None]
             targets = labels[:, None]
-        preds = torch.stack([s.argmax(dim=1) for s in scores], dim=1)
-        top5 = torch.stack([metrics.topk_correct(s, targets[:, l], 5) for l, s in enumerate(scores)], dim=1)
+        ranked = [metrics.topk_predictions(s, targets[:, l], 5) for l, s in enumerate(scores)]
+        top5 = torch.stack([hit for hit, _, _ in ranked], dim=1)
 
         self._layout = layout
         self._preds.append(preds)
         self._targets.append(targets)
         self._top5.append(top5)
+        if not self.tree_metrics:
+            return
+        if h is not None:
+            _, leaf_values, leaf_indices = ranked[-1]
+            self._hca.append(metrics.hierarchical_consistent_mask(scores, targets, h, leaf_pred=preds[:, -1]))
+            self._hdist5.append(metrics.ranked_hierarchical_distance(leaf_values, leaf_indices, labels, h))
+            self._cut_hits.append(treecut_correct(logits, labels, self.tree_cuts(h), h))
+        else:  # one level: HCA is the leaf top-1 and the class set is the only tree cut
+            correct = preds[:, 0] == labels
+            self._hca.append(correct)
+            self._cut_hits.append(correct[:, None])
 
     # ------------------------------------------------------------------ results
-    def _compute(self) -> tuple[_Layout, "OrderedDict[str, float]", dict]:
-        """Metric dict (Dassl order) plus the per-level table for printing and results.json."""
+    def _cut_info(self, layout: _Layout, cut_hits: torch.Tensor) -> dict:
+        """What results.json records about the tree cuts: settings, sizes and per-cut accuracy (%)."""
+        if layout.hierarchy is not None:
+            cuts = self.tree_cuts(layout.hierarchy)
+            sizes, rates = cuts.sizes, list(cuts.rates)
+        else:
+            sizes, rates = [layout.level_sizes[0]], []
+        accuracies = (100.0 * cut_hits.double().mean(dim=0)).tolist() if cut_hits.shape[0] else [0.0] * len(sizes)
+        return {
+            "requested": self.num_cuts if layout.hierarchy is not None else 1,
+            "num_cuts": len(sizes),
+            "seed": self.cuts_seed,
+            "drop_rates": list(DROP_RATES),
+            "rates": rates,
+            "sizes": sizes,
+            "accuracies": accuracies,
+            "std": float(torch.tensor(accuracies, dtype=torch.float64).std(unbiased=False)) if accuracies else 0.0,
+        }
+
+    def _compute(self) -> tuple[_Layout, "OrderedDict[str, float]", dict, dict]:
+        """Metric dicts (Dassl-facing, then tree metrics), the per-level table and the tree-cut record."""
         layout = self._layout
         if layout is None:  # nothing processed: report zeros for the current hierarchy
             h = self.hierarchy
@@ -235,23 +332,52 @@ class Hierarchical(EvaluatorBase):
         results["mistake_severity"] = severity
         results["hierarchical_distance_at_1"] = hdist
         results["num_samples"] = n
-        return layout, results, per_level
+
+        tree: "OrderedDict[str, float]" = OrderedDict()
+        cut_record: dict = {}
+        if self.tree_metrics:
+            hca = torch.cat(self._hca) if self._hca else torch.zeros(0, dtype=torch.bool)
+            cut_hits = torch.cat(self._cut_hits) if self._cut_hits else torch.zeros(0, 0, dtype=torch.bool)
+            if h is not None:
+                hp, hr, hf = metrics.hierarchical_prf(preds, targets, h)
+            else:  # one level: the predicted and true "paths" are single nodes
+                hp = hr = hf = metrics.full_path_accuracy(preds, targets)
+            cut_record = self._cut_info(layout, cut_hits)
+            hdist5 = math.nan
+            if h is not None and h.num_leaves >= TOP5_MIN_CLASSES and n:
+                hdist5 = torch.cat(self._hdist5).mean().item()
+            tree["hierarchical_consistent_accuracy"] = pct(hca.double().mean().item()) if n else 0.0
+            tree["hierarchical_precision"] = pct(hp)
+            tree["hierarchical_recall"] = pct(hr)
+            tree["hierarchical_f1"] = pct(hf)
+            tree["mean_treecut_accuracy"] = (
+                float(sum(cut_record["accuracies"]) / len(cut_record["accuracies"])) if cut_record["accuracies"] else math.nan
+            )
+            tree["hierarchical_distance_at_5"] = hdist5
+        return layout, results, tree, {"per_level": per_level, "tree_cuts": cut_record, "preds": preds,
+                                       "targets": targets}
 
     def evaluate(self) -> "OrderedDict[str, float]":
-        """Print the Dassl-style report, write results.json, and return the metrics.
+        """Print the Dassl-style report, write results.json (and confusions.json), and return the metrics.
 
-        Keys: ``accuracy`` (finest top-1, the selection metric), then per level
+        Returned keys (Dassl-facing; Dassl selects on the first and logs them all):
+        ``accuracy`` (finest top-1, the selection metric), then per level
         ``<level>_top1``, ``<level>_top5`` (levels with more than 5 classes only),
         ``<level>_macro_f1``; then ``full_path_accuracy``, ``path_consistency``
         (all in percent), ``mistake_severity`` and ``hierarchical_distance_at_1``
         (LCA heights; NaN when undefined) and ``num_samples``.
+
+        The tree metrics (:data:`TREE_METRIC_KEYS`: HCA, hP/hR/hF, MTA in percent,
+        hierarchical distance@5 as a height) are printed, written to results.json
+        and kept with the returned keys in :attr:`last_results`.
         """
-        layout, results, per_level = self._compute()
-        self._print(layout, results, per_level)
-        self._write_json(layout, results, per_level)
+        layout, results, tree, extra = self._compute()
+        self.last_results = OrderedDict(list(results.items()) + list(tree.items()))
+        self._print(layout, self.last_results, extra["per_level"], extra["tree_cuts"])
+        self._write_files(layout, results, tree, extra)
         return results
 
-    def _print(self, layout: _Layout, results: "OrderedDict[str, float]", per_level: dict) -> None:
+    def _print(self, layout: _Layout, results: "OrderedDict[str, float]", per_level: dict, cuts: dict) -> None:
         def height(value: float) -> str:
             return "n/a" if math.isnan(value) else f"{value:.2f}"
 
@@ -266,22 +392,65 @@ class Hierarchical(EvaluatorBase):
             f"mistake severity: {height(results['mistake_severity'])} | "
             f"hier. distance@1: {height(results['hierarchical_distance_at_1'])}"
         )
+        if "hierarchical_consistent_accuracy" in results:
+            print(
+                f"HCA: {results['hierarchical_consistent_accuracy']:.1f}% | hP / hR / hF: "
+                f"{results['hierarchical_precision']:.1f} / {results['hierarchical_recall']:.1f} / "
+                f"{results['hierarchical_f1']:.1f}% | MTA ({cuts['num_cuts']} cuts, seed {cuts['seed']}): "
+                f"{height(results['mean_treecut_accuracy'])}% | "
+                f"hier. distance@5: {height(results['hierarchical_distance_at_5'])}"
+            )
         print(f"* total: {results['num_samples']:,}")
         for key, value in results.items():
             if key == "num_samples":
                 continue
-            if key in ("mistake_severity", "hierarchical_distance_at_1"):  # heights, not percentages
+            if key in HEIGHT_KEYS:  # heights, not percentages
                 if not math.isnan(value):
                     print(f"* {key}: {value:.2f}")
-            else:
+            elif not math.isnan(value):
                 print(f"* {key}: {value:.1f}%")
 
-    def _write_json(self, layout: _Layout, results: "OrderedDict[str, float]", per_level: dict) -> None:
+    def _file_name(self, stem: str, extension: str) -> str:
+        split = self.split or "test"
+        return f"{stem}.{extension}" if split == "test" else f"{stem}_{split}.{extension}"
+
+    def _class_names(self, layout: _Layout) -> list[list[str]]:
+        if layout.hierarchy is not None:
+            return [layout.hierarchy.names_at_level(level) for level in range(len(layout.level_names))]
+        names = self.lab2cname or {}
+        return [[str(names.get(i, i)) for i in range(layout.level_sizes[0])]]
+
+    def _write_files(self, layout: _Layout, results: "OrderedDict[str, float]", tree: dict, extra: dict) -> None:
+        """results.json, then confusions.json (``TEST.CONFUSIONS_TOP_K`` > 0) and per_level.png (opt-in)."""
         output_dir = _cfg_get(self.cfg, "OUTPUT_DIR", "") or ""
         if not output_dir:
             return
-        split = self.split or "test"
-        filename = "results.json" if split == "test" else f"results_{split}.json"
+        payload = self._results_payload(layout, results, tree, extra)
+        atomic_write_json(os.path.join(output_dir, self._file_name("results", "json")), payload)
+        if self.confusions_top_k > 0:
+            confusions = {
+                "split": payload["split"],
+                "decoding": payload["decoding"],
+                "levels": list(layout.level_names),
+                "top_k": self.confusions_top_k,
+                "per_level": confusion_summary(extra["preds"], extra["targets"], layout.level_names,
+                                               layout.level_sizes, self._class_names(layout), self.confusions_top_k),
+            }
+            atomic_write_json(os.path.join(output_dir, self._file_name("confusions", "json")), confusions)
+        if self.plot:
+            from .plots import per_level_png
+
+            png = per_level_png(
+                layout.level_names,
+                [row["top1"] for row in extra["per_level"].values()],
+                {"HCA": tree.get("hierarchical_consistent_accuracy"), "full path": results["full_path_accuracy"]},
+                title=f"{payload['trainer'] or 'run'} on {payload['dataset'] or '?'} "
+                f"({payload['split']}, {payload['decoding']} decoding)",
+            )
+            atomic_write_bytes(os.path.join(output_dir, self._file_name("per_level", "png")), png)
+
+    def _results_payload(self, layout: _Layout, results: "OrderedDict[str, float]", tree: dict, extra: dict) -> dict:
+        decoding = self.decoding if layout.hierarchy is not None else "independent"
         payload = {
             "trainer": _cfg_get(self.cfg, "TRAINER.NAME", ""),
             "dataset": _cfg_get(self.cfg, "DATASET.NAME", ""),
@@ -289,8 +458,9 @@ class Hierarchical(EvaluatorBase):
             "seed": _cfg_get(self.cfg, "SEED", None),
             "num_shots": _cfg_get(self.cfg, "DATASET.NUM_SHOTS", None),
             "backbone": _cfg_get(self.cfg, "MODEL.BACKBONE.NAME", ""),
-            "split": split,
-            "decoding": self.decoding if layout.hierarchy is not None else "independent",
+            "split": self.split or "test",
+            "decoding": decoding,
+            "valid_paths": DECODINGS[decoding].valid_paths or len(layout.level_names) == 1,
             "levels": list(layout.level_names),
             "num_samples": results["num_samples"],
             "accuracy": _json_number(results["accuracy"]),
@@ -301,11 +471,17 @@ class Hierarchical(EvaluatorBase):
                     "macro_f1": _json_number(row["macro_f1"]),
                     "num_classes": row["num_classes"],
                 }
-                for name, row in per_level.items()
+                for name, row in extra["per_level"].items()
             },
             "full_path_accuracy": _json_number(results["full_path_accuracy"]),
             "path_consistency": _json_number(results["path_consistency"]),
             "mistake_severity": _json_number(results["mistake_severity"]),
             "hierarchical_distance_at_1": _json_number(results["hierarchical_distance_at_1"]),
         }
-        atomic_write_json(os.path.join(output_dir, filename), payload)
+        for key, value in tree.items():
+            payload[key] = _json_number(value)
+        if tree:
+            cuts = extra["tree_cuts"]
+            payload["tree_cuts"] = dict(cuts, accuracies=[_json_number(a) for a in cuts["accuracies"]],
+                                        std=_json_number(cuts["std"]))
+        return payload

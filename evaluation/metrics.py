@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # only for type hints; metrics never need the class itself
     from hgclip.hierarchy import Hierarchy
 
 __all__ = [
+    "topk_predictions",
     "topk_correct",
     "topk_accuracy",
     "macro_f1",
@@ -29,6 +30,15 @@ __all__ = [
     "mistake_severity",
     "hierarchical_distance_at_1",
     "hierarchical_distance_at_k",
+    "hierarchical_distance_topk",
+    "ranked_hierarchical_distance",
+    "lca_heights",
+    "node_ancestors",
+    "level_parents",
+    "hierarchical_consistent_mask",
+    "hierarchical_consistent_accuracy",
+    "hierarchical_overlap",
+    "hierarchical_prf",
 ]
 
 
@@ -47,12 +57,11 @@ def _same_shape(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
 
 
-def topk_correct(logits: Any, targets: Any, k: int = 1) -> torch.Tensor:
-    """Bool tensor [N]: is ``targets[i]`` among the ``k`` highest scores of ``logits[i]``?
+def topk_predictions(logits: Any, targets: Any, k: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(hit [N] bool, values [N, k], indices [N, k])`` of the ``k`` highest scores per row.
 
-    acc@k = (1/N) sum_i 1[y_i in topk(f(x_i))]. ``k`` is clamped to the number of
-    classes, so top-5 over 3 classes is always right (the evaluator therefore
-    only reports top-5 for levels with more than 5 classes).
+    The shared core of :func:`topk_correct` and the ranked hierarchical distance, so the
+    evaluator ranks each level once. See :func:`topk_correct` for the rules.
     """
     scores = torch.as_tensor(logits).detach().cpu()
     if scores.dim() != 2:
@@ -63,8 +72,25 @@ def topk_correct(logits: Any, targets: Any, k: int = 1) -> torch.Tensor:
     if k < 1:
         raise ValueError(f"k: expected k >= 1, got {k}")
     k = min(k, scores.shape[1])
-    top = scores.topk(k, dim=1).indices
-    return (top == y[:, None]).any(dim=1)
+    top = scores.topk(k, dim=1)
+    match = top.indices == y[:, None]
+    if scores.dtype.is_floating_point:
+        match &= top.values > float("-inf")  # the target's own score, where it was ranked
+    return match.any(dim=1), top.values, top.indices
+
+
+def topk_correct(logits: Any, targets: Any, k: int = 1) -> torch.Tensor:
+    """Bool tensor [N]: is ``targets[i]`` among the ``k`` highest scores of ``logits[i]``?
+
+    acc@k = (1/N) sum_i 1[y_i in topk(f(x_i))]. ``k`` is clamped to the number of
+    classes, so top-5 over 3 classes is always right (the evaluator therefore
+    only reports top-5 for levels with more than 5 classes).
+
+    Only finite scores count: a target scored ``-inf`` (ruled out, e.g. by
+    ``top_down`` decoding) or NaN is never a hit, even when ties among the
+    ``-inf`` scores put it among the ``k`` returned indices.
+    """
+    return topk_predictions(logits, targets, k)[0]
 
 
 def topk_accuracy(logits: Any, targets: Any, k: int = 1) -> float:
@@ -176,18 +202,192 @@ def hierarchical_distance_at_1(
     return _lca(hierarchy, lca)[t, p].double().mean().item()
 
 
+def lca_heights(leaf_a: Any, leaf_b: Any, hierarchy: "Hierarchy") -> torch.Tensor:
+    """h(LCA(a, b)) for broadcastable tensors of leaf indices, without the [num_leaves]^2 matrix.
+
+    The height is ``num_levels`` minus the number of leading levels on which the two
+    root-to-leaf paths agree (0 = same leaf, 1 = siblings, L = only the root shared).
+    Memory is O(numel * L), so it also works for hierarchies with many leaves.
+    """
+    ancestors = torch.as_tensor(hierarchy.ancestors).long()
+    a, b = torch.as_tensor(leaf_a).long(), torch.as_tensor(leaf_b).long()
+    same = ancestors[a] == ancestors[b]  # [..., L]
+    return hierarchy.num_levels - same.long().cumprod(dim=-1).sum(dim=-1)
+
+
+def ranked_hierarchical_distance(
+    values: torch.Tensor, indices: torch.Tensor, true_leaf: Any, hierarchy: "Hierarchy"
+) -> torch.Tensor:
+    """Per-sample mean h(LCA(y_i, .)) over ranked leaf predictions ``indices`` [N, k] whose ``values`` are finite.
+
+    Float64 [N]; a row without any finite prediction (impossible for finite logits) counts 0.
+    """
+    t = _long(true_leaf, "true_leaf", 1)
+    ranked = values > float("-inf")  # NaN and -inf are not predictions
+    heights = lca_heights(t[:, None], indices, hierarchy).double()
+    return (heights * ranked).sum(dim=1) / ranked.sum(dim=1).clamp(min=1)
+
+
+def hierarchical_distance_topk(leaf_scores: Any, true_leaf: Any, hierarchy: "Hierarchy", k: int = 5) -> torch.Tensor:
+    """Per-sample (1/k_i) sum_{r<=k_i} h(LCA(y_i, y_hat_i^(r))), float64 [N].
+
+    ``k_i = min(k, number of finite scores of row i)``: a leaf scored ``-inf`` (ruled out
+    by the decoding) is not a prediction, so ``top_down`` -- which ranks only the
+    children of its predicted parent -- is averaged over the leaves it ranks. Ties
+    among finite scores follow ``torch.topk``.
+    """
+    t = _long(true_leaf, "true_leaf", 1)
+    scores = torch.as_tensor(leaf_scores).detach().cpu()
+    if scores.dim() != 2:
+        raise ValueError(f"leaf_scores: expected shape [N, num_leaves], got {tuple(scores.shape)}")
+    if t.numel() == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    _, values, indices = topk_predictions(scores.float(), t, k)
+    return ranked_hierarchical_distance(values, indices, t, hierarchy)
+
+
 def hierarchical_distance_at_k(
     leaf_scores: Any, true_leaf: Any, hierarchy: "Hierarchy", k: int = 5, lca: Optional[torch.Tensor] = None
 ) -> float:
     """Average hierarchical distance @k: (1/N) sum_i (1/k) sum_{r<=k} h(LCA(y_i, y_hat_i^(r))).
 
-    ``leaf_scores`` is [N, num_leaves]; ``k`` is clamped to the number of leaves.
+    ``leaf_scores`` is [N, num_leaves]; ``k`` is clamped to the number of leaves, and
+    only finite scores are predictions (see :func:`hierarchical_distance_topk`).
+    ``lca`` is accepted for backward compatibility and no longer needed.
     """
-    scores = torch.as_tensor(leaf_scores).detach().cpu()
-    if scores.dim() != 2:
-        raise ValueError(f"leaf_scores: expected shape [N, num_leaves], got {tuple(scores.shape)}")
-    t = _long(true_leaf, "true_leaf", 1)
-    if t.numel() == 0:
-        return 0.0
-    top = scores.topk(min(k, scores.shape[1]), dim=1).indices  # [N, k]
-    return _lca(hierarchy, lca)[t[:, None], top].double().mean().item()
+    per_sample = hierarchical_distance_topk(leaf_scores, true_leaf, hierarchy, k)
+    return per_sample.mean().item() if per_sample.numel() else 0.0
+
+
+def node_ancestors(hierarchy: "Hierarchy") -> torch.Tensor:
+    """Long ``[num_nodes, num_levels]``: global id of each node's ancestor at every level, -1 below the node.
+
+    Column ``level(n)`` is ``n`` itself; columns above it are its ancestors (root excluded).
+    Read off the path of any leaf under the node, so it costs O(num_nodes * L).
+    """
+    ancestors = torch.as_tensor(hierarchy.ancestors_global).long()  # [num_leaves, L]
+    num_leaves, num_levels = ancestors.shape
+    leaves = torch.arange(num_leaves).repeat_interleave(num_levels)
+    first_leaf = torch.full((hierarchy.num_nodes,), num_leaves, dtype=torch.long)
+    first_leaf.scatter_reduce_(0, ancestors.reshape(-1), leaves, reduce="amin")
+    table = ancestors[first_leaf]  # [num_nodes, L]
+    node_level = torch.as_tensor(hierarchy.node_levels, dtype=torch.long)
+    below = torch.arange(num_levels)[None, :] > node_level[:, None]
+    return table.masked_fill(below, -1)
+
+
+_PARENTS_CACHE: dict[int, tuple] = {}  # id(hierarchy) -> (hierarchy, tables); by identity: hashing one hashes every path
+
+
+def _level_parents(hierarchy: "Hierarchy") -> tuple[torch.Tensor, ...]:
+    entry = _PARENTS_CACHE.get(id(hierarchy))
+    if entry is not None and entry[0] is hierarchy:
+        return entry[1]
+    parents = torch.tensor(hierarchy.parents, dtype=torch.long)
+    tables = [torch.full((hierarchy.level_sizes[0],), -1, dtype=torch.long)]
+    for level in range(1, hierarchy.num_levels):
+        tables.append(parents[hierarchy.level_slices[level]] - hierarchy.level_offsets[level - 1])
+    if len(_PARENTS_CACHE) >= 16:
+        _PARENTS_CACHE.clear()
+    _PARENTS_CACHE[id(hierarchy)] = (hierarchy, tuple(tables))
+    return tuple(tables)
+
+
+def level_parents(hierarchy: "Hierarchy", level: int) -> torch.Tensor:
+    """Local index (at ``level - 1``) of the parent of every node at ``level`` (-1 at level 0); cached."""
+    return _level_parents(hierarchy)[level]
+
+
+def hierarchical_consistent_mask(
+    level_scores: list, targets: Any, hierarchy: "Hierarchy", leaf_pred: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Bool [N]: is sample i right at every classification on its ground-truth path (ProTeCt's HCA)?
+
+    At every internal node on the true path -- the implicit root, whose children are
+    the coarsest level's nodes, then each true node down to the leaves' grandparent --
+    the argmax of ``level_scores`` restricted to that node's children must be the
+    true child; and the argmax over ALL leaves must be the true leaf. The check at the
+    leaves' parent is implied by the last one. Ties go to the lowest index, as
+    ``torch.argmax`` (so HCA <= the leaf top-1 of decoders whose leaf prediction is that
+    argmax, which all of ``evaluation.decoding``'s are; a middle level's check is among
+    siblings only, so HCA may exceed that level's top-1), and a true child
+    scored ``-inf`` or NaN never counts.
+
+    Args:
+        level_scores: one ``[N, level_size]`` tensor per level, coarse -> fine.
+        targets: ``[N, L]`` local targets (``hierarchy.level_targets``).
+        leaf_pred: ``level_scores[-1].argmax(dim=1)`` when the caller has it already.
+    """
+    t = _long(targets, "targets", 2)
+    if len(level_scores) != hierarchy.num_levels or t.shape[1] != hierarchy.num_levels:
+        raise ValueError(
+            f"hierarchical_consistent_mask: expected {hierarchy.num_levels} levels, "
+            f"got {len(level_scores)} score tensors and targets of shape {tuple(t.shape)}"
+        )
+    ok = torch.ones(t.shape[0], dtype=torch.bool)
+    last = hierarchy.num_levels - 1
+    for level, scores in enumerate(level_scores):
+        scores = torch.as_tensor(scores).detach().cpu()
+        if 0 < level < last:  # restricted to the children of the TRUE parent
+            parent_of = level_parents(hierarchy, level)
+            scores = scores.masked_fill(parent_of[None, :] != t[:, level - 1 : level], float("-inf"))
+        target = t[:, level]
+        finite = scores.gather(1, target[:, None]).squeeze(1) > float("-inf")
+        pred = leaf_pred if level == last and leaf_pred is not None else scores.argmax(dim=1)
+        ok &= (pred == target) & finite
+    return ok
+
+
+def hierarchical_consistent_accuracy(level_scores: list, targets: Any, hierarchy: "Hierarchy") -> float:
+    """HCA: fraction of samples right at every node on their path (0.0 for empty input)."""
+    mask = hierarchical_consistent_mask(level_scores, targets, hierarchy)
+    return mask.double().mean().item() if mask.numel() else 0.0
+
+
+def hierarchical_overlap(
+    preds: Any, targets: Any, hierarchy: "Hierarchy", ancestors_table: Optional[torch.Tensor] = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample ``(|A(y_hat) & A(y)|, |A(y_hat)|, |A(y)|)`` as long tensors [N].
+
+    A(y) is the true path (L nodes, root excluded). The prediction is the set of
+    per-level predicted nodes, each augmented with its ancestors (Kiritchenko et al.):
+    A(y_hat) = union_l A(y_hat^l). A consistent prediction is one path, so
+    |A(y_hat)| = L; an inconsistent one is the union of several partial paths, so it
+    holds more nodes and costs precision (a plain per-level set would always hold L
+    nodes and make hP = hR = the mean per-level top-1).
+    """
+    p = _long(preds, "preds", 2)
+    t = _long(targets, "targets", 2)
+    _same_shape(p, t, "hierarchical_overlap(preds, targets)")
+    num_levels = hierarchy.num_levels
+    if p.shape[1] != num_levels:
+        raise ValueError(f"preds: expected {num_levels} columns (levels {list(hierarchy.level_names)}), got {p.shape[1]}")
+    table = node_ancestors(hierarchy) if ancestors_table is None else ancestors_table
+    offsets = torch.tensor(hierarchy.level_offsets, dtype=torch.long)
+    # nodes[i, l, m] = ancestor at level m of the node predicted at level l (-1 when m > l)
+    nodes = table[p + offsets]  # [N, L, L]
+    true_nodes = t + offsets  # [N, L]
+    # a node at level m is counted once: from the coarsest prediction l >= m that reaches it
+    earlier = torch.ones(num_levels, num_levels, dtype=torch.bool).tril(-1)  # [l, l'] : l' < l
+    dup = (nodes[:, :, None, :] == nodes[:, None, :, :]) & earlier[None, :, :, None]  # [N, l, l', m]
+    first = (nodes >= 0) & ~dup.any(dim=2)  # [N, L, L]
+    predicted = first.sum(dim=(1, 2))
+    shared = ((nodes == true_nodes[:, None, :]) & first).sum(dim=(1, 2))
+    true_size = torch.full_like(predicted, num_levels)
+    return shared, predicted, true_size
+
+
+def hierarchical_prf(preds: Any, targets: Any, hierarchy: "Hierarchy") -> tuple[float, float, float]:
+    """Micro hierarchical precision, recall and F1 (fractions; 0.0 each for empty input).
+
+    hP = sum|A(y_hat) & A(y)| / sum|A(y_hat)|, hR = sum|A(y_hat) & A(y)| / sum|A(y)|,
+    hF = 2 hP hR / (hP + hR), with A as in :func:`hierarchical_overlap`. For consistent
+    predictions hP = hR = hF = the mean of the per-level top-1 accuracies.
+    """
+    shared, predicted, true_size = hierarchical_overlap(preds, targets, hierarchy)
+    if shared.numel() == 0:
+        return 0.0, 0.0, 0.0
+    hp = shared.sum().item() / predicted.sum().item()
+    hr = shared.sum().item() / true_size.sum().item()
+    hf = 0.0 if hp + hr == 0 else 2 * hp * hr / (hp + hr)
+    return hp, hr, hf

@@ -3,7 +3,9 @@
 Table 1 layout: one row per dataset x level (l1 = coarsest), one column per method, top-1 (%)
 cells, the best method of each row in bold. Here each cell is ``mean ± std`` over seeds; with a
 single seed the std is meaningless, so the cell is just the mean (the footnote says so).
-An extra ``full path`` row gives the accuracy of getting every level right at once.
+An extra ``full path`` row gives the accuracy of getting every level right at once; results
+with tree metrics add rows for HCA, MTA, hP/hR/hF (%) and the hierarchical distances @1/@5
+(LCA heights, where the LOWEST mean is bold).
 
 Everything is written atomically (``hgclip.fileio``) so a crash never leaves half a file.
 """
@@ -19,7 +21,7 @@ from tabulate import tabulate
 
 from hgclip.fileio import atomic_write_bytes, atomic_write_text
 
-from .aggregate import FULL_PATH
+from .aggregate import FULL_PATH, TABLE_METRICS, UNITLESS_KEYS
 
 __all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "write_reports"]
 
@@ -42,23 +44,30 @@ def level_label(index: int, name: str) -> str:
 
 
 def _rows(comparison: dict) -> list[tuple[str, str, str, dict]]:
-    """(row label, csv level name, metric, {trainer: stats}) for each level, then the full-path row."""
+    """(row label, csv level name, metric, {trainer: stats}): each level, full path, then the tree metrics.
+
+    A tree-metric row is present when at least one trainer reports it (``seed_summary``'s ``metrics``).
+    """
     trainers = comparison["trainers"]
     rows = [
         (level_label(i, level), level, "top1", {t: s["per_level"].get(level) for t, s in trainers.items()})
         for i, level in enumerate(comparison["levels"])
     ]
     rows.append((FULL_PATH, FULL_PATH, "full_path_accuracy", {t: s["full_path"] for t, s in trainers.items()}))
+    for key, label in TABLE_METRICS:
+        cells = {t: s.get("metrics", {}).get(key) for t, s in trainers.items()}
+        if any(cell is not None for cell in cells.values()):
+            rows.append((label, label, key, cells))
     return rows
 
 
-def _best(cells: dict, decimals: int) -> set[str]:
-    """Trainers whose mean, as printed, is the row's maximum (ties are all bold)."""
+def _best(cells: dict, decimals: int, lowest: bool = False) -> set[str]:
+    """Trainers whose mean, as printed, is the row's maximum (``lowest``: minimum); ties are all bold."""
     shown = {t: round(s["mean"], decimals) for t, s in cells.items()
              if s is not None and s["mean"] is not None and not math.isnan(s["mean"])}
     if not shown:
         return set()
-    top = max(shown.values())
+    top = min(shown.values()) if lowest else max(shown.values())
     return {t for t, v in shown.items() if v == top}
 
 
@@ -75,8 +84,8 @@ def comparison_markdown(comparisons: Sequence[dict], decimals: int = 2, notes: b
     trainers = _trainer_order(comparisons)
     body = []
     for comparison in comparisons:
-        for i, (label, _, _, cells) in enumerate(_rows(comparison)):
-            best = _best(cells, decimals)
+        for i, (label, _, metric, cells) in enumerate(_rows(comparison)):
+            best = _best(cells, decimals, lowest=metric in UNITLESS_KEYS)
             body.append([comparison["dataset"] if i == 0 else "", label,
                          *[format_cell(cells.get(t), t in best, decimals) for t in trainers]])
     table = tabulate(body, headers=["Dataset", "Level", *trainers], tablefmt="github", disable_numparse=True)
@@ -88,12 +97,17 @@ def comparison_markdown(comparisons: Sequence[dict], decimals: int = 2, notes: b
     spread = ("std omitted: one seed per cell" if n_seeds == [1]
               else "population std (np.std) over seeds; a cell without ± has one seed")
     configs = "; ".join(f"{t}: {s['config']}" for c in comparisons for t, s in c["trainers"].items() if s.get("config"))
+    tree_rows = any(c["trainers"][t].get("metrics") for c in comparisons for t in c["trainers"])
     lines = [
         table,
         "",
         f"Top-1 accuracy (%) per hierarchy level (l1 = coarsest), mean over seeds {', '.join(map(str, seeds))}; "
         f"{spread}. Bold: best mean of the row. `full path`: all levels right at once.",
     ]
+    if tree_rows:
+        lines.append("HCA: right at every node of the true path (ProTeCt); MTA: mean accuracy over the fixed "
+                     "random tree cuts; hP/hR/hF: hierarchical precision/recall/F1 (%); hier. dist@k: mean LCA "
+                     "height of the top-k leaves (lower is better, bold = lowest).")
     if configs:
         lines.append(f"Configs: {configs}.")
     return "\n".join(lines) + "\n"
@@ -111,7 +125,7 @@ def comparison_csv(comparisons: Sequence[dict]) -> str:
                      *[f"seed{s}" for s in seeds]])
     for comparison in comparisons:
         for index, (_, level, metric, cells) in enumerate(_rows(comparison)):
-            level_index = index + 1 if level != FULL_PATH else ""
+            level_index = index + 1 if metric == "top1" else ""
             for trainer, stats in cells.items():
                 if stats is None:
                     continue

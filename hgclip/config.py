@@ -30,6 +30,16 @@ def _add_model_keys(cfg: CN) -> None:
     cfg.MODEL.BACKBONE.DOWNLOAD_ROOT = ""  # where clip.load looks for / downloads weights; "" = ~/.cache/clip
 
 
+def _add_test_keys(cfg: CN) -> None:
+    # independent (per-level argmax, as HGCLIP) | bottom_up | top_down | path; top_down and path give valid paths
+    cfg.TEST.DECODING = "independent"
+    cfg.TEST.TREE_CUTS = CN()
+    cfg.TEST.TREE_CUTS.NUM = 25  # random tree cuts for the mean tree-cut accuracy (ProTeCt's 25); 0 = no MTA
+    cfg.TEST.TREE_CUTS.SEED = 0  # the cuts' own seed, independent of SEED, so every run is scored on the same cuts
+    cfg.TEST.CONFUSIONS_TOP_K = 10  # most-confused pairs per level in confusions.json; 0 = no confusions.json
+    cfg.TEST.PLOT_PER_LEVEL = False  # write per_level.png (per-level top-1, HCA, full path) beside results.json
+
+
 def _prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,
                  ctx_init: str, prec: str = "fp16") -> CN:
     """Keys shared by the deep-prompt trainers (IVLP style)."""
@@ -173,7 +183,7 @@ def extend_cfg(cfg: CN, keep_existing: bool = False) -> CN:
         return cfg
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
-    cfg.TEST.DECODING = "independent"  # independent (per-level argmax, as HGCLIP) | bottom_up | top_down
+    _add_test_keys(cfg)
     _add_zeroshot_keys(cfg)
     _add_coop_keys(cfg)
     _add_ivlp_keys(cfg)

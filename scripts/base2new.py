@@ -9,7 +9,8 @@ For each seed, as CoCoOp/MaPLe's ``base2new_train.sh`` + ``base2new_test.sh``:
 2. ``train.py --eval-only --model-dir <train dir>`` with ``SUBSAMPLE_CLASSES new`` into
    ``.../test_new/...``: the new accuracy.
 
-Then per level: base and new top-1 averaged over seeds, and HM = 2BN/(B+N) of the averages.
+Then per level (and for full-path accuracy and HCA): base and new averaged over seeds, and
+HM = 2BN/(B+N) of the averages.
 The table is printed, ``summary.json`` written, and the last line is ``summary: <path>``.
 """
 from __future__ import annotations
@@ -92,8 +93,10 @@ def render(summary: dict) -> str:
         [level, fmt(values["base"]), fmt(values["new"]), fmt(values["hm"])]
         for level, values in summary["per_level"].items()
     ]
-    full = summary["full_path"]
-    rows.append(["full path", fmt(full["base"]), fmt(full["new"]), fmt(full["hm"])])
+    for label, key in (("full path", "full_path"), ("HCA", "hca")):
+        if key in summary:
+            row = summary[key]
+            rows.append([label, fmt(row["base"]), fmt(row["new"]), fmt(row["hm"])])
     return tabulate(rows, headers=["level", "base", "new", "HM"], tablefmt="github")
 
 
@@ -110,7 +113,8 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     path = osp.join(out_dir, "summary.json")
     atomic_write_json(path, summary)
     seeds = ", ".join(map(str, ns.seeds))
-    print(f"\n{ns.trainer} on {ns.dataset}, base-to-new, {ns.shots} shots, top-1 (%) averaged over seeds {seeds}:")
+    print(f"\n{ns.trainer} on {ns.dataset}, base-to-new, {ns.shots} shots, top-1 per level, full-path "
+          f"accuracy and HCA (%), averaged over seeds {seeds}:")
     print(render(summary))
     print(f"summary: {path}")
     return path

@@ -237,7 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
     comparison = compare_summary(plan.dataset, runs, cfg_names)
     out_dir = osp.join(ns.output, "compare", plan.dataset)
     paths = write_reports(comparison, out_dir)
-    print(f"\n{plan.dataset}: top-1 (%) per level, all classes, shots {ns.shots}, seeds {seeds}\n")
+    print(f"\n{plan.dataset}: top-1 (%) per level and tree metrics, all classes, shots {ns.shots}, seeds {seeds}\n")
     print(comparison_markdown([comparison]))
     for ext in ("md", "csv", "png"):
         print(f"{ext}: {paths[ext]}")

@@ -1,0 +1,68 @@
+"""The most-confused (true, predicted) pairs of each level: which mistakes a model makes most.
+
+A per-level table of the largest off-diagonal confusion-matrix entries, with names, so a
+run can be read without re-running it (``confusions.json`` beside ``results.json``). It
+never builds the C x C matrix: the mistakes are encoded as ``true * C + predicted`` and
+counted with ``torch.unique``, so memory is O(N) even for thousands of classes.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+__all__ = ["most_confused", "confusion_summary"]
+
+
+def most_confused(pred: torch.Tensor, target: torch.Tensor, num_classes: int, top_k: int = 10) -> list[dict]:
+    """The ``top_k`` most frequent mistakes ``{"true", "predicted", "count"}`` of one level.
+
+    Sorted by count (descending), then by true and predicted index (ascending), so the
+    order is deterministic under ties. Correct predictions are not pairs.
+    """
+    if top_k < 0:
+        raise ValueError(f"TEST.CONFUSIONS_TOP_K: expected a number of pairs >= 0, got {top_k}")
+    p, t = torch.as_tensor(pred).long(), torch.as_tensor(target).long()
+    wrong = p != t
+    if not bool(wrong.any()) or top_k == 0:
+        return []
+    codes, counts = torch.unique(t[wrong] * num_classes + p[wrong], sorted=True, return_counts=True)
+    order = torch.argsort(-counts, stable=True)[:top_k]  # codes ascending within equal counts
+    return [
+        {"true": int(code) // num_classes, "predicted": int(code) % num_classes, "count": int(count)}
+        for code, count in zip(codes[order].tolist(), counts[order].tolist())
+    ]
+
+
+def confusion_summary(
+    preds: torch.Tensor,
+    targets: torch.Tensor,
+    level_names: Sequence[str],
+    level_sizes: Sequence[int],
+    names: Sequence[Sequence[str]],
+    top_k: int = 10,
+) -> dict:
+    """``{level: {"num_samples", "num_mistakes", "pairs": [...]}}`` for ``confusions.json``.
+
+    Each pair has ``true``, ``true_name``, ``predicted``, ``predicted_name``, ``count`` and
+    ``share_of_true`` (percent of that true class's samples predicted as ``predicted``).
+    ``preds`` / ``targets`` are ``[N, L]`` local indices; ``names[l]`` names level l's classes.
+    """
+    summary = {}
+    for level, (name, size) in enumerate(zip(level_names, level_sizes)):
+        p, t = preds[:, level], targets[:, level]
+        per_class = torch.bincount(t, minlength=max(size, 1))
+        pairs = most_confused(p, t, max(size, 1), top_k)
+        for pair in pairs:
+            pair["true_name"] = names[level][pair["true"]]
+            pair["predicted_name"] = names[level][pair["predicted"]]
+            pair["share_of_true"] = round(100.0 * pair["count"] / int(per_class[pair["true"]]), 4)
+        summary[name] = {
+            "num_samples": int(t.numel()),
+            "num_mistakes": int((p != t).sum()),
+            "pairs": [
+                {key: pair[key] for key in ("true", "true_name", "predicted", "predicted_name", "count", "share_of_true")}
+                for pair in pairs
+            ],
+        }
+    return summary
