@@ -24,7 +24,7 @@ setup(
     packages=PACKAGES + ["hgclip_datasets"],
     package_dir={"hgclip_datasets": "datasets"},
     py_modules=["dassl_compat", "config_defaults"],
-    package_data={"embedded": ["*.json"], "hgclip_datasets": ["hierarchies/*.txt", "hierarchies/*.md"]},
+    package_data={"embedded": ["*.json"], "hgclip_datasets": ["hierarchies/*.txt", "hierarchies/*.md", "class_lists/*.txt"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
