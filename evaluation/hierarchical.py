@@ -284,7 +284,7 @@ class Hierarchical(EvaluatorBase):
         filename = "results.json" if split == "test" else f"results_{split}.json"
         payload = {
             "trainer": _cfg_get(self.cfg, "TRAINER.NAME", ""),
-            "dataset": _cfg_get(self.cfg, "DATASET.NAME", ""),
+            "dataset": _cfg_get(self.cfg, "DATASET.DISPLAY_NAME", "") or _cfg_get(self.cfg, "DATASET.NAME", ""),
             "subsample": _cfg_get(self.cfg, "DATASET.SUBSAMPLE_CLASSES", "all"),
             "seed": _cfg_get(self.cfg, "SEED", None),
             "num_shots": _cfg_get(self.cfg, "DATASET.NUM_SHOTS", None),

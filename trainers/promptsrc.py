@@ -55,7 +55,7 @@ from .ivlp import DeepPromptCLIP
 from .modules.handcrafted import handcrafted_text_features
 from .modules.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
 from .modules.regularisers import cross_entropy_terms, level_kl_divergence
-from .templates import load_level_templates, templates_path
+from .templates import dataset_templates_path, load_level_templates
 
 
 @dataclass
@@ -103,7 +103,7 @@ class PromptSRC(HierarchicalCLIPTrainer):
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        path = templates_path(self.cfg.DATASET.NAME, c.TEMPLATES_FILE)
+        path = dataset_templates_path(self.cfg, c.TEMPLATES_FILE)
         print(f"PromptSRC teacher templates: {path}")
         return PromptSRCModel(clip_model, hierarchy, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
                               c.N_CTX_VISION, c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

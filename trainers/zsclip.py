@@ -11,7 +11,7 @@ from dassl_compat import TRAINER_REGISTRY
 from hierarchy import Hierarchy
 
 from .base import HierarchicalCLIPTrainer
-from .templates import load_level_templates, templates_path
+from .templates import dataset_templates_path, load_level_templates
 
 
 class ZeroshotCLIPModel(nn.Module):
@@ -46,7 +46,7 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
     CFG_KEY = "ZEROSHOTCLIP"
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
-        path = templates_path(self.cfg.DATASET.NAME, self.trainer_cfg.TEMPLATES_FILE)
+        path = dataset_templates_path(self.cfg, self.trainer_cfg.TEMPLATES_FILE)
         print(f"Zero-shot templates: {path}")
         return ZeroshotCLIPModel(clip_model, hierarchy, load_level_templates(path, hierarchy))
 
