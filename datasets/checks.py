@@ -10,9 +10,10 @@
 Image checks are kept cheap by default: ``exists`` costs one ``os.stat`` per image (what Dassl's
 ``Datum`` already pays to test that the file exists) and catches missing and empty (zero-byte)
 files. ``header`` also opens each file with PIL and parses its header (catches files that are not
-images or whose header is truncated; on the order of a millisecond per image, so minutes for
-ImageNet); ``decode`` decodes every image fully (catches truncated image data; slow, meant for
-small datasets or a one-off audit). Images are always decoded when they are read for training or
+images or whose header is truncated; it doubled the load time of a 21k-image ImageNet-layout tree
+of small cached files here, and costs a file open per image, far more on a cold or network disk);
+``decode`` decodes every image fully (catches truncated image data; slow, meant for small datasets
+or a one-off audit). Images are always decoded when they are read for training or
 testing, and an image that fails there names its path too (Dassl's ``read_image``).
 """
 from __future__ import annotations
