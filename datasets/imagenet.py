@@ -28,7 +28,7 @@ import os
 from typing import Optional
 
 from dassl_compat import DATASET_REGISTRY, Datum
-from hierarchy import Hierarchy, normalize_classname
+from hierarchy import Hierarchy
 
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths
@@ -43,7 +43,6 @@ CLASS_LISTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clas
 def read_classnames(path: str) -> list[tuple[str, str]]:
     """``(wnid, class name)`` pairs of a CoOp ``classnames.txt``, sorted by wnid (CoOp's label order)."""
     pairs: dict[str, str] = {}
-    owner: dict[str, str] = {}
     with open(path, "r", encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             wnid, _, name = line.strip().partition(" ")
@@ -53,9 +52,6 @@ def read_classnames(path: str) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}:{line_number}: expected '<wnid> <class name>', got {line.strip()!r}")
             if wnid in pairs:
                 raise ValueError(f"{path}:{line_number}: {wnid} is listed twice")
-            other = owner.setdefault(normalize_classname(name), wnid)
-            if other != wnid:
-                raise ValueError(f"{path}:{line_number}: the class name {name.strip()!r} of {wnid} is also {other}'s")
             pairs[wnid] = name.strip()
     return sorted(pairs.items())
 

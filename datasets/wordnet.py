@@ -19,9 +19,12 @@ is a (level, synset) pair: a synset that is the parent of one class and the gran
 appears on two levels.
 
 Names: classes keep the dataset's class names (``classnames.txt``); an ancestor is named by its
-first synonym in ``words.txt``. Two different synsets on one level with the same first synonym are
-named by their full synonym list instead, and if that still collides, by the list plus the wnid,
-so that no two synsets are merged into one node.
+first synonym in ``words.txt``. Two different synsets on one level with the same name are named by
+their full ``words.txt`` synonym list instead, and if that still collides, by the list plus the
+wnid, so that no two synsets are merged into one node. This applies to classes too: CLIP's class
+list (CoOp's ``classnames.txt``) names two classes "missile" and two "sunglasses", which become
+"missile" / "projectile, missile" and "sunglass, dark glasses, shades" / "sunglasses, dark glasses,
+shades".
 """
 from __future__ import annotations
 
@@ -130,7 +133,15 @@ def wordnet_hierarchy(
         raise ValueError(f"DATASET.WORDNET.LEVELS must be at least 1, got {levels}")
     parent = read_first_parents(is_a_path) if levels > 1 else {}
     chains = [ancestor_chain(wnid, parent, levels - 1, is_a_path)[::-1] for wnid, _ in classes]  # coarse -> fine
-    words = read_words(words_path) if levels > 1 else {}
+    counts: dict[str, int] = {}
+    for _, name in classes:
+        counts[normalize_classname(name)] = counts.get(normalize_classname(name), 0) + 1
+    clashing = [wnid for wnid, name in classes if counts[normalize_classname(name)] > 1]
+    words = read_words(words_path) if levels > 1 or clashing else {}
+    if clashing:
+        renamed = distinct_names(clashing, words, words_path)
+        print(f"Classes sharing a name, named by their {WORDS_FILE} synonyms: " + "; ".join(renamed.values()))
+        classes = [(wnid, renamed.get(wnid, name)) for wnid, name in classes]
     level_names = [height_name(levels - 1 - level) for level in range(levels - 1)] + ["class"]
     names_per_level = [
         distinct_names(list(dict.fromkeys(chain[level] for chain in chains)), words, words_path)

@@ -170,9 +170,12 @@ def write_wordnet(directory: str, wnids: Sequence[str]) -> dict:
 
 
 def write_classnames(directory: str, wnids: Sequence[str]) -> None:
+    """CoOp's ``classnames.txt``; the 2nd and 3rd classes share a name, as "missile" does in the real one."""
     os.makedirs(directory, exist_ok=True)
+    names = [f"class {wnid}" for wnid in wnids]
+    names[1] = names[2] = "twin class"
     with open(os.path.join(directory, "classnames.txt"), "w") as handle:
-        handle.write("".join(f"{wnid} class {wnid}\n" for wnid in wnids))
+        handle.write("".join(f"{wnid} {name}\n" for wnid, name in zip(wnids, names)))
 
 
 def write_imagenet_family(root, per_class: int = 1) -> dict:

@@ -260,6 +260,7 @@ def test_imagenet_wordnet_hierarchy_first_parent_rule(imagenet_root):
     hierarchy = dataset.hierarchy
     assert hierarchy.level_names == ("parent", "class") and hierarchy.level_sizes == (7, len(wnids))
     assert hierarchy.leaf_names[0] == "class " + wnids[0]  # classnames.txt names, sorted wnids
+    assert hierarchy.leaf_names[1:3] == (f"synset {wnids[1]}", f"synset {wnids[2]}")  # a shared name: words.txt
     assert path_names(dataset, dataset.test[0])[0] == "group0"  # first listed parent, not the later n90000003
     parents = hierarchy.names_at_level(0)
     assert "crane" in parents and "crane, lifting device" in parents  # two synsets, two nodes
