@@ -41,7 +41,7 @@ setup(
         "hgclip": ["*.yaml"],
         "hgclip.configs": ["*/*.yaml", "*/*.json", "*/*/*.yaml", "*/*/*.txt", "*/*/*.json"],
         "hgclip.embedded": ["*.json"],
-        "hgclip.datasets": ["hierarchies/*.txt", "hierarchies/*.md"],
+        "hgclip.datasets": ["hierarchies/*.txt", "hierarchies/*.md", "class_lists/*.txt"],
     },
     install_requires=[
         "torch>=2.1",

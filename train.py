@@ -15,7 +15,7 @@ import torch
 
 import hgclip.datasets  # noqa: F401  (registers the datasets)
 import hgclip.evaluation  # noqa: F401  (registers the Hierarchical evaluator)
-from hgclip.config import extend_cfg
+from hgclip.config import extend_cfg, merge_dataset_trainer_keys
 from hgclip.dassl_compat import (announce_engine, build_trainer, collect_env_info, get_cfg_default, set_random_seed,
                                   setup_logger)
 from hgclip.registry import register_table_names
@@ -70,12 +70,15 @@ def reset_cfg(cfg: Any, args: argparse.Namespace) -> None:
 
 
 def setup_cfg(args: argparse.Namespace) -> Any:
-    """defaults -> project keys -> dataset YAML -> trainer YAML -> CLI -> opts, then freeze."""
+    """defaults -> project keys -> dataset YAML -> trainer YAML -> the dataset YAML's TRAINER keys
+    (dataset-specific trainer settings such as TRAINER.HGCLIP.CTX_INIT) -> CLI -> opts, then freeze."""
     cfg = extend_cfg(get_cfg_default())
     if args.dataset_config_file:
         cfg.merge_from_file(args.dataset_config_file)
     if args.config_file:
         cfg.merge_from_file(args.config_file)
+        if args.dataset_config_file:
+            merge_dataset_trainer_keys(cfg, args.dataset_config_file)
     reset_cfg(cfg, args)
     if args.opts:
         cfg.merge_from_list(args.opts)

@@ -2,7 +2,8 @@
 
 ``hgclip.datasets.base.HierarchicalDataset`` applies the protocol (few-shot sampling,
 base/new split, hierarchy override, relabelling); each module below only reads
-one on-disk format. ``datasets/image_folder.py`` explains how to add a dataset.
+one on-disk format. A new dataset needs no code (``HierConfigDataset``, see
+``datasets/config_dataset.py``); ``datasets/image_folder.py`` explains the code route.
 """
 from .base import DatasetSource, HierarchicalDataset, subsample_leaves
 from .hiershapes import HierShapes
@@ -10,14 +11,49 @@ from .cifar100 import CIFAR100
 from .fgvc_aircraft import FGVCAircraft
 from .image_folder import HierImageFolder
 from .ethec import ETHEC
+from .coop_datasets import (
+    Caltech101,
+    DescribableTextures,
+    EuroSAT,
+    Food101,
+    OxfordFlowers,
+    OxfordPets,
+    StanfordCars,
+    SUN397,
+    UCF101,
+)
+from .fruits360 import Fruits360
+from .imagenet import ImageNet, ImageNetA, ImageNetR, ImageNetSketch, ImageNetV2
+from .breeds import Entity13, Entity30, Living17, Nonliving26
+from .config_dataset import HierConfigDataset
 
 __all__ = [
     "CIFAR100",
+    "Caltech101",
     "DatasetSource",
+    "DescribableTextures",
     "ETHEC",
+    "Entity13",
+    "Entity30",
+    "EuroSAT",
     "FGVCAircraft",
+    "Food101",
+    "Fruits360",
+    "HierConfigDataset",
     "HierImageFolder",
     "HierShapes",
     "HierarchicalDataset",
+    "ImageNet",
+    "ImageNetA",
+    "ImageNetR",
+    "ImageNetSketch",
+    "ImageNetV2",
+    "Living17",
+    "Nonliving26",
+    "OxfordFlowers",
+    "OxfordPets",
+    "SUN397",
+    "StanfordCars",
+    "UCF101",
     "subsample_leaves",
 ]

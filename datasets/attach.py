@@ -7,7 +7,7 @@ run on them with a hierarchy file whose leaves are those classes, matched by nam
 base/new subsets of the checkout's datasets work too. The file is, in this order:
 
 1. ``DATASET.HIERARCHY_FILE`` (a path, or a file name in ``datasets/hierarchies/``);
-2. the hierarchy this project ships for ``DATASET.NAME`` (the ``SHIPPED_HIERARCHY`` file of
+2. the hierarchy this project ships for ``DATASET.NAME`` (the ``hierarchy_file`` of
    the project's dataset registered as ``Hier<DATASET.NAME>``);
 3. none: one flat level named ``class`` (said in one line), so every trainer still runs.
 """
@@ -60,7 +60,7 @@ def shipped_hierarchy_for(dataset_name: str) -> Optional[str]:
 
     for name in (f"Hier{dataset_name}", dataset_name):
         if name in DATASET_REGISTRY.registered_names():
-            filename = getattr(DATASET_REGISTRY.get(name), "SHIPPED_HIERARCHY", "")
+            filename = getattr(DATASET_REGISTRY.get(name), "hierarchy_file", "")
             if filename:
                 return os.path.join(HIERARCHIES_DIR, filename)
     return None

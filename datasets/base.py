@@ -5,6 +5,8 @@ A concrete dataset only reads its own on-disk format and returns a
 lists of Datum whose label is the leaf index in that full hierarchy. Everything
 a protocol needs is then done here, data-driven from the hierarchy, in this order:
 
+0. Image checks (``DATASET.CHECK_IMAGES``, ``DATASET.SKIP_UNREADABLE``; see
+   :mod:`datasets.checks`), unless the reader already made them while listing the images.
 1. ``DATASET.HIERARCHY_FILE`` (optional) replaces the tree above the leaves. It must
    list exactly the dataset's classes; labels keep the dataset's leaf order, so
    base/new splits and few-shot caches do not depend on the file.
@@ -35,6 +37,7 @@ from hgclip.dassl_compat import DatasetBase, Datum
 from hgclip.hierarchy import Hierarchy, load_hierarchy
 from hgclip.fileio import atomic_write_bytes, atomic_write_text
 
+from .checks import ImageCheck, preview
 from .split_io import data_to_rows, rows_to_data
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
@@ -52,6 +55,12 @@ class DatasetSource:
         image_dir: the directory relative image paths in caches are resolved against.
         hierarchy: the full hierarchy; its leaf order is the label order.
         train, val, test: Datum lists labelled by leaf index in ``hierarchy``.
+        test_only: an evaluation-only dataset (ImageNet-V2/-Sketch/-A/-R, a BREEDS target): ``train``
+            is the test data again, only because Dassl needs a non-empty ``train_x``; no few-shot
+            sampling is done, and ``HierarchicalDataset.test_only`` tells trainers never to learn from
+            it or build prototypes from it.
+        images_checked: the reader already passed every image through the dataset's
+            :class:`~datasets.checks.ImageCheck`; otherwise the base class checks them.
     """
 
     dataset_dir: str
@@ -60,6 +69,8 @@ class DatasetSource:
     train: list[Datum]
     val: list[Datum] = field(default_factory=list)
     test: list[Datum] = field(default_factory=list)
+    test_only: bool = False
+    images_checked: bool = False
 
 
 def _check_choice(key: str, value: str, accepted: Sequence[str]) -> str:
@@ -119,11 +130,6 @@ def resolve_hierarchy_file(path: str) -> str:
     raise FileNotFoundError(f"DATASET.HIERARCHY_FILE {path!r}: no such file (also looked in {HIERARCHIES_DIR})")
 
 
-def _preview(names: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(name) for name in names[:limit])
-    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
-
-
 def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
     """The tree of the file at ``path`` over the leaves of ``full``, in ``full``'s leaf order.
 
@@ -142,9 +148,9 @@ def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
         extra = [name for name in other.leaf_names if name not in ours]
         problems = []
         if missing:
-            problems.append(f"missing {len(missing)} of the dataset's classes: {_preview(missing)}")
+            problems.append(f"missing {len(missing)} of the dataset's classes: {preview(missing)}")
         if extra:
-            problems.append(f"{len(extra)} leaves that are not classes of the dataset: {_preview(extra)}")
+            problems.append(f"{len(extra)} leaves that are not classes of the dataset: {preview(extra)}")
         raise ValueError(f"DATASET.HIERARCHY_FILE {resolved}: leaves differ from the dataset; " + "; ".join(problems))
     path_of_leaf = {leaf_path[-1]: raw for leaf_path, raw in zip(other.paths, other.raw_paths)}
     return Hierarchy(other.level_names, [path_of_leaf[name] for name in full.leaf_names])
@@ -203,17 +209,27 @@ class HierarchicalDataset(DatasetBase):
         full_hierarchy: the hierarchy of every class (after ``DATASET.HIERARCHY_FILE``).
         kept_leaves: indices into ``full_hierarchy``'s leaves of the kept classes.
         dataset_dir: where the dataset lives and its caches are written.
+        test_only: an evaluation-only dataset (see :class:`DatasetSource`): ``train_x`` holds the
+            test images again and must not be trained on or used for prototypes.
+        image_check: the :class:`~datasets.checks.ImageCheck` of ``DATASET.CHECK_IMAGES``; readers
+            call ``self.image_check.usable(path, where)`` before building a Datum.
     """
 
     def __init__(self, cfg) -> None:
+        self.image_check = ImageCheck.from_cfg(cfg)
         source = self.load_source(cfg)
+        if not source.images_checked:
+            source = self._checked(source)
+        self.image_check.report(type(self).__name__)
         full = source.hierarchy
         if cfg.DATASET.HIERARCHY_FILE:
             full = override_hierarchy(full, cfg.DATASET.HIERARCHY_FILE)
         kept = subsample_leaves(full, cfg.DATASET.SUBSAMPLE_CLASSES, cfg.DATASET.SUBSAMPLE_RULE)
 
         train, val, test = source.train, source.val, source.test
-        if cfg.DATASET.NUM_SHOTS >= 1:
+        if cfg.DATASET.NUM_SHOTS >= 1 and source.test_only:
+            print(f"{type(self).__name__} is an evaluation-only dataset: DATASET.NUM_SHOTS is not applied")
+        elif cfg.DATASET.NUM_SHOTS >= 1:
             train, val = self._fewshot(source, int(cfg.DATASET.NUM_SHOTS), int(cfg.SEED))
 
         hierarchy = full if len(kept) == full.num_leaves else full.restrict(kept)
@@ -228,6 +244,7 @@ class HierarchicalDataset(DatasetBase):
         self.dataset_dir: str = source.dataset_dir
         self._train_all_classes = list(train)  # after few-shot sampling, labelled by full-hierarchy leaves
         self._subsample_rule = cfg.DATASET.SUBSAMPLE_RULE
+        self.test_only: bool = source.test_only
         super().__init__(train_x=relabel(train, new_label), val=relabel(val, new_label), test=relabel(test, new_label))
 
     def class_subset_train(self, subsample: str) -> tuple[list[Datum], Hierarchy]:
@@ -245,6 +262,18 @@ class HierarchicalDataset(DatasetBase):
     def load_source(self, cfg) -> DatasetSource:
         """Read the dataset from disk; labels are leaf indices of the returned hierarchy."""
         raise NotImplementedError
+
+    def _checked(self, source: DatasetSource) -> DatasetSource:
+        """``source`` with every image passed through :attr:`image_check` (for readers that did not)."""
+        name = type(self).__name__
+        splits = {
+            split: [item for item in getattr(source, split) if self.image_check.usable(item.impath, f"{name} {split}")]
+            for split in (("val", "test") if source.test_only else ("train", "val", "test"))
+        }
+        if source.test_only:
+            splits["train"] = splits["test"]
+        return DatasetSource(source.dataset_dir, source.image_dir, source.hierarchy, splits["train"],
+                             splits["val"], splits["test"], source.test_only, True)
 
     def _fewshot(self, source: DatasetSource, num_shots: int, seed: int) -> tuple[list[Datum], list[Datum]]:
         """K-shot train and min(K, 4)-shot val, from the cache when it matches the split."""

@@ -14,7 +14,10 @@ Labels follow the line order of ``hierarchy.txt``.
 
 Adding a dataset
 ----------------
-Every dataset is a class registered in Dassl's ``DATASET_REGISTRY`` and selected by
+Without code: a dataset config for ``HierConfigDataset`` names the images, the split source
+(class folders or a CSV/JSON list) and the hierarchy file (``datasets/config_dataset.py``).
+
+In code, every dataset is a class registered in Dassl's ``DATASET_REGISTRY`` and selected by
 ``DATASET.NAME``. Two ways to add one:
 
 1. Your data fits the layout above: subclass and name the folder, e.g. in

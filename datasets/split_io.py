@@ -26,7 +26,9 @@ SPLIT_NAMES = ("train", "val", "test")
 Row = list  # [relpath: str, label: int, classname: str]
 
 
-def rows_to_data(rows: Sequence[Sequence], image_dir: str, hierarchy: Hierarchy, where: str) -> list[Datum]:
+def rows_to_data(
+    rows: Sequence[Sequence], image_dir: str, hierarchy: Hierarchy, where: str, image_check=None
+) -> list[Datum]:
     """Turn ``[relpath, label, classname]`` rows into Datum objects labelled by leaf index.
 
     Args:
@@ -34,10 +36,12 @@ def rows_to_data(rows: Sequence[Sequence], image_dir: str, hierarchy: Hierarchy,
         image_dir: directory the relative paths are resolved against.
         hierarchy: the label of a Datum is the index of its class among ``hierarchy.leaf_names``.
         where: names the source in error messages (e.g. ``"/data/x/split.json:train"``).
+        image_check: a :class:`datasets.checks.ImageCheck` deciding about each image (it raises,
+            or skips the image with ``DATASET.SKIP_UNREADABLE``); None = the image must exist.
 
     Raises:
         ValueError: a malformed row, a class that is not a leaf, or one label used for two classes.
-        FileNotFoundError: an image listed in the rows does not exist.
+        FileNotFoundError: an image listed in the rows does not exist (without ``image_check``).
     """
     leaf_index = {name: index for index, name in enumerate(hierarchy.leaf_names)}
     label_names: dict[int, str] = {}
@@ -53,7 +57,10 @@ def rows_to_data(rows: Sequence[Sequence], image_dir: str, hierarchy: Hierarchy,
         if known != name:
             raise ValueError(f"{where}[{position}]: label {label} is used for both {known!r} and {name!r}")
         impath = os.path.join(image_dir, str(relpath))
-        if not os.path.isfile(impath):
+        if image_check is not None:
+            if not image_check.usable(impath, f"{where}[{position}]"):
+                continue
+        elif not os.path.isfile(impath):
             raise FileNotFoundError(f"{where}[{position}]: image not found: {impath}")
         data.append(Datum(impath=impath, label=leaf_index[name], domain=0, classname=hierarchy.leaf_names[leaf_index[name]]))
     return data
@@ -64,10 +71,11 @@ def data_to_rows(data: Iterable[Datum], image_dir: str) -> list[Row]:
     return [[os.path.relpath(item.impath, image_dir), int(item.label), item.classname] for item in data]
 
 
-def read_split_json(path: str, image_dir: str, hierarchy: Hierarchy) -> dict[str, list[Datum]]:
-    """Read a ``{"train"|"val"|"test": [[relpath, label, classname], ...]}`` file.
+def read_split_rows(path: str) -> dict[str, list]:
+    """The raw ``[relpath, label, classname]`` rows of a split JSON, per split name.
 
-    A missing ``val`` or ``test`` key is read as an empty split; ``train`` is required.
+    A missing ``val`` or ``test`` key is read as an empty split; ``train`` is required. Rows are
+    checked for shape here, so that later errors can name the split and row.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"split file not found: {path}")
@@ -81,8 +89,46 @@ def read_split_json(path: str, image_dir: str, hierarchy: Hierarchy) -> dict[str
     unknown = sorted(set(content) - set(SPLIT_NAMES))
     if unknown:
         raise ValueError(f"{path}: unknown split names {unknown}; expected {list(SPLIT_NAMES)}")
+    rows = {split: content.get(split, []) for split in SPLIT_NAMES}
+    for split, items in rows.items():
+        if not isinstance(items, list):
+            raise ValueError(f"{path}:{split}: expected a list of [relpath, label, classname] rows")
+        for position, row in enumerate(items):
+            if not isinstance(row, (list, tuple)) or len(row) != 3:
+                raise ValueError(f"{path}:{split}[{position}]: expected a row [relpath, label, classname], got {row!r}")
+    return rows
+
+
+def class_order(rows: dict[str, list], where: str) -> list[str]:
+    """The class names of split rows in the order of their integer labels (normalised names).
+
+    This is the label order of the tool that wrote the file (CoOp's, for its ``split_zhou_*.json``),
+    which base/new splits follow. One label must always carry one name and vice versa.
+    """
+    name_of: dict[int, str] = {}
+    label_of: dict[str, int] = {}
+    for split, items in rows.items():
+        for position, (_, label, classname) in enumerate(items):
+            name = normalize_classname(str(classname))
+            try:
+                label = int(label)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}:{split}[{position}]: label {label!r} is not an integer") from None
+            if name_of.setdefault(label, name) != name:
+                raise ValueError(f"{where}:{split}[{position}]: label {label} is used for both {name_of[label]!r} and {name!r}")
+            if label_of.setdefault(name, label) != label:
+                raise ValueError(f"{where}:{split}[{position}]: class {name!r} has the labels {label_of[name]} and {label}")
+    return [name_of[label] for label in sorted(name_of)]
+
+
+def read_split_json(path: str, image_dir: str, hierarchy: Hierarchy, image_check=None) -> dict[str, list[Datum]]:
+    """Read a ``{"train"|"val"|"test": [[relpath, label, classname], ...]}`` file into Datum lists.
+
+    A missing ``val`` or ``test`` key is read as an empty split; ``train`` is required.
+    """
+    rows = read_split_rows(path)
     return {
-        split: rows_to_data(content.get(split, []), image_dir, hierarchy, where=f"{path}:{split}")
+        split: rows_to_data(rows[split], image_dir, hierarchy, where=f"{path}:{split}", image_check=image_check)
         for split in SPLIT_NAMES
     }
 

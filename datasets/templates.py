@@ -5,8 +5,8 @@ A templates file is JSON::
     {"templates": ["a photo of a {}."],                  # used for every level
      "levels": {"family": ["a photo of a {} shape."]}}   # optional per-level lists
 
-Files live in ``configs/templates/<DATASET.NAME>.json``; ``default.json`` is
-used for datasets without one.
+Files live in ``configs/templates/<DATASET.DISPLAY_NAME or DATASET.NAME>.json``
+(or ``DATASET.TEMPLATES_FILE``); ``default.json`` is used for datasets without one.
 """
 from __future__ import annotations
 
@@ -19,14 +19,24 @@ from hgclip.paths import config_dir
 TEMPLATES_DIR = osp.join(config_dir(), "templates")
 
 
-def templates_path(dataset_name: str, override: str = "", key: str = "TEMPLATES_FILE") -> str:
-    """The templates file for a dataset: ``override`` (the config ``key``), else the dataset's own, else the default."""
-    if override:
-        if not osp.isfile(override):
-            raise FileNotFoundError(f"templates file not found: {override} ({key})")
-        return override
+def templates_path(dataset_name: str, override: str = "", dataset_file: str = "") -> str:
+    """The templates file for a dataset: the trainer's ``override``, else the dataset config's
+    ``dataset_file`` (``DATASET.TEMPLATES_FILE``), else ``configs/templates/<dataset_name>.json``,
+    else ``default.json``."""
+    for path, key in ((override, "the trainer's TEMPLATES_FILE"), (dataset_file, "DATASET.TEMPLATES_FILE")):
+        if path:
+            if not osp.isfile(path):
+                raise FileNotFoundError(f"templates file not found: {path} ({key})")
+            return path
     own = osp.join(TEMPLATES_DIR, f"{dataset_name}.json")
     return own if osp.isfile(own) else osp.join(TEMPLATES_DIR, "default.json")
+
+
+def dataset_templates_path(cfg, override: str = "") -> str:
+    """:func:`templates_path` for a config: named by ``DATASET.DISPLAY_NAME`` (else ``DATASET.NAME``)."""
+    from hgclip.config import dataset_display_name
+
+    return templates_path(dataset_display_name(cfg), override, cfg.DATASET.get("TEMPLATES_FILE", ""))
 
 
 def load_level_templates(path: str, hierarchy: Hierarchy) -> list[list[str]]:

@@ -45,7 +45,7 @@ FLAT_LEVEL_NAME = "class"
 TOP5_MIN_CLASSES = 6  # top-5 is only informative when a level has more than 5 classes
 DEFAULT_NUM_CUTS = 25  # ProTeCt's number of evaluation tree cuts
 #: without ``TEST.CONFUSIONS_TOP_K`` (a bare Dassl config) no confusions.json is written, so the
-#: evaluator stays a drop-in that writes results.json only; config_defaults.py sets 10.
+#: evaluator stays a drop-in that writes results.json only; hgclip/config.py sets 10.
 DEFAULT_CONFUSIONS_TOP_K = 0
 #: keys this evaluator adds after the Dassl-facing ones (see ``Hierarchical.evaluate``)
 TREE_METRIC_KEYS = (
@@ -116,7 +116,7 @@ class Hierarchical(EvaluatorBase):
         cfg: the experiment config (uses ``OUTPUT_DIR``, ``TEST.TREE_CUTS.{NUM, SEED}``,
             ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL`` and, for results.json,
             ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
-            missing from the config (a bare Dassl config) takes its ``config_defaults.py``
+            missing from the config (a bare Dassl config) takes its ``hgclip/config.py``
             value, except ``TEST.CONFUSIONS_TOP_K``: 0 there, i.e. no confusions.json.
         lab2cname: leaf label -> class name (names the flat classes in confusions.json).
         hierarchy: the dataset's :class:`~hierarchy.Hierarchy`; may also be
@@ -453,7 +453,7 @@ class Hierarchical(EvaluatorBase):
         decoding = self.decoding if layout.hierarchy is not None else "independent"
         payload = {
             "trainer": _cfg_get(self.cfg, "TRAINER.NAME", ""),
-            "dataset": _cfg_get(self.cfg, "DATASET.NAME", ""),
+            "dataset": _cfg_get(self.cfg, "DATASET.DISPLAY_NAME", "") or _cfg_get(self.cfg, "DATASET.NAME", ""),
             "subsample": _cfg_get(self.cfg, "DATASET.SUBSAMPLE_CLASSES", "all"),
             "seed": _cfg_get(self.cfg, "SEED", None),
             "num_shots": _cfg_get(self.cfg, "DATASET.NUM_SHOTS", None),

@@ -23,6 +23,21 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.HIERSHAPES.SEED = 0  # the embedded synthetic dataset is generated from this seed
     cfg.DATASET.HIERIMAGEFOLDER = CN()
     cfg.DATASET.HIERIMAGEFOLDER.DIR = ""  # folder under DATASET.ROOT (or absolute) of a HierImageFolder dataset
+    cfg.DATASET.DISPLAY_NAME = ""  # name in results.json and of configs/templates/<name>.json; "" = DATASET.NAME
+    cfg.DATASET.TEMPLATES_FILE = ""  # the dataset's templates JSON; "" = configs/templates/<display name>.json
+    cfg.DATASET.CHECK_IMAGES = "exists"  # exists (one stat per image) | header (PIL parses each header) | decode (PIL decodes each image)
+    cfg.DATASET.SKIP_UNREADABLE = False  # drop images that fail CHECK_IMAGES and report their count, instead of stopping
+    cfg.DATASET.WORDNET = CN()
+    cfg.DATASET.WORDNET.DIR = ""  # folder of ImageNet's wordnet.is_a.txt and words.txt; "" = <DATASET.ROOT>/imagenet
+    cfg.DATASET.WORDNET.LEVELS = 2  # levels of the ImageNet tree: the class and its LEVELS-1 nearest first-listed is_a ancestors
+    cfg.DATASET.BREEDS = CN()
+    cfg.DATASET.BREEDS.SPLIT = "source"  # source (train and test on the source subclasses) | target (test on the held-out subclasses)
+    cfg.DATASET.BREEDS.SPLIT_TYPE = "good"  # how subclasses are divided, as in BREEDS: good | bad | rand (HGCLIP uses good)
+    cfg.DATASET.BREEDS.INFO_DIR = ""  # class_hierarchy.txt, node_names.txt, dataset_class_info.json; "" = <DATASET.ROOT>/breeds
+    cfg.DATASET.HIERCONFIG = CN()
+    cfg.DATASET.HIERCONFIG.IMAGE_ROOT = ""  # images of a HierConfigDataset, under DATASET.ROOT or absolute
+    cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""  # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
+    cfg.DATASET.HIERCONFIG.HIERARCHY = ""  # its hierarchy file: under DATASET.ROOT, absolute, or a file in datasets/hierarchies/
 
 
 def _add_model_keys(cfg: CN) -> None:
@@ -202,6 +217,28 @@ def _add_missing(cfg: CN, ours: CN) -> None:
             cfg[key] = value.clone() if isinstance(value, CN) else value
         elif isinstance(value, CN) and isinstance(cfg[key], CN):
             _add_missing(cfg[key], value)
+
+
+def dataset_display_name(cfg: CN) -> str:
+    """The dataset's name in results and for its templates file: ``DATASET.DISPLAY_NAME`` or ``DATASET.NAME``.
+
+    Two datasets registered under one class (e.g. two ``HierConfigDataset`` configs) differ only here.
+    """
+    return str(cfg.DATASET.get("DISPLAY_NAME", "") or cfg.DATASET.NAME)
+
+
+def merge_dataset_trainer_keys(cfg: CN, dataset_config_file: str) -> None:
+    """Re-apply the ``TRAINER`` section of a dataset YAML on top of the trainer YAML.
+
+    A dataset config may set dataset-specific trainer keys (HGCLIP's context words per dataset,
+    ``TRAINER.HGCLIP.CTX_INIT``). Merged first, as in Dassl, they would be overwritten by the
+    generic values of every trainer YAML; merging them again after the trainer YAML gives the order
+    defaults < dataset YAML < trainer YAML < dataset YAML's TRAINER keys < command line.
+    """
+    with open(dataset_config_file, "r", encoding="utf-8") as handle:
+        loaded = CN.load_cfg(handle)
+    if "TRAINER" in loaded:
+        cfg.merge_from_other_cfg(CN({"TRAINER": loaded.TRAINER}))
 
 
 def get_cfg() -> CN:

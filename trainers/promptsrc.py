@@ -45,7 +45,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.datasets.templates import load_level_templates, templates_path
+from hgclip.datasets.templates import dataset_templates_path, load_level_templates
 from hgclip.hierarchy import Hierarchy
 from hgclip.models.promptsrc import PromptSRCModel
 from hgclip.registry import register_trainer
@@ -64,7 +64,7 @@ class PromptSRC(HierarchicalCLIPTrainer):
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        path = templates_path(self.cfg.DATASET.NAME, c.TEMPLATES_FILE, "TRAINER.PROMPTSRC.TEMPLATES_FILE")
+        path = dataset_templates_path(self.cfg, c.TEMPLATES_FILE)
         print(f"PromptSRC teacher templates: {path}")
         return PromptSRCModel(clip_model, hierarchy, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
                               c.N_CTX_VISION, c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

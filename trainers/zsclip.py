@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.datasets.templates import load_level_templates, templates_path
+from hgclip.datasets.templates import dataset_templates_path, load_level_templates
 from hgclip.hierarchy import Hierarchy
 from hgclip.models.zeroshot import ZeroshotCLIPModel
 from hgclip.registry import register_trainer
@@ -20,7 +20,7 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
     HAS_PARAMETERS = False
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
-        path = templates_path(self.cfg.DATASET.NAME, self.trainer_cfg.TEMPLATES_FILE, "TRAINER.ZEROSHOTCLIP.TEMPLATES_FILE")
+        path = dataset_templates_path(self.cfg, self.trainer_cfg.TEMPLATES_FILE)
         print(f"Zero-shot templates: {path}")
         level_templates = load_level_templates(path, hierarchy)
         return ZeroshotCLIPModel(clip_model, hierarchy.node_names,
