@@ -227,6 +227,11 @@ class HGCLIP(HierarchicalCLIPTrainer):
         """Give the model its prototypes, building them from the training split if nothing set them yet."""
         if self.model.attention is None or self.model.has_prototypes:
             return
+        if getattr(self.dm.dataset, "test_only", False):
+            raise ValueError(
+                f"DATASET.NAME {self.cfg.DATASET.NAME} is an evaluation-only dataset: HGCLIP never builds prototypes "
+                "from test images; evaluate a trained model (--eval-only --model-dir <its run>, which holds "
+                f"{PROTOTYPES_FILE})")
         self._frozen_clip.to(self.device)
         self.node_prototypes = prepare_prototypes(self.cfg, self.dm.dataset, self._frozen_clip, self.device,
                                                   hierarchy=self.hierarchy)
