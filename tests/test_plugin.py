@@ -268,3 +268,23 @@ def test_a_flat_class_that_is_no_leaf_is_one_clear_line(checkout, tmp_path):
     assert result.returncode != 0
     assert ("1 of the dataset's 4 classes are not leaves: 'blue_square'; leaves that match no class: 'green_square'"
             in result.stderr)
+
+
+def test_a_checkouts_dataset_gets_the_hierarchy_shipped_for_its_name():
+    """CoOp's OxfordPets (flat, labels in its own order) gets datasets/hierarchies/oxford_pets.txt by class name."""
+    import types
+
+    from dataset_fixtures import raw_leaves
+    from hgclip.config import get_cfg
+    from hgclip.datasets.attach import dataset_hierarchy
+
+    leaves = raw_leaves("oxford_pets.txt")
+    names = list(reversed(leaves))[:5]  # another label order, and a subset (as a base/new split gives)
+    checkout_dataset = types.SimpleNamespace(lab2cname=dict(enumerate(name.lower() for name in names)))
+    cfg = get_cfg()
+    cfg.DATASET.NAME = "OxfordPets"
+    hierarchy = dataset_hierarchy(checkout_dataset, cfg)
+    assert hierarchy.level_names == ("species", "breed")
+    assert [name.casefold() for name in hierarchy.leaf_names] == [n.replace("_", " ").casefold() for n in names]
+    cfg.DATASET.NAME = "NoSuchDataset"
+    assert dataset_hierarchy(checkout_dataset, cfg).level_names == ("class",)  # no hierarchy: one flat level

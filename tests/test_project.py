@@ -122,3 +122,21 @@ def test_modules_import_the_project_through_the_hgclip_package():
         if found:
             offenders[path] = found
     assert not offenders, f"use hgclip.<module> (and hgclip.backbones.openai_clip for CLIP): {offenders}"
+
+
+def test_readme_layout_table_matches_the_tree():
+    """Every row of the README's layout table exists, and every folder of the repository has a row."""
+    import subprocess
+
+    readme = read("README.md")
+    section = readme[readme.index("## Layout"):]
+    section = section[:section.index("\n## ", 1)]
+    listed = set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.M))
+    for path in listed:
+        assert osp.exists(osp.join(REPO, path.rstrip("/"))), f"README layout lists {path}, which does not exist"
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    folders = {path.split("/")[0] + "/" for path in tracked if "/" in path and not path.startswith(".")}
+    missing = folders - listed - {"tests/"}
+    assert not missing, f"folders without a row in the README's layout table: {sorted(missing)}"
+    for package in ("hierarchy", "datasets", "backbones", "models", "trainers", "evaluation", "embedded", "minidassl"):
+        assert f"| `{package}/` | `hgclip.{package}` |" in section, package
