@@ -308,4 +308,5 @@ class Hierarchical(EvaluatorBase):
             "mistake_severity": _json_number(results["mistake_severity"]),
             "hierarchical_distance_at_1": _json_number(results["hierarchical_distance_at_1"]),
         }
+        payload.update(getattr(self, "run_info", None) or {})  # set by the trainer: num_shots_used, num_processes
         atomic_write_json(os.path.join(output_dir, filename), payload)

@@ -23,6 +23,7 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.HIERSHAPES.SEED = 0  # the embedded synthetic dataset is generated from this seed
     cfg.DATASET.HIERIMAGEFOLDER = CN()
     cfg.DATASET.HIERIMAGEFOLDER.DIR = ""  # folder under DATASET.ROOT (or absolute) of a HierImageFolder dataset
+    cfg.DATASET.VERIFY_IMAGES = True  # decode every listed image once before training (a corrupt file stops the run)
 
 
 def _add_model_keys(cfg: CN) -> None:
@@ -163,6 +164,7 @@ def extend_cfg(cfg: CN) -> CN:
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
     cfg.TEST.DECODING = "independent"  # independent (per-level argmax, as HGCLIP) | bottom_up | top_down
+    cfg.TRAIN.CHECKPOINT_FREQ_ITERS = 0  # > 0: also write a resume point every this many iterations
     _add_zeroshot_keys(cfg)
     _add_coop_keys(cfg)
     _add_ivlp_keys(cfg)

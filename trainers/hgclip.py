@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hgclip import distributed as dist
 from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
 from hgclip.dassl_compat import build_transform
 from hgclip.datasets.prototypes import (
@@ -201,5 +202,7 @@ class HGCLIP(HierarchicalCLIPTrainer):
         prototypes = None
         if settings.attention:
             clip_model.to(self.device)
-            prototypes = prepare_prototypes(self.cfg, self.dm.dataset, clip_model, self.device).prototypes
+            # computed (or read from the cache) once, by rank 0, and shared with every process
+            prototypes = dist.compute_on_main(
+                lambda: prepare_prototypes(self.cfg, self.dm.dataset, clip_model, self.device).prototypes)
         return HGCLIPModel(clip_model, hierarchy, settings, prototypes)
