@@ -17,7 +17,7 @@ import os
 import shutil
 import socket
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 
@@ -253,6 +253,3 @@ class RunLock:
         except (OSError, ValueError):
             pass
 
-
-def existing_files(output_dir: str, names: Iterable[str]) -> list[str]:
-    return [name for name in names if os.path.exists(os.path.join(output_dir, name))]

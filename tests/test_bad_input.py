@@ -10,7 +10,7 @@ import re
 import shutil
 import socket
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 
