@@ -21,6 +21,8 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
    CoOp/CoCoOp, with ``DATASET.SUBSAMPLE_RULE`` (see :func:`subsample_leaves`).
 4. ``self.hierarchy = full_hierarchy.restrict(kept_leaves)``; every Datum is relabelled
    to its index in the restricted hierarchy (class name unchanged, domain 0).
+5. An empty train or test split, or a kept class without images in one of them, is a
+   one-line error (:func:`hgclip.split_checks.check_splits`).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from typing import Iterator, Sequence
 from hgclip.dassl_compat import DatasetBase, Datum
 from hgclip.hierarchy import Hierarchy, load_hierarchy
 from hgclip.fileio import atomic_write_bytes, atomic_write_text
+from hgclip.split_checks import check_splits
 
 from .checks import ImageCheck, preview
 from .split_io import data_to_rows, rows_to_data
@@ -245,7 +248,9 @@ class HierarchicalDataset(DatasetBase):
         self._train_all_classes = list(train)  # after few-shot sampling, labelled by full-hierarchy leaves
         self._subsample_rule = cfg.DATASET.SUBSAMPLE_RULE
         self.test_only: bool = source.test_only
-        super().__init__(train_x=relabel(train, new_label), val=relabel(val, new_label), test=relabel(test, new_label))
+        train_x, test = relabel(train, new_label), relabel(test, new_label)
+        check_splits(train_x, test, hierarchy.leaf_names, f"{cfg.DATASET.NAME} ({source.dataset_dir})")
+        super().__init__(train_x=train_x, val=relabel(val, new_label), test=test)
 
     def class_subset_train(self, subsample: str) -> tuple[list[Datum], Hierarchy]:
         """The training split of another class subset (``all``/``base``/``new``) and its hierarchy.

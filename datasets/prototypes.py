@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from hgclip.hierarchy import Hierarchy, normalize_classname
 from hgclip.fileio import atomic_torch_save
+from hgclip.rng import isolated_rng
 
 EMPTY_MODES = ("text", "zero", "previous")
 TRANSFORMS = ("test", "train")
@@ -236,11 +237,20 @@ def backbone_fingerprint(clip_model: torch.nn.Module) -> str:
 
 
 def items_fingerprint(items: Iterable[Any], root: str) -> str:
-    """A hash of the training images (paths relative to ``root``) and their labels."""
+    """A hash of the training images (paths relative to ``root``, size and modification time) and their labels.
+
+    The size and modification time stand for the contents: an image replaced in place
+    gives another key, so its stale prototypes are never used.
+    """
     digest = hashlib.sha256()
     for item in items:
         relpath = osp.relpath(item.impath, root) if root else item.impath
-        digest.update(f"{relpath}\t{item.label}\n".encode("utf-8"))
+        try:
+            stat = os.stat(item.impath)
+            contents = f"{stat.st_size}\t{stat.st_mtime_ns}"
+        except OSError:
+            contents = "missing"
+        digest.update(f"{relpath}\t{item.label}\t{contents}\n".encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
@@ -303,10 +313,10 @@ def build_node_prototypes(
         print(f"Loaded node prototypes from {path}")
         return cached
     print(f"Computing node prototypes for {target.num_nodes} nodes from {len(items)} training images")
-    batches = image_batches(items, transform, options.batch_size, num_workers)
-    # Iterating a DataLoader (and a random train transform) draws from the global torch RNG: fork it,
-    # so that a run which computes the prototypes trains exactly like one that finds them cached.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    # Only a run with an empty cache does this work: it must not move the training RNG (iterating a
+    # DataLoader draws a base seed from torch's generator), or a re-run with the cache full would differ.
+    with isolated_rng():
+        batches = image_batches(items, transform, options.batch_size, num_workers)
         result = compute_node_prototypes(encode, batches, source, target, device, options.normalize, options.empty,
                                          text_features, key, progress)
     if result.empty_nodes:

@@ -484,4 +484,5 @@ class Hierarchical(EvaluatorBase):
             cuts = extra["tree_cuts"]
             payload["tree_cuts"] = dict(cuts, accuracies=[_json_number(a) for a in cuts["accuracies"]],
                                         std=_json_number(cuts["std"]))
+        payload.update(getattr(self, "run_info", None) or {})  # set by the trainer: num_shots_used, num_processes
         return payload

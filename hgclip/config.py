@@ -38,6 +38,7 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.HIERCONFIG.IMAGE_ROOT = ""  # images of a HierConfigDataset, under DATASET.ROOT or absolute
     cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""  # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
     cfg.DATASET.HIERCONFIG.HIERARCHY = ""  # its hierarchy file: under DATASET.ROOT, absolute, or a file in datasets/hierarchies/
+    cfg.DATASET.VERIFY_IMAGES = True  # decode every listed image once before training (a corrupt file stops the run)
 
 
 def _add_model_keys(cfg: CN) -> None:
@@ -199,6 +200,7 @@ def extend_cfg(cfg: CN, keep_existing: bool = False) -> CN:
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
     _add_test_keys(cfg)
+    cfg.TRAIN.CHECKPOINT_FREQ_ITERS = 0  # > 0: also write a resume point every this many iterations
     _add_zeroshot_keys(cfg)
     _add_coop_keys(cfg)
     _add_ivlp_keys(cfg)

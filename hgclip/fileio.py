@@ -1,5 +1,5 @@
 """Project file I/O shared by both engines: atomic writes (a reader never sees a half-written
-checkpoint or result file) and checkpoint reading.
+checkpoint or result file). Reading checkpoints, with one-line errors, is :mod:`hgclip.checkpoints`.
 
 Each writer writes into a temporary file in the destination directory and then
 ``os.replace``-s it over the target, which is atomic on POSIX and Windows.
@@ -45,15 +45,3 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_checkpoint(path: str) -> dict:
-    """A ``torch.save``d checkpoint (Dassl's layout) onto the CPU, whichever engine wrote it.
-
-    ``weights_only=False``: Dassl checkpoints hold non-tensor entries (epoch, val_result,
-    optimizer and scheduler state), which current torch's default ``weights_only=True``
-    rejects. Only load files you trust.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'Model not found at "{path}"')
-    return torch.load(path, map_location="cpu", weights_only=False)

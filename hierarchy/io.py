@@ -7,7 +7,8 @@ The format is meant to be read and edited by hand::
     Boeing > Boeing 707 > 707-320                    <- one root-to-leaf path per line
     Boeing > Boeing 727 > 727-200
 
-Blank lines are ignored. The order of the path lines is the leaf (label) order.
+Blank lines are ignored; a UTF-8 byte-order mark and CRLF line endings are accepted.
+The order of the path lines is the leaf (label) order.
 Names are normalised with :func:`hierarchy.normalize_classname`. Every problem is
 reported as one line ``<file>:<line>: <what is wrong>``.
 """
@@ -65,12 +66,30 @@ def parse_hierarchy_text(text: str, source: str = "<string>") -> Hierarchy:
     return Hierarchy(level_names, raw_paths)
 
 
+def read_text_file(path: str) -> str:
+    """A hierarchy file's text: UTF-8 with or without a byte-order mark, any line ending.
+
+    Binary content (a NUL byte, or bytes that are not UTF-8) is a one-line error naming the file.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise HierarchyFileError(f"{path}: binary data (a NUL byte at offset {nul}); "
+                                 "expected a UTF-8 text hierarchy file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise HierarchyFileError(f"{path}:{line}: not UTF-8 text (byte {error.start}); "
+                                 "expected a UTF-8 text hierarchy file") from None
+
+
 def load_hierarchy(path: str) -> Hierarchy:
     """Load and validate a hierarchy file (format in this module's docstring)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"hierarchy file not found: {path}")
-    with open(path, "r", encoding="utf-8") as handle:
-        return parse_hierarchy_text(handle.read(), source=path)
+    return parse_hierarchy_text(read_text_file(path), source=path)
 
 
 def save_hierarchy(hierarchy: Hierarchy, path: str, comment: str = "") -> None:

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hgclip.backbones.prompted_clip import context_length, encode_text_plain
+from hgclip.distributed import compute_on_main
 
 
-@torch.no_grad()
 def handcrafted_text_features(
     clip_model: nn.Module, class_names: Sequence[str], templates: Sequence[Sequence[str]], chunk: int = 512
 ) -> Tensor:
@@ -19,8 +19,16 @@ def handcrafted_text_features(
 
     ``templates[k]`` lists the templates of class ``k`` (each with one ``{}``);
     with several templates the normalised features are averaged and normalised
-    again (CLIP's prompt ensembling).
+    again (CLIP's prompt ensembling). With several processes (torchrun) rank 0
+    computes them once and the others receive them.
     """
+    return compute_on_main(lambda: _handcrafted_text_features(clip_model, class_names, templates, chunk))
+
+
+@torch.no_grad()
+def _handcrafted_text_features(
+    clip_model: nn.Module, class_names: Sequence[str], templates: Sequence[Sequence[str]], chunk: int
+) -> Tensor:
     if len(templates) != len(class_names):
         raise ValueError(f"got {len(templates)} template lists for {len(class_names)} classes")
     prompts: list[str] = []

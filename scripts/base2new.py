@@ -12,12 +12,16 @@ For each seed, as CoCoOp/MaPLe's ``base2new_train.sh`` + ``base2new_test.sh``:
 Then per level (and for full-path accuracy and HCA): base and new averaged over seeds, and
 HM = 2BN/(B+N) of the averages.
 The table is printed, ``summary.json`` written, and the last line is ``summary: <path>``.
+
+``NPROC=N`` runs every ``train.py`` through ``torchrun --standalone --nproc_per_node N``
+(``TORCHRUN_ARGS`` replaces ``--standalone``, e.g. with the rendezvous options of a multi-node run).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import os.path as osp
+import shlex
 import subprocess
 import sys
 from collections import deque
@@ -47,11 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_command(args: Sequence[str], environ: Optional[dict] = None) -> list[str]:
+    """``python train.py args``, or with ``NPROC=N`` (N > 1) the same through torchrun with N processes."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("NPROC", "").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"NPROC={value!r}: expected a number of processes >= 1")
+    script = osp.join(REPO, "train.py")
+    if int(value) == 1:
+        return [sys.executable, "-u", script, *args]
+    rendezvous = shlex.split(environ.get("TORCHRUN_ARGS", "")) or ["--standalone"]
+    return [sys.executable, "-u", "-m", "torch.distributed.run", *rendezvous, f"--nproc_per_node={value}", script, *args]
+
+
 def run_train(args: Sequence[str], verbose: bool, label: str) -> None:
-    """Run ``train.py`` in a fresh process; echo progress lines (or everything with --verbose)."""
-    command = [sys.executable, "-u", osp.join(REPO, "train.py"), *args]
+    """Run ``train.py`` in a fresh process (``NPROC``: torchrun); echo progress lines (or everything with --verbose)."""
+    command = train_command(args)
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
-    print(f"[{label}] python train.py {' '.join(args)}", flush=True)
+    head = command[:command.index(osp.join(REPO, "train.py"))]
+    launcher = "torchrun " + " ".join(head[head.index("torch.distributed.run") + 1:]) if "-m" in head else "python"
+    print(f"[{label}] {launcher} train.py {' '.join(args)}", flush=True)
     tail: deque[str] = deque(maxlen=60)
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as process:

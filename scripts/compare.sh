@@ -8,7 +8,8 @@
 #
 # Environment: DATA (dataset root, default ./data), OUTPUT (default ./output), SHOTS (DATASET.NUM_SHOTS;
 # default 16 on hiershapes, -1 = full training set otherwise), CFG_<TRAINER> (config file of one trainer,
-# e.g. CFG_CoOp=configs/trainers/CoOp/vit_b16_ep50.yaml), VERBOSE=1 (full output of every run).
+# e.g. CFG_CoOp=configs/trainers/CoOp/vit_b16_ep50.yaml), VERBOSE=1 (full output of every run),
+# NPROC (processes per run, through torchrun; TORCHRUN_ARGS replaces --standalone for several machines).
 # Writes comparison.md, comparison.csv and comparison.png into $OUTPUT/compare/<dataset>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,6 +2,7 @@
 # Shared by scripts/<trainer>/base2new.sh: bash scripts/run_base2new.sh TRAINER [DATASET] [SEED...] [-- KEY VALUE ...]
 # The embedded dataset uses configs/trainers/<TRAINER>/tiny_hiershapes.yaml; other datasets the trainer's
 # ViT-B/16 base-to-new config (configs/trainers/<TRAINER>/base2new.txt names it). CFG overrides both.
+# NPROC=N runs every train.py through torchrun with N processes (scripts/base2new.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAINER=$1; shift

@@ -44,3 +44,24 @@ def _quiet_threads():
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     yield
+
+
+@pytest.fixture(scope="session")
+def odd_dataset_root(hiershapes_root, tmp_path_factory) -> str:
+    """A DATASET.ROOT with a small HierImageFolder copy of HierShapes (4/2/3 images per class, 95 test images)."""
+    from run_helpers import make_image_folder
+
+    root = str(tmp_path_factory.mktemp("odd_data"))
+    make_image_folder(hiershapes_root, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def baseline_run(odd_dataset_root, tmp_path_factory) -> dict:
+    """One uninterrupted single-process HGCLIP run (empty prototype and few-shot caches): what the DDP, resume
+    and cache tests must reproduce. Returns its output dir and stdout."""
+    from run_helpers import check_ok, run_train, train_args
+
+    out = str(tmp_path_factory.mktemp("baseline") / "run")
+    stdout = check_ok(run_train(train_args(odd_dataset_root, out)))
+    return {"dir": out, "stdout": stdout, "root": odd_dataset_root}

@@ -71,3 +71,26 @@ def test_zero_shot_tiny_clip_is_well_above_chance(tmp_path):
     chance = 100 / 32
     assert results["per_level"]["object"]["top1"] >= 3 * chance
     assert results["num_samples"] == 32 * 30
+
+
+def test_nproc_launches_train_py_through_torchrun():
+    sys.path.insert(0, osp.join(REPO, "scripts"))
+    from base2new import train_command
+
+    script = osp.join(REPO, "train.py")
+    assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", script, "--seed", "1"]
+    assert train_command(["--seed", "1"], {"NPROC": "2"}) == [
+        sys.executable, "-u", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", script, "--seed", "1"]
+    multi_node = train_command([], {"NPROC": "8", "TORCHRUN_ARGS": "--nnodes 2 --node_rank 1 --rdzv_endpoint h:29500"})
+    assert multi_node[4:9] == ["--nnodes", "2", "--node_rank", "1", "--rdzv_endpoint"]
+    with pytest.raises(SystemExit, match="NPROC='two'"):
+        train_command([], {"NPROC": "two"})
+
+
+@pytest.mark.slow
+def test_hgclip_base2new_script_with_two_processes(tmp_path):
+    fast = ["--", "MODEL.BACKBONE.NAME", "tiny-random", "OPTIM.MAX_EPOCH", "1"]
+    out = run(["bash", "scripts/hgclip/base2new.sh", "hiershapes", "1", *fast], tmp_path,
+              {"SHOTS": "2", "NPROC": "2", "HGCLIP_NUM_THREADS": "1"})
+    assert "torchrun --standalone --nproc_per_node=2 train.py" in out
+    assert summary_of(out)["levels"] == ["family", "shape", "object"]

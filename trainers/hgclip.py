@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hgclip import distributed as dist
 from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
 from hgclip.dassl_compat import build_transform
 from hgclip.datasets.attach import dataset_hierarchy
@@ -233,8 +234,9 @@ class HGCLIP(HierarchicalCLIPTrainer):
                 "from test images; evaluate a trained model (--eval-only --model-dir <its run>, which holds "
                 f"{PROTOTYPES_FILE})")
         self._frozen_clip.to(self.device)
-        self.node_prototypes = prepare_prototypes(self.cfg, self.dm.dataset, self._frozen_clip, self.device,
-                                                  hierarchy=self.hierarchy)
+        # computed (or read from the cache) once, by rank 0, and shared with every process
+        self.node_prototypes = dist.compute_on_main(lambda: prepare_prototypes(
+            self.cfg, self.dm.dataset, self._frozen_clip, self.device, hierarchy=self.hierarchy))
         self.model.set_prototypes(self.node_prototypes.prototypes)
 
     def before_train(self) -> None:

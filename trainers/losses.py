@@ -2,6 +2,7 @@
 regularisers of KgCoOp and PromptSRC. Pure functions on tensors, so each term is testable alone."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -26,7 +27,20 @@ def resolve_level_weights(weights: Sequence[float], hierarchy: Hierarchy, key: s
             f"{key} has {len(weights)} values but the hierarchy has {hierarchy.num_levels} levels "
             f"({' > '.join(hierarchy.level_names)})"
         )
+    check_level_weight_values(weights, key)
     return torch.tensor([float(w) for w in weights])
+
+
+def check_level_weight_values(weights: Sequence[float], key: str = "LEVEL_WEIGHTS") -> None:
+    """Every weight a finite number >= 0, and at least one > 0 (a negative weight rewards mistakes)."""
+    values = []
+    for weight in weights:
+        try:
+            values.append(float(weight))
+        except (TypeError, ValueError):
+            raise ValueError(f"{key} must be a list of numbers, got {list(weights)!r}") from None
+    if any(not math.isfinite(v) or v < 0 for v in values) or (values and not any(v > 0 for v in values)):
+        raise ValueError(f"{key} must hold finite weights >= 0 with at least one > 0, got {list(weights)!r}")
 
 
 def hierarchical_cross_entropy(

@@ -36,9 +36,9 @@ class GaussianPromptAggregator:
 
     Call :meth:`update` after each epoch with that epoch's weight and
     :meth:`load_into` after the last one. Only floating-point entries of the
-    module's ``state_dict`` are averaged. Dividing by the weights actually seen
-    keeps the result an average when training resumed mid-way (the epochs before
-    the resume are then missing from it).
+    module's ``state_dict`` are averaged. The running sums are part of every
+    checkpoint (:meth:`state_dict`), so a resumed run averages every epoch, exactly as
+    an uninterrupted one.
     """
 
     def __init__(self) -> None:
@@ -55,6 +55,16 @@ class GaussianPromptAggregator:
                 self.sum[key].add_(value, alpha=weight)
         self.total_weight += weight
         self.num_updates += 1
+
+    def state_dict(self) -> dict:
+        """The running sums and weights (what a checkpoint stores)."""
+        return {"sum": None if self.sum is None else {k: v.clone() for k, v in self.sum.items()},
+                "total_weight": self.total_weight, "num_updates": self.num_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sum = None if state["sum"] is None else {k: v.clone() for k, v in state["sum"].items()}
+        self.total_weight = float(state["total_weight"])
+        self.num_updates = int(state["num_updates"])
 
     def average(self) -> dict[str, Tensor]:
         if self.sum is None or not (self.total_weight > 0 and math.isfinite(self.total_weight)):

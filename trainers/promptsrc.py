@@ -33,8 +33,8 @@ Deviations from the official PromptSRC implementation (as described in the refer
 * ``GPA_MEAN``/``GPA_STD`` are given for a ``GPA_REF_EPOCHS``-epoch schedule
   (20, the original base-to-new config) and are scaled by
   ``MAX_EPOCH / GPA_REF_EPOCHS`` when ``MAX_EPOCH`` differs (``GPA_REF_EPOCHS 0``
-  uses them as given). The weights are normalised over the epochs actually
-  trained, so a resumed run averages only the epochs after the resume;
+  uses them as given). The running sums are saved in every checkpoint
+  (:meth:`PromptSRC.trainer_state`), so a resumed run aggregates every epoch;
 * only the learner is registered and checkpointed (the original saves the
   whole model including a second frozen image encoder).
 """
@@ -88,10 +88,23 @@ class PromptSRC(HierarchicalCLIPTrainer):
         return gaussian_epoch_weights(self.max_epoch, mean, std)
 
     def before_train(self) -> None:
-        super().before_train()
         self._gpa = GaussianPromptAggregator()
         self._gpa_weights = self.gpa_weights()
         print("GPA epoch weights: " + ", ".join(f"{w:.3f}" for w in self._gpa_weights))
+        super().before_train()  # a resume restores the aggregation sums (load_trainer_state)
+
+    def trainer_state(self) -> dict:
+        state = super().trainer_state()
+        gpa = getattr(self, "_gpa", None)
+        state["gpa"] = gpa.state_dict() if gpa is not None else None
+        return state
+
+    def load_trainer_state(self, state: dict) -> None:
+        super().load_trainer_state(state)
+        if state.get("gpa") is not None:
+            if getattr(self, "_gpa", None) is None:
+                self._gpa = GaussianPromptAggregator()
+            self._gpa.load_state_dict(state["gpa"])
 
     def after_epoch(self) -> None:
         self._gpa.update(self.model.learner, self._gpa_weights[self.epoch])

@@ -1,0 +1,44 @@
+"""Bad input versus bugs: which exceptions ``train.py`` reports as one line (exit code 2).
+
+A run that fails because of what the user gave it (a file, a config key, a checkpoint)
+must say so in one line that names the file, line or key and what was expected, and
+exit with code 2, the shell convention for a usage error. Everything else is a bug and
+keeps its traceback. :class:`InputError` is what this project raises for bad input; the
+standard exceptions listed in :data:`INPUT_ERRORS` are what the libraries it calls
+(yacs, PyYAML, PIL, the file system) raise for it.
+"""
+from __future__ import annotations
+
+import yaml
+
+EXIT_BAD_INPUT = 2
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file, line or key and what was expected."""
+
+
+#: Exceptions treated as bad input by train.py (one line, exit 2); anything else is a bug.
+INPUT_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,  # InputError, HierarchyError, yacs type mismatches, bad values
+    KeyError,  # yacs unknown keys, unknown registry names
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    UnicodeDecodeError,
+    yaml.YAMLError,
+)
+
+
+def is_input_error(error: BaseException) -> bool:
+    return isinstance(error, INPUT_ERRORS)
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (a KeyError's message without the quotes repr adds)."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        message = error.args[0]
+    else:
+        message = str(error) or type(error).__name__
+    return " ".join(message.split())

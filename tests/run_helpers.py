@@ -1,0 +1,99 @@
+"""Run ``train.py`` for real (a subprocess, or torchrun) on small datasets built from HierShapes images.
+
+:func:`make_image_folder` writes a ``HierImageFolder`` dataset (the real on-disk layout:
+``hierarchy.txt`` + ``images/<split>/<leaf>/*.png``) by copying HierShapes images, with
+chosen numbers per class; by default its test split has 95 images, which does not divide
+by 2 processes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+from typing import Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+FOLDER = "odd"  # DATASET.HIERIMAGEFOLDER.DIR of the datasets below
+
+
+def make_image_folder(hiershapes_root: str, root: str, per_class: Optional[dict] = None, short_test_leaves: int = 1,
+                      folder: str = FOLDER) -> str:
+    """``<root>/<folder>``: every HierShapes leaf with ``per_class`` train/val/test images (test one short for
+    the first ``short_test_leaves`` leaves); returns the dataset folder."""
+    from hgclip.embedded.hiershapes import load_split
+
+    per_class = per_class or {"train": 4, "val": 2, "test": 3}
+    source = osp.join(hiershapes_root, "hiershapes")
+    target = osp.join(root, folder)
+    os.makedirs(target, exist_ok=True)
+    shutil.copy(osp.join(source, "hierarchy.txt"), osp.join(target, "hierarchy.txt"))
+    split = load_split(source)
+    for name, count in per_class.items():
+        taken: dict[int, int] = {}
+        for path, label, classname in split[name]:
+            limit = count - (1 if name == "test" and label < short_test_leaves else 0)
+            if taken.get(label, 0) >= limit:
+                continue
+            taken[label] = taken.get(label, 0) + 1
+            leaf_dir = osp.join(target, "images", name, classname)
+            os.makedirs(leaf_dir, exist_ok=True)
+            shutil.copy(path, osp.join(leaf_dir, osp.basename(path)))
+    return target
+
+
+def train_args(root: str, output_dir: str, *opts: str, trainer: str = "HGCLIP", folder: str = FOLDER) -> list[str]:
+    """A small, fast HGCLIP run on the image-folder dataset (2 shots, 2 epochs of 8 batches, random tiny CLIP)."""
+    config = osp.join(REPO, "configs", "trainers", trainer, "tiny_hiershapes.yaml")
+    if not osp.isfile(config):
+        config = osp.join(REPO, "configs", "trainers", trainer, "tiny.yaml")
+    return [
+        "--root", root, "--seed", "1", "--trainer", trainer,
+        "--dataset-config-file", osp.join(REPO, "configs", "datasets", "hier_image_folder.yaml"),
+        "--config-file", config, "--output-dir", output_dir,
+        "DATASET.HIERIMAGEFOLDER.DIR", folder, "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.NUM_SHOTS", "2",
+        "OPTIM.MAX_EPOCH", "2", "OPTIM.LR", "0.05", "OPTIM.WARMUP_EPOCH", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8",
+        "TRAIN.PRINT_FREQ", "1000", *opts,
+    ]
+
+
+def environment(**extra: str) -> dict:
+    env = dict(os.environ, HGCLIP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("PYTHONWARNINGS", None)
+    env.update(extra)
+    return env
+
+
+def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int = 900,
+              env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """``python train.py args`` (or ``torchrun --nproc_per_node nproc``), output captured."""
+    if nproc > 1:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   osp.join(REPO, "train.py"), *args]
+    else:
+        command = [sys.executable, osp.join(REPO, "train.py"), *args]
+    return subprocess.run(command, cwd=cwd, env=env or environment(), capture_output=True, text=True, timeout=timeout)
+
+
+def check_ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def results(run_dir: str) -> dict:
+    with open(osp.join(run_dir, "results.json"), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+METRIC_KEYS = ("accuracy", "full_path_accuracy", "path_consistency", "mistake_severity", "hierarchical_distance_at_1")
+
+
+def metrics(run: dict) -> dict:
+    """The numbers of a results.json that a run's training decides (per level and path metrics)."""
+    flat = {key: run[key] for key in METRIC_KEYS}
+    for level, values in run["per_level"].items():
+        for key, value in values.items():
+            flat[f"{level}.{key}"] = value
+    return flat

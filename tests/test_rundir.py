@@ -1,0 +1,78 @@
+"""Runs know what they are: the recorded config, which keys may change on a re-run, --overwrite, the lock."""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hgclip.rundir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
+from run_helpers import check_ok, metrics, results, run_train, train_args
+
+
+def test_only_result_changing_keys_of_this_trainer_count():
+    recorded = {"OPTIM": {"LR": 0.02, "MAX_EPOCH": 2}, "TRAIN": {"PRINT_FREQ": 10},
+                "DATALOADER": {"NUM_WORKERS": 4, "TEST": {"BATCH_SIZE": 128}},
+                "TRAINER": {"NAME": "HGCLIP", "HGCLIP": {"N_CTX_TEXT": 4}, "COOP": {"N_CTX": 16}}}
+    current = json.loads(json.dumps(recorded))
+    current["TRAIN"]["PRINT_FREQ"] = 1
+    current["DATALOADER"]["NUM_WORKERS"] = 0
+    current["DATALOADER"]["TEST"]["BATCH_SIZE"] = 7
+    current["TRAINER"]["COOP"]["N_CTX"] = 4  # another trainer's section
+    assert differing_keys(recorded, current, "HGCLIP") == []
+    current["OPTIM"]["LR"] = 0.1
+    current["TRAINER"]["HGCLIP"]["N_CTX_TEXT"] = 2
+    assert differing_keys(recorded, current, "HGCLIP") == ["OPTIM.LR", "TRAINER.HGCLIP.N_CTX_TEXT"]
+
+
+def test_a_finished_run_rerun_with_harmless_changes_is_evaluated_again(baseline_run, tmp_path):
+    out = str(tmp_path / "again")
+    shutil.copytree(baseline_run["dir"], out)
+    stdout = check_ok(run_train(train_args(baseline_run["root"], out, "TRAIN.PRINT_FREQ", "3",
+                                           "DATALOADER.TEST.BATCH_SIZE", "7", "DATALOADER.NUM_WORKERS", "1")))
+    assert "will resume training" in stdout and "epoch [" not in stdout  # Dassl: nothing left to train, test again
+    assert metrics(results(out)) == metrics(results(baseline_run["dir"]))
+
+
+def test_overwrite_starts_the_directory_afresh(baseline_run, tmp_path):
+    out = str(tmp_path / "fresh")
+    shutil.copytree(baseline_run["dir"], out)
+    refused = run_train(train_args(baseline_run["root"], out, "OPTIM.MAX_EPOCH", "1"))
+    assert refused.returncode == 2 and "OPTIM.MAX_EPOCH (2 -> 1)" in refused.stderr
+    stdout = check_ok(run_train(["--overwrite", *train_args(baseline_run["root"], out, "OPTIM.MAX_EPOCH", "1")]))
+    assert "--overwrite: removed" in stdout and "No checkpoint found, train from scratch" in stdout
+    files = sorted(os.listdir(osp.join(out, "prompt_learner")))
+    assert files == ["checkpoint", "checkpoints.sha256", "model.pth.tar-1"], "the old run's epoch-2 file is gone"
+    with open(osp.join(out, CONFIG_FILE), encoding="utf-8") as handle:
+        assert "MAX_EPOCH: 1" in handle.read()
+    assert any(name.startswith("log.txt-") for name in os.listdir(out)), "the old log is kept"
+
+
+def test_clear_run_keeps_logs_and_unrelated_files(tmp_path):
+    for name in ("log.txt", "notes.md", "results.json", "results_val.json", CONFIG_FILE):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "prompt_learner").mkdir()
+    (tmp_path / "prompt_learner" / "model.pth.tar-3").write_text("x")
+    (tmp_path / "tensorboard").mkdir()
+    removed = clear_run(str(tmp_path))
+    assert sorted(removed) == sorted(["prompt_learner/", "tensorboard/", "results.json", "results_val.json", CONFIG_FILE])
+    assert sorted(os.listdir(tmp_path)) == ["log.txt", "notes.md"]
+
+
+def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
+    lock = RunLock(str(tmp_path)).acquire()
+    with pytest.raises(RunDirError, match=r"is in use by process \d+"):
+        RunLock(str(tmp_path)).acquire()
+    lock.release()
+    assert not (tmp_path / LOCK_FILE).exists()
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": int(finished.stdout), "host": os.uname().nodename}))
+    taken = RunLock(str(tmp_path)).acquire()
+    assert "Taking over the stale lock" in capsys.readouterr().out
+    assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    taken.release()
