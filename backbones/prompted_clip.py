@@ -17,6 +17,8 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from .text_fast_path import check_fast_path_blocks, encode_packed, pack_layout, shared_prefix_length
+
 __all__ = [
     "PromptedTextEncoder",
     "PromptedVisionEncoder",
@@ -55,9 +57,10 @@ def token_embedding(clip_model: nn.Module, tokenized: Tensor) -> Tensor:
 def encode_text_plain(clip_model: nn.Module, tokenized: Tensor, truncate: bool = True) -> Tensor:
     """``clip_model.encode_text(tokenized)`` (zero-shot, no prompts), optionally truncated.
 
-    Returns un-normalised text features ``[N, D]``.
+    With ``truncate`` the fast path runs (shared leading tokens once, each prompt
+    up to its own EOT). Returns un-normalised text features ``[N, D]``.
     """
-    encoder = PromptedTextEncoder(clip_model, truncate=truncate)
+    encoder = PromptedTextEncoder(clip_model, truncate=truncate, fast=truncate)
     return encoder(token_embedding(clip_model, tokenized), tokenized)
 
 
@@ -133,6 +136,24 @@ class PromptedTextEncoder(nn.Module):
     (plus the prompt positions). This is exact up to float rounding and much
     faster for short prompts in a 77-token context.
 
+    With ``fast=True`` (what the trainers use) the work follows the class names
+    (:mod:`backbones.text_fast_path`): the leading positions shared by every
+    prompt (SOS, context, fixed words; ``shared_prefix`` says how many are shared
+    by construction) are run once, and each prompt's remaining positions up to
+    its own EOT are run packed, attending to the prefix's keys and values. Same
+    features and gradients as the plain path up to float rounding. ``fast=False``
+    (the default, for backward compatibility) is the plain truncated path.
+    Only positions declared shared are shared while gradients are needed: a
+    class-specific context (CoOp's CSC) is one tensor per class, equal across
+    classes at initialisation, so its learner declares ``shared_prefix=1`` (SOS
+    only) and each class keeps its own gradient; without a declaration nothing
+    is shared under autograd, and equal leading positions are shared without it.
+
+    Groups (CoCoOp): ``prompt_embeddings`` :math:`(G, K, T, d)` are ``G`` groups of
+    ``K`` prompts whose prefix is shared within a group only (one group per
+    image: the image-conditional context differs between images); the fast path
+    runs one prefix per group and the output is :math:`(G, K, D)`.
+
     The CLIP sub-modules are registered here (as in CoOp's ``TextEncoder``), so
     ``.to()`` moves them; they are not modified. Freezing is the caller's job.
 
@@ -140,22 +161,42 @@ class PromptedTextEncoder(nn.Module):
         clip_model (clip.model.CLIP): the (frozen) CLIP model.
         truncate (bool, optional): run only the positions up to the last EOT.
             (default: :obj:`True`)
+        fast (bool, optional): shared-prefix + length-packed encoding (needs
+            ``truncate``). (default: :obj:`False`)
+        share_prefix (bool, optional): with ``fast``, run the shared prefix once.
+            (default: :obj:`True`)
+        pack (bool, optional): with ``fast``, run each prompt only up to its own
+            EOT instead of padding to the longest. (default: :obj:`True`)
 
     Shapes:
-        - **input:** prompt_embeddings :math:`(N, T, d)` with :math:`T \le`
-          context length; tokenized :math:`(N, T)` (only its argmax is used);
+        - **input:** prompt_embeddings :math:`(N, T, d)` (or :math:`(G, K, T, d)`)
+          with :math:`T \le` context length; tokenized :math:`(N, T)` (or
+          :math:`(K, T)` / :math:`(G, K, T)`; only its argmax is used);
           deep_prompts :math:`(\mathrm{depth}-1, n_{ctx}, d)` or a sequence of
-          :math:`(n_{ctx}, d)` / :math:`(N, n_{ctx}, d)` tensors.
-        - **output:** :math:`(N, D)` with :math:`D` = ``text_projection.shape[1]``.
+          :math:`(n_{ctx}, d)` / :math:`(N, n_{ctx}, d)` tensors (:math:`N = GK`).
+        - **output:** :math:`(N, D)` (or :math:`(G, K, D)`) with :math:`D` = ``text_projection.shape[1]``.
     """
 
-    def __init__(self, clip_model: nn.Module, truncate: bool = True) -> None:
+    def __init__(
+        self,
+        clip_model: nn.Module,
+        truncate: bool = True,
+        fast: bool = False,
+        share_prefix: bool = True,
+        pack: bool = True,
+    ) -> None:
         super().__init__()
         self.transformer = clip_model.transformer
         self.positional_embedding = clip_model.positional_embedding
         self.ln_final = clip_model.ln_final
         self.text_projection = clip_model.text_projection
         self.truncate = truncate
+        self.fast = fast
+        self.share_prefix = share_prefix
+        self.pack = pack
+        self._fast_unsupported = check_fast_path_blocks(self.transformer.resblocks)
+        if fast and self._fast_unsupported:
+            raise ValueError(f"PromptedTextEncoder(fast=True): {self._fast_unsupported}; use fast=False")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -186,11 +227,21 @@ class PromptedTextEncoder(nn.Module):
         tokenized: Tensor,
         deep_prompts: Optional[DeepPrompts] = None,
         truncate: Optional[bool] = None,
+        fast: Optional[bool] = None,
+        shared_prefix: Optional[int] = None,
     ) -> Tensor:
-        """Encode ``N`` prompts; ``truncate`` overrides the constructor setting when given."""
+        """Encode ``N`` prompts (or ``G x K``); ``truncate``/``fast`` override the constructor settings.
+
+        ``shared_prefix``: leading positions the caller guarantees are the same
+        tensor in every prompt of a group (see
+        :func:`backbones.text_fast_path.shared_prefix_length`); ``None`` shares
+        equal leading positions only when no gradient is needed.
+        """
+        if prompt_embeddings.dim() == 4:
+            return self._forward_groups(prompt_embeddings, tokenized, deep_prompts, truncate, fast, shared_prefix)
         if prompt_embeddings.dim() != 3 or prompt_embeddings.shape[-1] != self.width:
             raise ValueError(
-                f"PromptedTextEncoder: prompt_embeddings must be [N, T, {self.width}], "
+                f"PromptedTextEncoder: prompt_embeddings must be [N, T, {self.width}] or [G, K, T, {self.width}], "
                 f"got {tuple(prompt_embeddings.shape)}"
             )
         n_prompts, seq_len, _ = prompt_embeddings.shape
@@ -203,13 +254,60 @@ class PromptedTextEncoder(nn.Module):
                 f"PromptedTextEncoder: tokenized must be [{n_prompts}, {seq_len}] to match the "
                 f"embeddings, got {tuple(tokenized.shape)}"
             )
+        layers = self._layers(deep_prompts, n_prompts, seq_len, prompt_embeddings)
+        eot = tokenized.argmax(dim=-1).to(prompt_embeddings.device)
+        truncate = self.truncate if truncate is None else truncate
+        if self._use_fast(fast, truncate, n_prompts):
+            return self._encode_fast(prompt_embeddings.unsqueeze(0), eot.unsqueeze(0), layers, shared_prefix)[0]
+        return self._encode_plain(prompt_embeddings, eot, layers, truncate)
+
+    # ------------------------------------------------------------------ helpers
+    def _layers(self, deep_prompts: Optional[DeepPrompts], n_prompts: int, seq_len: int, like: Tensor) -> list:
         layers = _as_layer_list(deep_prompts, self.num_layers, "PromptedTextEncoder")
         n_ctx_max = max((p.shape[-2] for p in layers), default=0)
         if 1 + n_ctx_max > seq_len:
             raise ValueError(f"PromptedTextEncoder: {n_ctx_max} deep prompt tokens do not fit after SOS in {seq_len}")
+        return [
+            _batched(p, n_prompts, like, f"PromptedTextEncoder: deep_prompts[{i}]") if p.dim() == 3 else
+            _check_width(p, like, f"PromptedTextEncoder: deep_prompts[{i}]")
+            for i, p in enumerate(layers)
+        ]
 
-        eot = tokenized.argmax(dim=-1).to(prompt_embeddings.device)
+    def _use_fast(self, fast: Optional[bool], truncate: bool, n_prompts: int) -> bool:
+        fast = self.fast if fast is None else fast
+        if fast and self._fast_unsupported:
+            raise ValueError(f"PromptedTextEncoder(fast=True): {self._fast_unsupported}; use fast=False")
+        return bool(fast and truncate and n_prompts > 0 and (self.share_prefix or self.pack))
+
+    def _forward_groups(self, embeddings: Tensor, tokenized: Tensor, deep_prompts: Optional[DeepPrompts],
+                        truncate: Optional[bool], fast: Optional[bool], shared_prefix: Optional[int]) -> Tensor:
+        """``[G, K, T, d]`` prompts in ``G`` groups (one shared prefix per group) -> ``[G, K, D]``."""
+        groups, per_group, seq_len, width = embeddings.shape
+        if width != self.width or seq_len > self.context_length:
+            raise ValueError(
+                f"PromptedTextEncoder: prompt_embeddings must be [G, K, T <= {self.context_length}, {self.width}], "
+                f"got {tuple(embeddings.shape)}"
+            )
+        if tokenized.dim() == 2:
+            tokenized = tokenized.unsqueeze(0).expand(groups, -1, -1)
+        if tuple(tokenized.shape) != (groups, per_group, seq_len):
+            raise ValueError(
+                f"PromptedTextEncoder: tokenized must be [{per_group}, {seq_len}] or [{groups}, {per_group}, {seq_len}] "
+                f"to match the embeddings, got {tuple(tokenized.shape)}"
+            )
+        n_prompts = groups * per_group
+        layers = self._layers(deep_prompts, n_prompts, seq_len, embeddings)
+        eot = tokenized.argmax(dim=-1).to(embeddings.device)
         truncate = self.truncate if truncate is None else truncate
+        if self._use_fast(fast, truncate, n_prompts):
+            return self._encode_fast(embeddings, eot, layers, shared_prefix)
+        flat = self._encode_plain(embeddings.reshape(n_prompts, seq_len, width), eot.reshape(-1), layers, truncate)
+        return flat.reshape(groups, per_group, -1)
+
+    def _encode_plain(self, prompt_embeddings: Tensor, eot: Tensor, layers: list, truncate: bool) -> Tensor:
+        """Every prompt padded to the longest one (``truncate``) or to the full context."""
+        n_prompts, seq_len, _ = prompt_embeddings.shape
+        n_ctx_max = max((p.shape[-2] for p in layers), default=0)
         n = seq_len
         if truncate and n_prompts > 0:
             n = min(seq_len, max(int(eot.max()) + 1, 1 + n_ctx_max))
@@ -228,6 +326,24 @@ class PromptedTextEncoder(nn.Module):
         x = self.ln_final(x).to(self.dtype)
         x = x[torch.arange(n_prompts, device=x.device), eot]
         return x @ self.text_projection
+
+    def _encode_fast(self, embeddings: Tensor, eot: Tensor, layers: list, shared_prefix: Optional[int]) -> Tensor:
+        """Shared prefix once per group + packed suffixes: ``[G, K, T, d]`` -> ``[G, K, D]``."""
+        groups, per_group = eot.shape
+        embeddings = embeddings.to(self.dtype)
+        prefix = shared_prefix_length(embeddings, eot, layers, shared_prefix) if self.share_prefix else 0
+        layout = pack_layout(eot, prefix, pack=self.pack)
+        tokens = encode_packed(self.transformer.resblocks, embeddings, self.positional_embedding, layers, layout)
+        x = self.ln_final(tokens).to(self.dtype) @ self.text_projection
+        return x.reshape(groups, per_group, -1)
+
+
+def _check_width(prompt: Tensor, like: Tensor, what: str) -> Tensor:
+    """A shared ``[n, d]`` deep prompt, cast to ``like``'s dtype/device, with the right width."""
+    if prompt.shape[-1] != like.shape[-1]:
+        raise ValueError(f"{what}: expected [n_ctx, {like.shape[-1]}] or [N, n_ctx, {like.shape[-1]}], "
+                         f"got {tuple(prompt.shape)}")
+    return prompt.to(device=like.device)
 
 
 class PromptedVisionEncoder(nn.Module):

@@ -35,7 +35,7 @@ class CoCoOpModel(nn.Module):
     def __init__(self, clip_model: nn.Module, class_names: Sequence[str], n_ctx: int, ctx_init: str) -> None:
         super().__init__()
         self.clip_model = clip_model
-        self.text_encoder = PromptedTextEncoder(clip_model)
+        self.text_encoder = PromptedTextEncoder(clip_model, fast=True)
         self.learner = nn.Module()
         self.learner.text_prompts = TextPromptLearner(clip_model, list(class_names), n_ctx, ctx_init, 1)
         image_dim = int(clip_model.visual.output_dim)
@@ -53,11 +53,9 @@ class CoCoOpModel(nn.Module):
         chunk = max(1, self.prompts_per_pass // max(1, num_classes))
         outputs = []
         for start in range(0, ctx_shift.shape[0], chunk):
-            embeddings = prompts(ctx_shift[start : start + chunk])  # [b, K, T, d]
-            b = embeddings.shape[0]
-            tokens = prompts.tokenized.repeat(b, 1)
-            features = self.text_encoder(embeddings.flatten(0, 1), tokens).float()
-            outputs.append(features.view(b, num_classes, -1))
+            embeddings = prompts(ctx_shift[start : start + chunk])  # [b, K, T, d]: one group per image
+            features = self.text_encoder(embeddings, prompts.tokenized, shared_prefix=prompts.shared_prefix_length)
+            outputs.append(features.float())  # [b, K, D]
         return F.normalize(torch.cat(outputs), dim=-1)
 
     def forward(self, images: Tensor, ctx_shift: Tensor | None = None) -> Tensor:

@@ -30,14 +30,15 @@ class CoOpModel(CachedTextModel):
                  csc: bool) -> None:
         super().__init__()
         self.clip_model = clip_model
-        self.text_encoder = PromptedTextEncoder(clip_model)
+        self.text_encoder = PromptedTextEncoder(clip_model, fast=True)
         self.learner = nn.Module()
         self.learner.text_prompts = TextPromptLearner(clip_model, list(class_names), n_ctx, ctx_init, 1, csc)
 
     def text_features(self) -> Tensor:
         """Normalised learned-prompt text features of every node ``[K, D]``."""
         prompts = self.learner.text_prompts
-        return F.normalize(self.text_encoder(prompts(), prompts.tokenized).float(), dim=-1)
+        features = self.text_encoder(prompts(), prompts.tokenized, shared_prefix=prompts.shared_prefix_length)
+        return F.normalize(features.float(), dim=-1)
 
     def forward(self, images: Tensor) -> Tensor:
         with torch.no_grad():

@@ -35,7 +35,7 @@ class DeepPromptCLIP(CachedTextModel):
                  depth_text: int, depth_vision: int, ctx_init: str) -> None:
         super().__init__()
         self.logit_scale = clip_model.logit_scale
-        self.text_encoder = PromptedTextEncoder(clip_model)
+        self.text_encoder = PromptedTextEncoder(clip_model, fast=True)
         self.image_encoder = PromptedVisionEncoder(clip_model)
         self.learner = nn.Module()
         self.learner.text_prompts = TextPromptLearner(clip_model, list(class_names), n_ctx_text, ctx_init, depth_text)
@@ -48,7 +48,8 @@ class DeepPromptCLIP(CachedTextModel):
     def prompted_text_features(self) -> Tensor:
         """Text features of every node, not normalised ``[K, D]``."""
         prompts = self.learner.text_prompts
-        return self.text_encoder(prompts(), prompts.tokenized, prompts.deep_prompts()).float()
+        return self.text_encoder(prompts(), prompts.tokenized, prompts.deep_prompts(),
+                                 shared_prefix=prompts.shared_prefix_length).float()
 
     def encode_images(self, images: Tensor, return_tokens: bool = False, include_prompt_tokens: bool = True):
         """Prompted image features ``[B, D]`` (and tokens ``[B, T, D]`` when asked)."""

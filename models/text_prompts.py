@@ -21,6 +21,11 @@ class TextPromptLearner(nn.Module):
     sets of ``n_ctx`` tokens, N(0, 0.02), that replace positions ``1..n_ctx`` at
     layers ``1..depth-1`` (see :class:`backbones.prompted_clip.PromptedTextEncoder`).
 
+    ``shared_prefix_length`` is the number of leading positions that are the same
+    tensor in every class's prompt (SOS, the shared context, the fixed
+    ``CTX_INIT`` words; SOS only with class-specific context): the fast text
+    encoder runs them once (``PromptedTextEncoder(fast=True)``, ``shared_prefix``).
+
     The class-dependent tensors (token prefix/suffix, token ids) are
     non-persistent buffers: checkpoints hold only the context, so a model trained
     on one class set loads for another (base -> new).
@@ -84,6 +89,9 @@ class TextPromptLearner(nn.Module):
         self.n_ctx = n_ctx
         self.depth = depth
         self.class_names = list(class_names)
+        # SOS + context + fixed CTX_INIT words, i.e. up to the first class-name token; a
+        # class-specific context is one tensor per class, so only SOS is shared then.
+        self.shared_prefix_length = 1 if class_specific else 1 + max(n_ctx, init_tokens)
 
     @property
     def num_classes(self) -> int:

@@ -131,3 +131,44 @@ def test_one_epoch_through_the_real_loop(name, hiershapes_root, tmp_path):
     assert any(not torch.allclose(after[k], before[k]) for k in before)
     q = len(losses) // 4
     assert sum(losses[-q:]) / q < sum(losses[:q]) / q, losses
+
+
+@pytest.mark.parametrize("name", PROJECT_TRAINERS)
+def test_cached_evaluation_equals_per_batch_logits(name, hiershapes_root, tmp_path):
+    """Evaluation computes image-independent work once (inference mode, cached text features and prototypes);
+    the logits equal those of a per-batch computation (gradients on: nothing cached)."""
+    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"))
+    images = first_batch(trainer)["img"]
+    trainer.set_model_mode("eval")
+    with torch.inference_mode():
+        first = trainer.model_inference(images[:8])
+        cached = trainer.model_inference(images[8:])
+    with torch.enable_grad():
+        trainer.model.clear_cache() if hasattr(trainer.model, "clear_cache") else None
+        plain = torch.cat([trainer.model_inference(images[:8]), trainer.model_inference(images[8:])]).detach()
+    torch.testing.assert_close(torch.cat([first, cached]), plain, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_runs_on_the_cpu(hiershapes_root, tmp_path):
+    """PREC bf16: autocast on the CPU (no fallback), a step trains, logits stay close to fp32's."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "needs CUDA" fallback for bf16
+        trainer = make_trainer("HGCLIP", hiershapes_root, str(tmp_path / "bf16"), "TRAINER.HGCLIP.PREC", "bf16")
+    assert trainer.precision == "bf16"
+    batch = first_batch(trainer)
+    trainer.set_model_mode("train")
+    trainer.batch_idx, trainer.num_batches = 0, 10**6
+    before = {k: v.clone() for k, v in trainer.model.learner.state_dict().items()}
+    summary = trainer.forward_backward(batch)
+    assert torch.isfinite(torch.tensor(summary["loss"]))
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.learner.state_dict().items())
+    reference = make_trainer("HGCLIP", hiershapes_root, str(tmp_path / "fp32"), "TRAINER.HGCLIP.PREC", "fp32")
+    reference.model.learner.load_state_dict(trainer.model.learner.state_dict())
+    for t in (trainer, reference):
+        t.set_model_mode("eval")
+    with torch.inference_mode():
+        low, high = trainer.model_inference(batch["img"]), reference.model_inference(batch["img"])
+    assert low.dtype == torch.float32
+    assert (low.argmax(1) == high.argmax(1)).float().mean() > 0.8 and (low - high).abs().max() < 1.0

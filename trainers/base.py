@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from hgclip import distributed as dist
 from hgclip.backbones import load_clip
-from hgclip.backbones.precision import apply_precision, resolve_precision, validate_precision
+from hgclip.backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
 from hgclip.checkpoints import (
     BEST_FILE,
     POINTER_FILE,
@@ -190,7 +190,7 @@ class HierarchicalCLIPTrainer(TrainerX):
     def forward_backward(self, batch: dict) -> dict[str, float]:
         images, labels = self.parse_batch_train(batch)
         if self.scaler is not None:
-            with torch.autocast(device_type="cuda", dtype=torch.float16):
+            with autocast(self.precision, self.device):
                 loss, terms = self.compute_loss(images, labels)
             self.detect_anomaly(loss)
             self.model_zero_grad()
@@ -200,8 +200,9 @@ class HierarchicalCLIPTrainer(TrainerX):
                 self.scaler.step(self._optims[name])
             self.scaler.update()
         else:
-            loss, terms = self.compute_loss(images, labels)
-            self.model_backward_and_update(loss)
+            with autocast(self.precision, self.device):  # bf16: autocast; fp32/fp16: nothing
+                loss, terms = self.compute_loss(images, labels)
+            self.model_backward_and_update(loss.float())
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         summary = {"loss": loss.item()}
@@ -282,11 +283,16 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     # ------------------------------------------------------------------ testing
     def model_inference(self, images: Tensor) -> Tensor:
-        return self.model(images)
+        with autocast(self.precision, self.device):
+            return self.model(images).float()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def test(self, split: Optional[str] = None) -> Any:
-        """Dassl's test; with several processes every rank evaluates its shard and rank 0 scores them all once."""
+        """Dassl's test; with several processes every rank evaluates its shard and rank 0 scores them all once.
+
+        Runs under ``torch.inference_mode``; the models compute what does not depend on the image
+        (text features, refined prototypes) once per evaluation (:class:`hgclip.models.CachedTextModel`).
+        """
         self.set_model_mode("eval")
         self.evaluator.reset()
         split = split or self.cfg.TEST.SPLIT

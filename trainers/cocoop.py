@@ -10,7 +10,11 @@ Deviations from the original (``trainers/cocoop.py`` of KaiyangZhou/CoOp):
 * classes are all nodes of all levels and the loss is the base trainers'
   per-level weighted cross-entropy;
 * the text encoder runs on chunks of images (``CoCoOpModel.prompts_per_pass``
-  prompts at a time) instead of one image at a time; the result is the same;
+  prompts at a time) instead of one image at a time; the result is the same.
+  Each image is one group of ``K`` prompts for the fast text encoder: the
+  image's shifted context (SOS, ``ctx + pi``, fixed words) is its group's
+  shared prefix, run once per image, and only that image's ``K`` prompts attend
+  to it (``PromptedTextEncoder`` with ``[b, K, T, d]`` prompts);
 * the context and the meta-net are kept in float32 (the frozen CLIP follows
   ``PREC``); the original casts the whole prompt learner to fp16.
 """

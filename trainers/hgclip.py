@@ -234,9 +234,11 @@ class HGCLIP(HierarchicalCLIPTrainer):
                 "from test images; evaluate a trained model (--eval-only --model-dir <its run>, which holds "
                 f"{PROTOTYPES_FILE})")
         self._frozen_clip.to(self.device)
-        # computed (or read from the cache) once, by rank 0, and shared with every process
-        self.node_prototypes = dist.compute_on_main(lambda: prepare_prototypes(
-            self.cfg, self.dm.dataset, self._frozen_clip, self.device, hierarchy=self.hierarchy))
+        # computed (or read from the cache) once, by rank 0, and shared with every process; never as inference
+        # tensors (a first call may come from test()), since training uses them with autograd
+        with torch.inference_mode(False), torch.no_grad():
+            self.node_prototypes = dist.compute_on_main(lambda: prepare_prototypes(
+                self.cfg, self.dm.dataset, self._frozen_clip, self.device, hierarchy=self.hierarchy))
         self.model.set_prototypes(self.node_prototypes.prototypes)
 
     def before_train(self) -> None:

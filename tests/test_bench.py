@@ -1,0 +1,58 @@
+"""scripts/bench.py runs end to end (tiny sizes), writes every key the README promises, and every
+optimised path it times gives the reference path's numbers. No timing is asserted."""
+from __future__ import annotations
+
+import json
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+KEYS = ("setup", "text_speedup", "floor_ratio", "official_ratio", "hgclip_vs_maple", "per_trainer_step",
+        "eval_vs_image_encoder", "peak_mem_vs_maple", "scaling")
+
+
+def _diffs(node, path=""):
+    """Every (path, value) whose key names a max abs/rel difference."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from _diffs(value, f"{path}.{key}")
+            elif "max_abs_diff" in key or "max_rel_diff" in key:
+                yield f"{path}.{key}", value
+
+
+def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [sys.executable, "scripts/bench.py", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
+               "--nodes", "40", "--binomial-nodes", "40", "--scaling", "40,60", "--official-batches", "2,3",
+               "--eval-batches", "1", "--json", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Text encoder forward+backward" in result.stdout and "official_ratio batch_2" in result.stdout
+    data = json.loads(out.read_text())
+    assert set(KEYS) <= set(data)
+
+    for names in ("cifar100", "binomial"):
+        text = data["text_speedup"][names]
+        assert set(text["ms"]) == {"padded", "truncated", "shared_prefix", "length_packed", "fast"}
+        assert text["speedup"] > 0 and text["vs_truncation"] > 0
+        counts = text["positions_per_layer"]
+        assert counts["fast"] < counts["truncated"] < counts["padded"]
+        assert text["shared_prefix_positions"] == 5  # SOS + "a photo of a"
+    assert data["text_speedup"]["cifar100"]["prompts"] == 120
+
+    diffs = list(_diffs(data))
+    assert len(diffs) >= 2 * 4 * 3 + 1  # 2 name sets x 4 paths x (features, 2 gradients) + the official check
+    bad = [(path, value) for path, value in diffs if not value <= 1e-5]
+    assert not bad, bad
+
+    from benchmarks.trainer_steps import registered_trainers
+
+    assert set(data["per_trainer_step"]) == set(registered_trainers())
+    assert all(row["ms"] > 0 and row["runs"] >= 1 for row in data["per_trainer_step"].values())
+    assert set(data["official_ratio"]) == {"batch_2", "batch_3", "check"}
+    assert data["peak_mem_vs_maple"]["hgclip_bytes"] > 0 and data["peak_mem_vs_maple"]["maple_bytes"] > 0
+    assert data["floor_ratio"]["ratio"] > 0 and data["hgclip_vs_maple"] > 0
+    assert data["eval_vs_image_encoder"]["ratio"] > 0
+    assert [p["nodes"] for p in data["scaling"]["points"]] == [40, 60]
