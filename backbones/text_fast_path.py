@@ -11,9 +11,9 @@ CLIP's causal mask, position ``t`` only sees positions ``<= t``, so
 * each prompt's own positions after the prefix are run **packed**: all of them in
   one ``[M, d]`` token matrix (``M`` = the sum of the suffix lengths), so the
   projections and MLPs -- almost all of the work -- cost what the class names
-  cost, not ``N x`` the longest prompt. Only the attention is laid out per prompt
-  (``[N, S_max]``, a few percent of the work), where the causal mask keeps every
-  real query away from the padding.
+  cost, not ``N x`` the longest prompt. Only the attention is laid out per prompt,
+  as ``[its group's prefix | its own positions]``, with the prompts bucketed by
+  length so that no slot is padding: one attention call per distinct length.
 
 The blocks are the stock ``clip.model.ResidualAttentionBlock``: their
 ``ln_1``, ``attn`` (``nn.MultiheadAttention``: ``in_proj``/``out_proj``), ``ln_2``
@@ -127,8 +127,9 @@ class PackedLayout:
     ``R = G*P + M`` rows: first the ``P`` shared positions of each of the ``G``
     groups, then the ``M`` suffix tokens of the ``N = G*K`` prompts (prompt-major),
     prompt ``n`` owning positions ``P .. P + lengths[n] - 1``. For attention
-    every prompt is laid out as ``[its group's prefix | its suffix | padding]``
-    (``width = P + max_len`` slots), where the causal mask is exactly CLIP's.
+    every prompt is laid out as ``[its group's prefix | its suffix]`` (``P +
+    lengths[n]`` slots, where the causal mask is exactly CLIP's), the prompts
+    sorted by length into ``buckets`` of equal length, so no slot is padding.
     """
 
     prefix: int  # P, shared positions per group
@@ -137,9 +138,10 @@ class PackedLayout:
     lengths: Tensor  # [N] suffix lengths
     source: Tensor  # [R] the prompt each row is read from (embedding, per-prompt deep prompt, attention output)
     pos: Tensor  # [R] absolute position of each row
-    pad_index: Tensor  # [N * width] row of each attention slot (padding repeats row 0; never attended)
+    buckets: tuple  # ((prompts, slots per prompt), ...): the attention calls, in slot order
+    slot_rows: Tensor  # [S] the row each attention slot reads (S = N*P + M)
+    row_slots: Tensor  # [R] the slot whose attention output is each row's
     last: Tensor  # [N] row of each prompt's EOT token
-    max_len: int  # longest suffix
 
     @property
     def num_prompts(self) -> int:
@@ -151,14 +153,15 @@ class PackedLayout:
         return int(self.pos.shape[0])
 
     @property
-    def width(self) -> int:
-        return self.prefix + self.max_len
+    def max_len(self) -> int:
+        """The longest suffix."""
+        return int(self.lengths.max()) if self.lengths.numel() else 0
 
 
 def pack_layout(eot: Tensor, prefix: int, pack: bool = True) -> PackedLayout:
     """The layout for prompts ending at ``eot`` ``[G, K]`` after a ``prefix``-position shared prefix.
 
-    ``pack=False`` pads every suffix to the longest one (the prefix sharing alone).
+    ``pack=False`` runs every suffix up to the longest one's length (the prefix sharing alone).
     """
     groups, per_group = eot.shape
     eot = eot.reshape(-1)
@@ -167,45 +170,51 @@ def pack_layout(eot: Tensor, prefix: int, pack: bool = True) -> PackedLayout:
     lengths = eot + 1 - prefix
     if not pack:
         lengths = torch.full_like(lengths, int(lengths.max()))
-    max_len = int(lengths.max())
-    width = prefix + max_len
     shared = groups * prefix
-    offsets = torch.cumsum(lengths, 0) - lengths
+    offsets = torch.cumsum(lengths, 0) - lengths  # first suffix row of each prompt, after the shared rows
     prompt = torch.repeat_interleave(torch.arange(n, device=device), lengths)  # [M]
     local = torch.arange(prompt.shape[0], device=device) - offsets[prompt]
     group_first = torch.arange(groups, device=device).repeat_interleave(prefix) * per_group  # [G*P]
-    prefix_pos = torch.arange(prefix, device=device).repeat(groups)
-    slots = torch.arange(width, device=device)
-    in_prefix = slots[None, :] < prefix
-    group = torch.arange(n, device=device) // per_group
-    prefix_rows = group[:, None] * prefix + slots[None, :]
-    suffix_rows = shared + offsets[:, None] + slots[None, :] - prefix
-    valid = slots[None, :] < prefix + lengths[:, None]
-    # padding slots come after a prompt's real ones, so the causal mask keeps every real query off them;
-    # they read row 0 and their outputs are dropped
-    pad_index = torch.where(in_prefix, prefix_rows, torch.where(valid, suffix_rows, torch.zeros_like(suffix_rows)))
+    source = torch.cat([group_first, prompt])
+    pos = torch.cat([torch.arange(prefix, device=device).repeat(groups), prefix + local])
+
+    # attention slots: the prompts sorted by length, each [prefix | suffix]; equal lengths are one bucket
+    order = torch.sort(lengths, stable=True).indices
+    widths = prefix + lengths[order]
+    first_slot = torch.empty_like(lengths)
+    first_slot[order] = torch.cumsum(widths, 0) - widths
+    slot_prompt = torch.repeat_interleave(order, widths)  # [S]
+    slot = torch.arange(slot_prompt.shape[0], device=device) - first_slot[slot_prompt]
+    group = slot_prompt // per_group
+    slot_rows = torch.where(slot < prefix, group * prefix + slot, shared + offsets[slot_prompt] + slot - prefix)
+    bucket_lengths, counts = torch.unique_consecutive(lengths[order], return_counts=True)
     return PackedLayout(
         prefix=prefix,
         groups=groups,
         per_group=per_group,
         lengths=lengths,
-        source=torch.cat([group_first, prompt]),
-        pos=torch.cat([prefix_pos, prefix + local]),
-        pad_index=pad_index.reshape(-1),
-        last=shared + offsets + (eot + 1 - prefix) - 1,
-        max_len=max_len,
+        source=source,
+        pos=pos,
+        buckets=tuple((int(c), prefix + int(length)) for c, length in zip(counts, bucket_lengths)),
+        slot_rows=slot_rows,
+        row_slots=first_slot[source] + pos,
+        last=shared + offsets + eot - prefix,  # the EOT token's row (before any rows past it, pack=False)
     )
 
 
 def _block(block: nn.Module, x: Tensor, layout: PackedLayout) -> Tensor:
-    """One stock block on the rows ``[R, d]``: per-row parts on the rows, attention per prompt (causal)."""
+    """One stock block on the rows ``[R, d]``: per-row parts on the rows, causal attention per length bucket."""
     attn = block.attn
     heads = attn.num_heads
-    n, width = layout.num_prompts, layout.width
-    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)[layout.pad_index]  # [N * width, 3d]
-    q, k, v = qkv.view(n, width, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # [N, H, width, dh]
-    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # padding only after a prompt's real slots
-    out = out.transpose(1, 2)[layout.source, layout.pos].flatten(1)  # [R, d]: a row's slot is its position
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)[layout.slot_rows]  # [S, 3d]
+    outputs, start = [], 0
+    for prompts, width in layout.buckets:
+        chunk = qkv[start:start + prompts * width]
+        q, k, v = chunk.view(prompts, width, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # [n, H, width, dh]
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        outputs.append(out.transpose(1, 2).reshape(prompts * width, -1))
+        start += prompts * width
+    out = torch.cat(outputs)[layout.row_slots]  # [R, d]: each row's own slot
     x = x + F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
     return x + block.mlp(block.ln_2(x))
 

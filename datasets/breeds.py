@@ -44,7 +44,7 @@ from .checks import DatasetLayoutError, check_same_names, require_paths
 from .imagenet import subfolders
 from .image_folder import IMAGE_EXTENSIONS
 from .split_io import carve_val
-from .wordnet import distinct_names
+from .wordnet import distinct_names, read_edges
 
 INFO_FILES = ("class_hierarchy.txt", "node_names.txt", "dataset_class_info.json")
 ROOT_ID = "n00001740"  # WordNet "entity"
@@ -86,15 +86,9 @@ class BreedsInfo:
     @staticmethod
     def _read_edges(path: str) -> dict[str, list[str]]:
         children: dict[str, list[str]] = defaultdict(list)
-        with open(path, "r", encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 2:
-                    raise ValueError(f"{path}:{line_number}: expected '<parent id> <child id>', got {line.strip()!r}")
-                if fields[1] not in children[fields[0]]:
-                    children[fields[0]].append(fields[1])
+        for parent, child in read_edges(path):
+            if child not in children[parent]:
+                children[parent].append(child)
         return children
 
     @staticmethod

@@ -53,17 +53,25 @@ def wordnet_files(directory: str, dataset: str) -> tuple[str, str]:
     return paths
 
 
-def read_first_parents(path: str) -> dict[str, str]:
-    """child wnid -> its first listed parent wnid, from a ``wordnet.is_a.txt``."""
-    parent: dict[str, str] = {}
+def read_edges(path: str) -> list[tuple[str, str]]:
+    """The ``(parent, child)`` id pairs of a ``wordnet.is_a.txt``-style file, in file order."""
+    pairs: list[tuple[str, str]] = []
     with open(path, "r", encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):
             fields = line.split()
             if not fields:
                 continue
             if len(fields) != 2:
-                raise ValueError(f"{path}:{line_number}: expected '<parent wnid> <child wnid>', got {line.strip()!r}")
-            parent.setdefault(fields[1], fields[0])
+                raise ValueError(f"{path}:{line_number}: expected '<parent id> <child id>', got {line.strip()!r}")
+            pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def read_first_parents(path: str) -> dict[str, str]:
+    """child wnid -> its first listed parent wnid, from a ``wordnet.is_a.txt``."""
+    parent: dict[str, str] = {}
+    for first, child in read_edges(path):
+        parent.setdefault(child, first)
     return parent
 
 

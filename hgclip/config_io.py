@@ -25,14 +25,15 @@ def _type_name(text: str) -> str:
     return match.group(1) if match else text
 
 
-def _flat_keys(node: Any, prefix: str = "") -> list[str]:
-    keys = []
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"A.B.C": value}`` for a nested mapping (a yacs CfgNode or what YAML loads)."""
+    flat: dict[str, Any] = {}
     for key, value in node.items():
         if isinstance(value, dict):
-            keys.extend(_flat_keys(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            keys.append(f"{prefix}{key}")
-    return keys
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputError:
@@ -41,7 +42,7 @@ def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputErr
     unknown = _UNKNOWN_KEY.search(message)
     if unknown:
         key = unknown.group(1)
-        close = difflib.get_close_matches(key, _flat_keys(cfg), n=1, cutoff=0.75)
+        close = difflib.get_close_matches(key, list(flatten(cfg)), n=1, cutoff=0.75)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return InputError(f"{source}: unknown config key {key}{hint}; expected a key of Dassl's defaults or "
                           "hgclip/config.py")

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import yaml
 
+from hgclip.config_io import flatten
 from hgclip.errors import InputError
 from hgclip.fileio import atomic_write_text
 
@@ -57,17 +58,6 @@ class RunDirError(InputError):
 
 
 # ---------------------------------------------------------------------- recorded config
-def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"A.B.C": value}`` for a nested mapping (a yacs CfgNode or what YAML loads)."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _as_plain(cfg: Any) -> dict:
     """The config as YAML would read it back (tuples become lists, ...): what is recorded and compared."""
     return yaml.safe_load(cfg.dump()) or {}

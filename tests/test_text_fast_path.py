@@ -89,17 +89,25 @@ def test_shared_prefix_length_rules(model):
 def test_pack_layout_indices():
     eot = torch.tensor([[6, 9, 7]])
     layout = pack_layout(eot, prefix=5)
-    assert layout.lengths.tolist() == [2, 5, 3] and layout.max_len == 5 and layout.width == 10
+    assert layout.lengths.tolist() == [2, 5, 3] and layout.max_len == 5
     assert layout.num_tokens == 5 + 10  # the prefix once, then every prompt's own positions
     assert layout.pos.tolist() == [0, 1, 2, 3, 4] + [5, 6, 5, 6, 7, 8, 9, 5, 6, 7]
     assert layout.pos[layout.last].tolist() == [6, 9, 7]
-    # prompt 1's attention slots: the shared prefix rows, its own 5 rows, no padding
-    assert layout.pad_index.view(3, 10)[1].tolist() == [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
-    assert layout.pad_index.view(3, 10)[0, 7:].tolist() == [0, 0, 0]  # padding (after the real slots): row 0
     assert layout.source[layout.last].tolist() == [0, 1, 2]
+    # attention: the prompts by length (0: 2, 2: 3, 1: 5), each [shared prefix rows | its own rows], no padding
+    assert layout.buckets == ((1, 7), (1, 8), (1, 10))
+    assert layout.slot_rows.tolist() == [0, 1, 2, 3, 4, 5, 6] + [0, 1, 2, 3, 4, 12, 13, 14] + [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]
+    assert layout.slot_rows[layout.row_slots].tolist() == list(range(15))  # every row reads back its own slot
+    equal = pack_layout(torch.tensor([[7, 6, 7, 6]]), prefix=5)
+    assert equal.buckets == ((2, 7), (2, 8))  # one attention call per distinct length
+    assert equal.slot_rows[equal.row_slots].tolist() == list(range(equal.num_tokens))
     two_groups = pack_layout(torch.tensor([[6, 7], [6, 8]]), prefix=5)
     assert two_groups.source[:10].tolist() == [0] * 5 + [2] * 5  # each group's prefix is read from its first prompt
-    assert pack_layout(eot, prefix=5, pack=False).lengths.tolist() == [5, 5, 5]
+    assert two_groups.slot_rows[two_groups.row_slots].tolist() == list(range(two_groups.num_tokens))
+    assert two_groups.slot_rows[7:12].tolist() == [5, 6, 7, 8, 9]  # prompt 2 (group 1, length 2) sees group 1's prefix
+    padded = pack_layout(eot, prefix=5, pack=False)
+    assert padded.lengths.tolist() == [5, 5, 5] and padded.buckets == ((3, 10),)
+    assert padded.pos[padded.last].tolist() == [6, 9, 7]
 
 
 # ----------------------------------------------------------------------------- encoder level

@@ -19,6 +19,7 @@ from torch import nn
 
 from hgclip import distributed as dist
 from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
+from hgclip.config_io import flatten
 from hgclip.dassl_compat import build_transform
 from hgclip.datasets.attach import dataset_hierarchy
 from hgclip.datasets.prototypes import (
@@ -43,16 +44,6 @@ SOURCES = ("auto", "all", "base", "new")
 
 
 # ---------------------------------------------------------------------- settings
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def resolve_mode(trainer_cfg: Any) -> Any:
     """``TRAINER.HGCLIP`` as the run uses it: unchanged in default mode, with the official pins in official mode.
 
@@ -64,7 +55,7 @@ def resolve_mode(trainer_cfg: Any) -> Any:
         raise ValueError(f"TRAINER.HGCLIP.MODE must be one of {MODES}, got {mode!r}")
     if mode == "default":
         return trainer_cfg
-    pins, defaults, given = _flatten(official_pins()), _flatten(hgclip_defaults()), _flatten(trainer_cfg)
+    pins, defaults, given = flatten(official_pins()), flatten(hgclip_defaults()), flatten(trainer_cfg)
     for key, pinned in pins.items():
         if key not in given:
             raise KeyError(f"{OFFICIAL_MODE_FILE}: {key} is not a TRAINER.HGCLIP key")
