@@ -3,7 +3,8 @@
 What the official code computes per step (``/work/shared/reference/method.md`` sections 3.2-3.9, 7.1):
 
 * text: the deep-prompted text encoder on all 77 positions (4 context tokens,
-  depth 9, ``[SOS][ctx] <rest of ctx_init> <name>.``);
+  depth 9, ``[SOS][ctx] <rest of ctx_init> <name>.``, the name as written with only ``_``
+  replaced by a space, as the official code does);
 * both graph encoders: DGL ``GATConv`` with 8 heads in each of 3 layers whose head
   axis is never reduced, so layer 2 runs on ``[K, 8, 2D]`` and layer 3 on
   ``[K, 8, 8, 2D]`` (8x and 64x the rows, each with 8 heads), and head 0 of every
@@ -81,7 +82,7 @@ class OfficialHGCLIP(nn.Module):
         self.text_encoder = PromptedTextEncoder(clip_model, truncate=False)  # all 77 positions
         self.image_encoder = PromptedVisionEncoder(clip_model)
         dim = self.text_encoder.output_dim
-        self.text_prompts = TextPromptLearner(clip_model, list(hierarchy.node_names), n_ctx, ctx_init, depth)
+        self.text_prompts = TextPromptLearner(clip_model, hierarchy.prompt_names("official"), n_ctx, ctx_init, depth)
         self.vision_prompts = VisionPromptLearner(self.image_encoder.width, n_ctx, depth, self.image_encoder.num_layers)
         self.text_gnn = OfficialGNN(dim)
         self.image_gnn = OfficialGNN(dim)
