@@ -195,10 +195,10 @@ def pack_layout(eot: Tensor, prefix: int, pack: bool = True) -> PackedLayout:
         lengths=lengths,
         source=source,
         pos=pos,
-        buckets=tuple((int(c), prefix + int(length)) for c, length in zip(counts, bucket_lengths)),
+        buckets=tuple((c, prefix + length) for c, length in zip(counts.tolist(), bucket_lengths.tolist())),
         slot_rows=slot_rows,
         row_slots=first_slot[source] + pos,
-        last=shared + offsets + eot - prefix,  # the EOT token's row (before any rows past it, pack=False)
+        last=shared + offsets + eot - prefix,  # each EOT token's row (pack=False: the rows after it are unused)
     )
 
 
