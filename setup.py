@@ -1,31 +1,27 @@
 """HGCLIP for Dassl: hierarchical prompt learning with CLIP, as a Dassl-style plugin.
 
-Install for development (recommended; runs from the repository root like CoOp/MaPLe):
-
-    pip install -r requirements.txt          # = the pinned dependencies + pip install -e .
-
-Everything installs under the single import name ``hgclip``. The repository keeps CoOp's
-layout (``trainers/ datasets/ hierarchy/ ...`` at the root); each of those folders is
-mapped to ``hgclip.<folder>`` here, so a CoOp/MaPLe checkout's own ``trainers``,
-``datasets`` and vendored ``clip`` never collide with this project's modules.
-The ``configs/`` folder ships as package data (``hgclip/configs``).
+The repository root is the package ``hgclip`` (its ``__init__.py`` is at the root), so the
+repository keeps CoOp's layout (``trainers/ datasets/ hierarchy/ configs/ scripts/``) and every
+import inside the package is relative, which editors and static tools follow to the real file.
+Install for development with ``pip install -r requirements.txt`` (= the pinned dependencies +
+``pip install -e .``).
 """
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
-SUBPACKAGES = ["hierarchy", "datasets", "backbones", "models", "trainers", "evaluation", "embedded", "minidassl"]
-
-
-def mapped_packages() -> tuple[list[str], dict[str, str]]:
-    """``hgclip`` plus every sub-package of the root folders, and where each lives."""
-    packages, package_dir = ["hgclip", "hgclip.configs"], {"hgclip": "hgclip", "hgclip.configs": "configs"}
-    for folder in SUBPACKAGES:
-        for found in [folder, *(f"{folder}.{sub}" for sub in find_packages(where=folder))]:
-            packages.append(f"hgclip.{found}")
-            package_dir[f"hgclip.{found}"] = found.replace(".", "/")
-    return packages, package_dir
+NOT_PACKAGES = ("tests", "tests.*", "docs", "docs.*", "scripts", "scripts.*", "build", "build.*")
+NOT_MODULES = {"setup"}  # the root holds setup.py, which is not part of the package
 
 
-PACKAGES, PACKAGE_DIR = mapped_packages()
+class BuildPackage(build_py):
+    """The root is a package: leave ``setup.py`` out of the built package."""
+
+    def find_package_modules(self, package, package_dir):  # noqa: ANN001, D102
+        modules = super().find_package_modules(package, package_dir)
+        return [m for m in modules if not (package == "hgclip" and m[1] in NOT_MODULES)]
+
+
+SUBPACKAGES = find_packages(where=".", exclude=NOT_PACKAGES)
 
 setup(
     name="hgclip-dassl",
@@ -35,14 +31,25 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=PACKAGES,
-    package_dir=PACKAGE_DIR,
+    packages=["hgclip", *(f"hgclip.{name}" for name in SUBPACKAGES)],
+    package_dir={"hgclip": "."},
+    cmdclass={"build_py": BuildPackage},
     package_data={
-        "hgclip": ["*.yaml"],
-        "hgclip.configs": ["*/*.yaml", "*/*.json", "*/*/*.yaml", "*/*/*.txt", "*/*/*.json"],
+        "hgclip": ["configs/*.yaml", "configs/*/*.yaml", "configs/*/*.json", "configs/*/*/*.yaml",
+                   "configs/*/*/*.txt", "configs/*/*/*.json"],
         "hgclip.embedded": ["*.json"],
         "hgclip.datasets": ["hierarchies/*.txt", "hierarchies/*.md", "class_lists/*.txt"],
+        "hgclip.benchmarks": ["data/*.txt"],
     },
+    entry_points={"console_scripts": [
+        "hgclip-train = hgclip.cli:train_command",
+        "hgclip-base2new = hgclip.cli:base2new_command",
+        "hgclip-compare = hgclip.cli:compare_command",
+        "hgclip-decoders = hgclip.cli:decoders_command",
+        "hgclip-xd = hgclip.cli:xd_command",
+        "hgclip-parse-test-res = hgclip.cli:parse_test_res_command",
+        "hgclip-bench = hgclip.cli:bench_command",
+    ]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -57,5 +64,5 @@ setup(
         "pillow>=9.0",
         "matplotlib>=3.6",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff", "mkdocs"]},
 )

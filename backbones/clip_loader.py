@@ -136,7 +136,7 @@ def load_clip(backbone_cfg: Any) -> nn.Module:
                 f"MODEL.BACKBONE.PATH={path!r} is only used with OpenAI CLIP names, not NAME={name!r}; "
                 f"clear it"
             )
-        from hgclip.embedded.tiny_clip import build_tiny_clip
+        from ..embedded.tiny_clip import build_tiny_clip
 
         if name == "tiny":
             return _finish(build_tiny_clip(pretrained=True))

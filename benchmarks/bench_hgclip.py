@@ -26,11 +26,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hgclip.backbones.prompted_clip import PromptedTextEncoder  # noqa: E402
-from hgclip.backbones.testing import random_clip  # noqa: E402
-from hgclip.models import GraphEncoder, PrototypeAttention  # noqa: E402
+from ..backbones.prompted_clip import PromptedTextEncoder  # noqa: E402
+from ..backbones.testing import random_clip  # noqa: E402
+from ..models import GraphEncoder, PrototypeAttention  # noqa: E402
 
 
 def best_of(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
@@ -112,7 +111,7 @@ def bench_graph(nodes: int, dim: int, repeats: int) -> None:
 
 
 def bench_text(nodes: int, repeats: int, width: int, layers: int) -> None:
-    from hgclip.backbones.openai_clip import clip
+    from ..backbones.openai_clip import clip
 
     model = random_clip(embed_dim=512, vision_layers=1, vision_width=64, text_width=width,
                         text_heads=width // 64, text_layers=layers, context_length=77)
@@ -128,7 +127,7 @@ def bench_text(nodes: int, repeats: int, width: int, layers: int) -> None:
 
 def bench_eval_cache(nodes: int, batches: int, repeats: int) -> None:
     """A whole evaluation pass: text features recomputed per batch (official) vs cached once."""
-    from hgclip.models.deep_prompt import DeepPromptCLIP
+    from ..models.deep_prompt import DeepPromptCLIP
 
     model = random_clip(embed_dim=256, image_resolution=32, vision_layers=4, vision_width=128, patch_size=8,
                         text_width=256, text_heads=4, text_layers=6, context_length=77)

@@ -33,10 +33,9 @@ from typing import Callable
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from hgclip.evaluation import Hierarchical  # noqa: E402
-from hgclip.hierarchy import Hierarchy  # noqa: E402
+from ..evaluation import Hierarchical  # noqa: E402
+from ..hierarchy import Hierarchy  # noqa: E402
 
 LEVEL_SIZES = (10, 40, 150, 800)  # 1,000 nodes
 
@@ -84,8 +83,8 @@ def evaluator_pass(h: Hierarchy, batches: list, tree_metrics: bool, decoding: st
 
 def model_forward_time(h: Hierarchy, batches: list, seed: int = 0) -> float:
     """Seconds for the tiny CLIP's image tower + cosine head to produce every batch's logits."""
-    from hgclip.embedded.tiny_clip import load_tiny_config
-    from hgclip.backbones.testing import random_clip
+    from ..embedded.tiny_clip import load_tiny_config
+    from ..backbones.testing import random_clip
 
     model_cfg = load_tiny_config()["model"]
     clip = random_clip(

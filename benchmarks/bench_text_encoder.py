@@ -24,10 +24,9 @@ from typing import Callable
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from hgclip.backbones import PromptedTextEncoder, token_embedding
-from hgclip.backbones.testing import random_clip
+from ..backbones import PromptedTextEncoder, token_embedding
+from ..backbones.testing import random_clip
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white", "grey", "brown"]
 THINGS = ["circle", "square", "triangle", "ring", "star", "cross", "hexagon", "oval", "arrow", "heart", "moon", "wave"]
@@ -57,7 +56,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=9)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from hgclip.backbones.openai_clip import clip
+    from ..backbones.openai_clip import clip
 
     model = random_clip(
         embed_dim=512, image_resolution=32, vision_layers=1, vision_width=64, patch_size=16,

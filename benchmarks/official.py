@@ -27,10 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
-from hgclip.hierarchy import Hierarchy
-from hgclip.trainers.losses import hierarchical_cross_entropy, resolve_level_weights
-from hgclip.models import TextPromptLearner, VisionPromptLearner
+from ..backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
+from ..hierarchy import Hierarchy
+from ..trainers.losses import hierarchical_cross_entropy, resolve_level_weights
+from ..models import TextPromptLearner, VisionPromptLearner
 
 HEADS = 8
 

@@ -1,4 +1,4 @@
-"""The sections of ``scripts/bench.py``; each returns a JSON-ready dict.
+"""The sections of ``cli/bench.py``; each returns a JSON-ready dict.
 
 All sections run in one process on the same CLIP tower, hierarchy, images and
 labels; see :mod:`benchmarks.measure` for the timing and memory rules.
@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import PromptedTextEncoder
-from hgclip.backbones.text_fast_path import shared_prefix_length
-from hgclip.hierarchy import Hierarchy
-from hgclip.models import TextPromptLearner
+from ..backbones.prompted_clip import PromptedTextEncoder
+from ..backbones.text_fast_path import shared_prefix_length
+from ..hierarchy import Hierarchy
+from ..models import TextPromptLearner
 
 from .measure import Timing, measure_group, memory_method, peak_memory_bytes
 from .official import OfficialHGCLIP, OfficialStep, copy_into_official_mode

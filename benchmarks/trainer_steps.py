@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.config import get_cfg
-from hgclip.dassl_compat import TRAINER_REGISTRY
-from hgclip.hierarchy import Hierarchy
+from ..config import get_cfg
+from ..engine.dassl_api import TRAINER_REGISTRY
+from ..hierarchy import Hierarchy
 
 def registered_trainers() -> list[str]:
     """Every registered hierarchical trainer, in the registry's table order."""
-    from hgclip.registry import list_trainers, register_table_names
+    from ..registry import list_trainers, register_table_names
 
     register_table_names()
     return list_trainers()
@@ -68,7 +68,7 @@ class TrainerStep:
 
 
 def _shell(cls: type, cfg: Any, hierarchy: Hierarchy, device: torch.device) -> Any:
-    from hgclip.trainers.losses import resolve_level_weights
+    from ..trainers.losses import resolve_level_weights
 
     trainer = cls.__new__(cls)
     trainer.cfg = cfg
@@ -88,8 +88,8 @@ def unit_prototypes(hierarchy: Hierarchy, dim: int, seed: int = 0) -> Tensor:
 def build_model(name: str, clip_model: nn.Module, hierarchy: Hierarchy, cfg: Any, device: torch.device,
                 prototypes: Optional[Tensor] = None) -> tuple[Any, nn.Module]:
     """``(trainer shell, model)`` of trainer ``name`` as ``build_model`` makes it (frozen CLIP, trainable learner)."""
-    from hgclip.models.hgclip import HGCLIPModel
-    from hgclip.trainers.hgclip import HGCLIP, hgclip_settings
+    from ..models.hgclip import HGCLIPModel
+    from ..trainers.hgclip import HGCLIP, hgclip_settings
 
     cls = TRAINER_REGISTRY.get(name)
     trainer = _shell(cls, cfg, hierarchy, device)

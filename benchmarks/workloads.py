@@ -1,7 +1,7 @@
 """Inputs of the benchmark: class-name sets, hierarchies and randomly initialised CLIP towers.
 
 Everything is generated from a seed or read from ``benchmarks/data``, so that two runs of
-``scripts/bench.py`` time the same work and no weights or datasets are needed.
+``cli/bench.py`` time the same work and no weights or datasets are needed.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy, load_hierarchy
+from ..hierarchy import Hierarchy, load_hierarchy
 
 DATA_DIR = osp.join(osp.dirname(osp.abspath(__file__)), "data")
 CIFAR100_HIERARCHY = osp.join(DATA_DIR, "cifar100_hierarchy.txt")
@@ -68,7 +68,7 @@ def backbone_dims(name: str, layers: int = 0) -> TowerDims:
 
 def random_tower(dims: TowerDims, seed: int = 0) -> nn.Module:
     """A stock ``clip.model.CLIP`` with ``dims``, random weights, fp32, eval mode, frozen."""
-    from hgclip.backbones.openai_clip import clip
+    from ..backbones.openai_clip import clip
     CLIP = clip.model.CLIP
 
     with torch.random.fork_rng():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Sequence
 
-from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 
 from .base import HIERARCHIES_DIR, resolve_hierarchy_file
 
@@ -56,7 +56,7 @@ def match_classes(hierarchy: Hierarchy, class_names: Sequence[str], where: str) 
 
 def shipped_hierarchy_for(dataset_name: str) -> Optional[str]:
     """The hierarchy file this project ships for a dataset name (e.g. a checkout's ``OxfordPets``), if any."""
-    from hgclip.dassl_compat import DATASET_REGISTRY
+    from ..engine.dassl_api import DATASET_REGISTRY
 
     for name in (f"Hier{dataset_name}", dataset_name):
         if name in DATASET_REGISTRY.registered_names():

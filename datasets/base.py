@@ -22,7 +22,7 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
 4. ``self.hierarchy = full_hierarchy.restrict(kept_leaves)``; every Datum is relabelled
    to its index in the restricted hierarchy (class name unchanged, domain 0).
 5. An empty train or test split, or a kept class without images in one of them, is a
-   one-line error (:func:`hgclip.split_checks.check_splits`).
+   one-line error (:func:`hgclip.datasets.split_checks.check_splits`).
 """
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from hgclip.dassl_compat import DatasetBase, Datum
-from hgclip.hierarchy import Hierarchy, load_hierarchy
-from hgclip.fileio import atomic_write_bytes, atomic_write_text
-from hgclip.split_checks import check_splits
+from ..engine.dassl_api import DatasetBase, Datum
+from ..hierarchy import Hierarchy, load_hierarchy
+from ..common.fileio import atomic_write_bytes, atomic_write_text
+from .split_checks import check_splits
 
 from .checks import ImageCheck, preview
 from .split_io import data_to_rows, rows_to_data

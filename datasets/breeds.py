@@ -35,9 +35,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from hgclip.dassl_compat import Datum
-from hgclip.hierarchy import Hierarchy
-from hgclip.registry import register_dataset
+from ..engine.dassl_api import Datum
+from ..hierarchy import Hierarchy
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths

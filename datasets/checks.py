@@ -24,7 +24,7 @@ from typing import Iterable, Optional, Sequence
 
 from PIL import Image
 
-from hgclip.hierarchy import Hierarchy, normalize_classname
+from ..hierarchy import Hierarchy, normalize_classname
 
 CHECK_MODES = ("exists", "header", "decode")
 PREVIEW = 10

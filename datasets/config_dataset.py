@@ -35,9 +35,9 @@ import csv
 import json
 import os
 
-from hgclip.dassl_compat import Datum
-from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
-from hgclip.registry import register_dataset
+from ..engine.dassl_api import Datum
+from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import check_class_names, require_paths

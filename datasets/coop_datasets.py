@@ -7,7 +7,7 @@ file named by ``hierarchy_file`` (``datasets/hierarchies/``).
 """
 from __future__ import annotations
 
-from hgclip.registry import register_dataset
+from ..registry import register_dataset
 
 from .coop_split import COOP_DATASETS_MD, CoOpSplitDataset
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import check_class_names, require_paths

@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import os
 
-from hgclip.dassl_compat import Datum
-from hgclip.hierarchy import Hierarchy, normalize_classname
-from hgclip.registry import register_dataset
+from ..engine.dassl_api import Datum
+from ..hierarchy import Hierarchy, normalize_classname
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 

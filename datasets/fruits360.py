@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import re
 
-from hgclip.dassl_compat import Datum
-from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname
-from hgclip.registry import register_dataset
+from ..engine.dassl_api import Datum
+from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import DatasetLayoutError, check_class_names

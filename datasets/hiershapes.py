@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from hgclip.registry import register_dataset
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset, source_from_split_json
 
@@ -43,7 +43,7 @@ class HierShapes(HierarchicalDataset):
     """Coloured shapes, family > shape > object; no download needed."""
 
     def load_source(self, cfg) -> DatasetSource:
-        from hgclip.embedded.hiershapes import ensure_hiershapes  # the generator is only needed for this dataset
+        from ..embedded.hiershapes import ensure_hiershapes  # the generator is only needed for this dataset
 
         dataset_dir = ensure_hiershapes(dataset_root(cfg.DATASET.ROOT), seed=int(cfg.DATASET.HIERSHAPES.SEED))
         return source_from_split_json(dataset_dir, split_file="split.json", hierarchy_file="hierarchy.txt")

@@ -27,9 +27,9 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from hgclip.dassl_compat import Datum
-from hgclip.hierarchy import Hierarchy
-from hgclip.registry import register_dataset
+from ..engine.dassl_api import Datum
+from ..hierarchy import Hierarchy
+from ..registry import register_dataset
 
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os.path as osp
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.paths import config_dir
+from ..hierarchy import Hierarchy
+from ..common.paths import config_dir
 
 TEMPLATES_DIR = osp.join(config_dir(), "templates")
 
@@ -34,7 +34,7 @@ def templates_path(dataset_name: str, override: str = "", dataset_file: str = ""
 
 def dataset_templates_path(cfg, override: str = "") -> str:
     """:func:`templates_path` for a config: named by ``DATASET.DISPLAY_NAME`` (else ``DATASET.NAME``)."""
-    from hgclip.config import dataset_display_name
+    from ..config import dataset_display_name
 
     return templates_path(dataset_display_name(cfg), override, cfg.DATASET.get("TEMPLATES_FILE", ""))
 

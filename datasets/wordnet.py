@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from hgclip.hierarchy import Hierarchy, normalize_classname
+from ..hierarchy import Hierarchy, normalize_classname
 
 from .checks import DatasetLayoutError
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 
 tokenize = clip.tokenize
 
-from hgclip.embedded.hiershapes import leaf_paths
+from .hiershapes import leaf_paths
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",

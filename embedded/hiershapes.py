@@ -26,7 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hgclip.embedded.shapes import COLOUR_HUES, render_image
+from .shapes import COLOUR_HUES, render_image
 
 GENERATOR_VERSION = 1
 DATASET_DIRNAME = "hiershapes"

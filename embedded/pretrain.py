@@ -23,15 +23,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 
 CLIP, Transformer = clip.model.CLIP, clip.model.Transformer
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms import functional as TF
 from tqdm import tqdm
 
-from hgclip.embedded.captions import DEFAULT_TEMPLATES, build_caption_bank, positive_weights
-from hgclip.embedded.hiershapes import load_split
+from .captions import DEFAULT_TEMPLATES, build_caption_bank, positive_weights
+from .hiershapes import load_split
 
 LOGIT_SCALE_MAX = math.log(100.0)
 

@@ -18,13 +18,13 @@ import json
 import os
 
 import torch
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 
 CLIP = clip.model.CLIP
 
-from hgclip.embedded import pretrain as _pretrain
-from hgclip.embedded.hiershapes import GENERATOR_VERSION, ensure_hiershapes
-from hgclip.fileio import atomic_torch_save
+from . import pretrain as _pretrain
+from .hiershapes import GENERATOR_VERSION, ensure_hiershapes
+from ..common.fileio import atomic_torch_save
 
 CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_clip.json")
 PRETRAIN_CODE_VERSION = 2  # bump when embedded/pretrain.py changes what it produces (2: seeded init)

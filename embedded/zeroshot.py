@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 
 CLIP, tokenize = clip.model.CLIP, clip.tokenize
 
-from hgclip.embedded.hiershapes import LEVEL_NAMES, leaf_paths, load_split
-from hgclip.embedded.pretrain import load_images, normalize
+from .hiershapes import LEVEL_NAMES, leaf_paths, load_split
+from .pretrain import load_images, normalize
 
 
 @torch.no_grad()

@@ -106,7 +106,7 @@ def fmt(value: float) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Seed summaries for method comparisons (scripts/compare.py, parse_test_res.py)
+# Seed summaries for method comparisons (cli/compare.py, parse_test_res.py)
 # ---------------------------------------------------------------------------
 FULL_PATH = "full path"  # the extra row of a comparison table: every level right at once
 HCA = "hierarchical_consistent_accuracy"

@@ -28,7 +28,7 @@ from typing import Callable
 
 import torch
 
-from hgclip.hierarchy import Hierarchy
+from ..hierarchy import Hierarchy
 
 from .metrics import level_parents
 

@@ -28,11 +28,11 @@ from typing import Any, Optional
 import torch
 from tabulate import tabulate
 
-from hgclip.dassl_compat import EVALUATOR_REGISTRY, EvaluatorBase
-from hgclip.hierarchy import Hierarchy
-from hgclip.fileio import atomic_write_json
+from ..engine.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
+from ..hierarchy import Hierarchy
+from ..common.fileio import atomic_write_json
 
-from hgclip.fileio import atomic_write_bytes
+from ..common.fileio import atomic_write_bytes
 
 from . import metrics
 from .confusions import confusion_summary

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import torch
 
 if TYPE_CHECKING:  # only for type hints; metrics never need the class itself
-    from hgclip.hierarchy import Hierarchy
+    from ..hierarchy import Hierarchy
 
 __all__ = [
     "topk_predictions",

@@ -7,7 +7,7 @@ An extra ``full path`` row gives the accuracy of getting every level right at on
 with tree metrics add rows for HCA, MTA, hP/hR/hF (%) and the hierarchical distances @1/@5
 (LCA heights, where the LOWEST mean is bold).
 
-Everything is written atomically (``hgclip.fileio``) so a crash never leaves half a file.
+Everything is written atomically (``hgclip.common.fileio``) so a crash never leaves half a file.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from hgclip.fileio import atomic_write_bytes, atomic_write_text
+from ..common.fileio import atomic_write_bytes, atomic_write_text
 
 from .aggregate import FULL_PATH, TABLE_METRICS, UNITLESS_KEYS
 

@@ -29,7 +29,7 @@ import torch
 from .metrics import node_ancestors
 
 if TYPE_CHECKING:
-    from hgclip.hierarchy import Hierarchy
+    from ..hierarchy import Hierarchy
 
 __all__ = [
     "DROP_RATES",

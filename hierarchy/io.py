@@ -94,7 +94,7 @@ def load_hierarchy(path: str) -> Hierarchy:
 
 def save_hierarchy(hierarchy: Hierarchy, path: str, comment: str = "") -> None:
     """Write ``hierarchy`` in the file format, atomically."""
-    from hgclip.fileio import atomic_write_text
+    from ..common.fileio import atomic_write_text
 
     header = "".join(f"# {line}\n" for line in comment.splitlines())
     atomic_write_text(path, header + hierarchy.to_text())

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import PromptedTextEncoder
+from ..backbones.prompted_clip import PromptedTextEncoder
 
 from .meta_net import MetaNet
 from .text_prompts import TextPromptLearner

@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
+from ..backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
 
 from .cached import CachedTextModel
 from .text_prompts import TextPromptLearner

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import context_length, encode_text_plain
-from hgclip.distributed import compute_on_main
+from ..backbones.prompted_clip import context_length, encode_text_plain
+from ..engine.distributed import compute_on_main
 
 
 def handcrafted_text_features(

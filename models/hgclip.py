@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.hierarchy import Hierarchy
+from ..hierarchy import Hierarchy
 
 from .deep_prompt import DeepPromptCLIP
 from .graph_encoder import GraphEncoder

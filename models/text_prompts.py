@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from hgclip.backbones.openai_clip import clip
+from ..backbones.openai_clip import clip
 import torch
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import context_length as clip_context_length, token_embedding
+from ..backbones.prompted_clip import context_length as clip_context_length, token_embedding
 
 
 class TextPromptLearner(nn.Module):

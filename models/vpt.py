@@ -6,7 +6,7 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.backbones.prompted_clip import PromptedVisionEncoder
+from ..backbones.prompted_clip import PromptedVisionEncoder
 
 from .handcrafted import handcrafted_text_features
 from .vision_prompts import VisionPromptLearner

@@ -15,4 +15,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FLAGS=()
 [[ -n ${VERBOSE:-} && ${VERBOSE} != 0 ]] && FLAGS+=(--verbose)
-exec python scripts/compare.py --root "${DATA:-data}" --output "${OUTPUT:-output}" ${FLAGS[@]+"${FLAGS[@]}"} "$@"
+exec python -m hgclip.cli.compare --root "${DATA:-data}" --output "${OUTPUT:-output}" ${FLAGS[@]+"${FLAGS[@]}"} "$@"

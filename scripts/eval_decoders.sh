@@ -14,4 +14,4 @@ cd "$(dirname "$0")/.."
 FLAGS=()
 [[ -n ${VERBOSE:-} && ${VERBOSE} != 0 ]] && FLAGS+=(--verbose)
 [[ -n ${EVAL_DIR:-} ]] && FLAGS+=(--out-dir "${EVAL_DIR}")
-exec python scripts/eval_decoders.py ${FLAGS[@]+"${FLAGS[@]}"} "$@"
+exec python -m hgclip.cli.eval_decoders ${FLAGS[@]+"${FLAGS[@]}"} "$@"

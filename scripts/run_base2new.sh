@@ -2,7 +2,7 @@
 # Shared by scripts/<trainer>/base2new.sh: bash scripts/run_base2new.sh TRAINER [DATASET] [SEED...] [-- KEY VALUE ...]
 # The embedded dataset uses configs/trainers/<TRAINER>/tiny_hiershapes.yaml; other datasets the trainer's
 # ViT-B/16 base-to-new config (configs/trainers/<TRAINER>/base2new.txt names it). CFG overrides both.
-# NPROC=N runs every train.py through torchrun with N processes (scripts/base2new.py).
+# NPROC=N runs every train.py through torchrun with N processes (cli/base2new.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAINER=$1; shift
@@ -19,5 +19,5 @@ if [[ -z ${CFG:-} ]]; then
     CFG=configs/trainers/$TRAINER/$(cat "configs/trainers/$TRAINER/base2new.txt")
   fi
 fi
-exec python scripts/base2new.py --trainer "$TRAINER" --dataset "$DATASET" --config "$CFG" \
+exec python -m hgclip.cli.base2new --trainer "$TRAINER" --dataset "$DATASET" --config "$CFG" \
   --seeds "${SEEDS[@]}" --shots "${SHOTS:-16}" --root "${DATA:-data}" --output "${OUTPUT:-output}" "$@"

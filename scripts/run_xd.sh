@@ -12,4 +12,4 @@ while [[ $# -gt 0 && $1 != "--" ]]; do ARGS+=("$1"); shift; done
 [[ $# -gt 0 && $1 == "--" ]] && shift
 FLAGS=()
 [[ -n ${VERBOSE:-} && ${VERBOSE} != 0 ]] && FLAGS+=(--verbose)
-exec python scripts/xd.py "$STAGE" ${ARGS[@]+"${ARGS[@]}"} --trainer "$TRAINER" ${FLAGS[@]+"${FLAGS[@]}"} --opts "$@"
+exec python -m hgclip.cli.xd "$STAGE" ${ARGS[@]+"${ARGS[@]}"} --trainer "$TRAINER" ${FLAGS[@]+"${FLAGS[@]}"} --opts "$@"

@@ -18,7 +18,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import train  # noqa: F401  (registers this project's trainers under their table names, as train.py does)
+    from hgclip.cli import train  # noqa: F401  (registers this project's trainers under their table names, as train.py does)
 
     for index, path in enumerate(config.getoption("--trainer-module")):
         spec = importlib.util.spec_from_file_location(f"_extra_trainers_{index}", os.path.abspath(path))

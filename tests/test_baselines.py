@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from hgclip.backbones.testing import random_clip
 from trainer_helpers import first_batch, make_trainer
-from hgclip.trainers.prompt_aggregation import gaussian_epoch_weights, scaled_gpa_moments
+from hgclip.models.prompt_aggregation import gaussian_epoch_weights, scaled_gpa_moments
 from hgclip.models.prompt_coupling import PromptCoupling
-from hgclip.trainers.losses import knowledge_guidance_loss, level_kl_divergence
+from hgclip.models.losses import knowledge_guidance_loss, level_kl_divergence
 
 def _fixed_lr(trainer):
     trainer.set_model_mode("train")
@@ -115,7 +115,7 @@ def test_kgcoop_loss_has_the_knowledge_guidance_term(hiershapes_root, tmp_path):
         losses[w], kgs[w] = float(loss), float(terms["kg"])
         if ce is not None:
             # W = 0 is plain CoOp: the per-level CE alone
-            from hgclip.trainers.losses import cross_entropy_terms
+            from hgclip.models.losses import cross_entropy_terms
             with torch.no_grad():
                 logits = trainer.model(images)
             plain, _ = cross_entropy_terms(logits, labels, trainer.hierarchy, trainer.level_weights)

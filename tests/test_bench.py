@@ -1,4 +1,4 @@
-"""scripts/bench.py runs end to end (tiny sizes), writes every key the README promises, and every
+"""cli/bench.py runs end to end (tiny sizes), writes every key the README promises, and every
 optimised path it times gives the reference path's numbers. No timing is asserted."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _diffs(node, path=""):
 
 def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, "scripts/bench.py", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
+    command = [sys.executable, "-m", "hgclip.cli.bench", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
                "--nodes", "40", "--binomial-nodes", "40", "--scaling", "40,60", "--official-batches", "2,3",
                "--eval-batches", "1", "--json", str(out)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -47,7 +47,7 @@ def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
     bad = [(path, value) for path, value in diffs if not value <= 1e-5]
     assert not bad, bad
 
-    from benchmarks.trainer_steps import registered_trainers
+    from hgclip.benchmarks.trainer_steps import registered_trainers
 
     assert set(data["per_trainer_step"]) == set(registered_trainers())
     assert all(row["ms"] > 0 and row["runs"] >= 1 for row in data["per_trainer_step"].values())

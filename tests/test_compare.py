@@ -1,4 +1,4 @@
-"""scripts/compare.py and evaluation/report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
+"""cli/compare.py and evaluation/report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
 from __future__ import annotations
 
 import csv
@@ -15,8 +15,7 @@ from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmo
 from hgclip.evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, "scripts"))
-import compare  # noqa: E402
+from hgclip.cli import compare  # noqa: E402
 
 LEVELS = ["family", "shape", "object"]
 REGISTERED = ["CoOp", "IVLP", "HGCLIP", "ZeroshotCLIP"]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from hgclip.config import extend_cfg
-from hgclip.dassl_compat import get_cfg_default
+from hgclip.engine.dassl_api import get_cfg_default
 from hgclip.datasets.base import (
     DatasetSource,
     HierarchicalDataset,

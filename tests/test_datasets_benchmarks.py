@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from hgclip.dassl_compat import DATASET_REGISTRY, build_dataset
+from hgclip.engine.dassl_api import DATASET_REGISTRY, build_dataset
 from hgclip.datasets.checks import DatasetLayoutError
 from hgclip.datasets.coop_datasets import Caltech101, Food101, OxfordPets
 from hgclip.hierarchy import load_hierarchy, normalize_classname

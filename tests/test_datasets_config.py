@@ -6,8 +6,8 @@ import os.path as osp
 
 import pytest
 
-import train
-from hgclip.dassl_compat import build_dataset
+from hgclip.cli import train
+from hgclip.engine.dassl_api import build_dataset
 from dataset_fixtures import make_cfg, put_image
 from hgclip.datasets.templates import dataset_templates_path
 

@@ -9,7 +9,7 @@ import pytest
 
 import hgclip.datasets  # noqa: F401  (registers every dataset)
 from hgclip.config import extend_cfg
-from hgclip.dassl_compat import DATASET_REGISTRY, get_cfg_default
+from hgclip.engine.dassl_api import DATASET_REGISTRY, get_cfg_default
 from hgclip.datasets.base import HIERARCHIES_DIR
 from hgclip.hierarchy import load_hierarchy, parse_hierarchy_text
 from hgclip.datasets.templates import load_level_templates

@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 import torch
 
-from hgclip.loaders import GlobalBatchSampler, ShardSampler
+from hgclip.engine.loaders import GlobalBatchSampler, ShardSampler
 from run_helpers import check_ok, metrics, results, run_train, train_args
 
 

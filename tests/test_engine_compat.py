@@ -26,21 +26,21 @@ def _run(engine: str, code: str) -> subprocess.CompletedProcess:
 
 
 def _fresh_import(monkeypatch, engine: str):
-    """Import hgclip.dassl_compat anew under ``HGCLIP_ENGINE=engine``; the old module comes back afterwards."""
+    """Import hgclip.engine.dassl_api anew under ``HGCLIP_ENGINE=engine``; the old module comes back afterwards."""
     monkeypatch.setenv("HGCLIP_ENGINE", engine)
-    monkeypatch.delitem(sys.modules, "hgclip.dassl_compat", raising=False)
-    return importlib.import_module("hgclip.dassl_compat")
+    monkeypatch.delitem(sys.modules, "hgclip.engine.dassl_api", raising=False)
+    return importlib.import_module("hgclip.engine.dassl_api")
 
 
 def test_builtin_engine_exports_every_listed_name(monkeypatch):
-    import hgclip.minidassl.engine
+    import hgclip.engine.builtin.engine
 
     compat = _fresh_import(monkeypatch, "builtin")
     assert compat.USING_REAL_DASSL is False
     assert sorted(compat.__all__) == sorted(EXPECTED)
     missing = [name for name in EXPECTED if not hasattr(compat, name)]
     assert not missing
-    assert compat.TrainerX is hgclip.minidassl.engine.TrainerX
+    assert compat.TrainerX is hgclip.engine.builtin.engine.TrainerX
 
 
 def test_auto_engine_falls_back_to_builtin_without_dassl(monkeypatch):
@@ -52,9 +52,9 @@ def test_auto_engine_falls_back_to_builtin_without_dassl(monkeypatch):
 def test_dassl_engine_without_dassl_fails_clearly():
     if importlib.util.find_spec("dassl") is not None:
         pytest.skip("a real dassl is installed here")
-    result = _run("dassl", "import hgclip.dassl_compat")
+    result = _run("dassl", "import hgclip.engine.dassl_api")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: HGCLIP_ENGINE=dassl") and "not installed" in last
-    bad = _run("torch", "import hgclip.dassl_compat")
+    bad = _run("torch", "import hgclip.engine.dassl_api")
     assert "HGCLIP_ENGINE='torch' is not one of" in bad.stderr.strip().splitlines()[-1]

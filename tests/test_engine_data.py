@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hgclip.minidassl.config import get_cfg_default
-from hgclip.minidassl.data import DatasetBase, DatasetWrapper, Datum, build_data_loader, build_transform
-from hgclip.minidassl.utils import read_image
+from hgclip.engine.builtin.config import get_cfg_default
+from hgclip.engine.builtin.data import DatasetBase, DatasetWrapper, Datum, build_data_loader, build_transform
+from hgclip.engine.builtin.utils import read_image
 
 
 def _write_images(directory, labels, size=(20, 12)):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hgclip.minidassl.config import get_cfg_default
-from hgclip.minidassl.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
+from hgclip.engine.builtin.config import get_cfg_default
+from hgclip.engine.builtin.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
 
 
 def _optim_cfg(**overrides):

@@ -10,11 +10,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from hgclip.minidassl.config import get_cfg_default
-from hgclip.minidassl.data import DATASET_REGISTRY, DatasetBase, Datum
-from hgclip.minidassl.engine import TRAINER_REGISTRY, TrainerX, build_trainer
-from hgclip.minidassl.optim import build_lr_scheduler, build_optimizer
-from hgclip.minidassl.utils import setup_logger
+from hgclip.engine.builtin.config import get_cfg_default
+from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum
+from hgclip.engine.builtin.engine import TRAINER_REGISTRY, TrainerX, build_trainer
+from hgclip.engine.builtin.optim import build_lr_scheduler, build_optimizer
+from hgclip.engine.builtin.utils import setup_logger
 
 COLORS = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
 

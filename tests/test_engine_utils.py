@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hgclip.minidassl.config import get_cfg_default
-from hgclip.minidassl.utils import (
+from hgclip.engine.builtin.config import get_cfg_default
+from hgclip.engine.builtin.utils import (
     AverageMeter,
     MetricMeter,
     Registry,
@@ -21,7 +21,7 @@ from hgclip.minidassl.utils import (
     set_random_seed,
     setup_logger,
 )
-from hgclip import fileio as atomic
+from hgclip.common import fileio as atomic
 
 
 def test_registry_register_get_and_errors():
@@ -161,7 +161,7 @@ def test_load_pretrained_weights_matches_name_and_shape(tmp_path, capsys):
 
 
 def test_file_helpers(tmp_path):
-    from hgclip.minidassl.utils import check_isfile, listdir_nohidden, mkdir_if_missing
+    from hgclip.engine.builtin.utils import check_isfile, listdir_nohidden, mkdir_if_missing
 
     mkdir_if_missing(str(tmp_path / "a" / "b"))
     mkdir_if_missing(str(tmp_path / "a" / "b"))  # idempotent

@@ -12,8 +12,7 @@ import pytest
 from hgclip.evaluation.decoding import DECODINGS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, "scripts"))
-import eval_decoders  # noqa: E402
+from hgclip.cli import eval_decoders  # noqa: E402
 
 LOG = """Setting fixed seed: 1
 ** Arguments **

@@ -8,7 +8,7 @@ import torch
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
-from hgclip.dassl_compat import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
+from hgclip.engine.dassl_api import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
 from hgclip.evaluation import Hierarchical
 from hgclip.hierarchy import Hierarchy
 

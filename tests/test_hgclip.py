@@ -203,7 +203,7 @@ def test_eval_cache_is_cleared_when_training_resumes(clip_model, hierarchy, imag
 def fake_dataset(hierarchy, tmp_path, n_per_leaf=2):
     from PIL import Image
 
-    from hgclip.dassl_compat import Datum
+    from hgclip.engine.dassl_api import Datum
 
     items = []
     for leaf in range(hierarchy.num_leaves):
@@ -231,7 +231,7 @@ def test_prototypes_are_node_means_of_training_features(clip_model, hierarchy, t
     dataset = fake_dataset(hierarchy, tmp_path)
     result = prepare_prototypes(cfg, dataset, clip_model, torch.device("cpu"), progress=False)
     # recompute the "round" family (node 0) by hand: every image under it
-    from hgclip.dassl_compat import build_transform
+    from hgclip.engine.dassl_api import build_transform
     from PIL import Image
 
     tfm = build_transform(cfg, is_train=False)
@@ -263,7 +263,7 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
     prepare_prototypes(cfg, dataset, clip_model, device, progress=False)
     assert "Loaded node prototypes" in capsys.readouterr().out
 
-    from hgclip.dassl_compat import build_transform
+    from hgclip.engine.dassl_api import build_transform
 
     def key(c=cfg, d=dataset, m=clip_model, s=options):
         return prototype_cache_key(c, d, m, s, build_transform(c, is_train=s.transform == "train"))
@@ -296,7 +296,7 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
 def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_path):
     """Base-to-new: testing on new classes builds prototypes from the base classes' training images."""
     from hgclip.backbones import load_clip
-    from hgclip.dassl_compat import build_dataset
+    from hgclip.engine.dassl_api import build_dataset
     from trainer_helpers import make_cfg
 
     cfg = make_cfg("HGCLIP", hiershapes_root, str(tmp_path / "out"), "DATASET.SUBSAMPLE_CLASSES", "new",

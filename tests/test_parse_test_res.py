@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-import parse_test_res
+from hgclip.cli import parse_test_res
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LEVELS = ["family", "shape", "object"]

@@ -172,16 +172,16 @@ CHECKOUT_FILES = {
 }
 
 STANDIN_DASSL = {
-    "dassl/__init__.py": '__version__ = "0.6.3 (stand-in: hgclip.minidassl under Dassl\'s module names)"\n',
-    "dassl/config/__init__.py": "from hgclip.minidassl.config import CfgNode, get_cfg_default  # noqa: F401\n",
-    "dassl/data/__init__.py": "from hgclip.minidassl.data import DataManager, DatasetWrapper  # noqa: F401\n",
-    "dassl/data/data_manager.py": "from hgclip.minidassl.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
-    "dassl/data/datasets/__init__.py": "from hgclip.minidassl.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
-    "dassl/data/transforms/__init__.py": "from hgclip.minidassl.data import build_transform  # noqa: F401\n",
-    "dassl/engine/__init__.py": "from hgclip.minidassl.engine import *  # noqa: F401,F403\n",
-    "dassl/evaluation/__init__.py": "from hgclip.minidassl.evaluation import *  # noqa: F401,F403\n",
-    "dassl/optim/__init__.py": "from hgclip.minidassl.optim import build_lr_scheduler, build_optimizer  # noqa: F401\n",
-    "dassl/utils/__init__.py": "from hgclip.minidassl.utils import *  # noqa: F401,F403\n",
+    "dassl/__init__.py": '__version__ = "0.6.3 (stand-in: hgclip.engine.builtin under Dassl\'s module names)"\n',
+    "dassl/config/__init__.py": "from hgclip.engine.builtin.config import CfgNode, get_cfg_default  # noqa: F401\n",
+    "dassl/data/__init__.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper  # noqa: F401\n",
+    "dassl/data/data_manager.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
+    "dassl/data/datasets/__init__.py": "from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
+    "dassl/data/transforms/__init__.py": "from hgclip.engine.builtin.data import build_transform  # noqa: F401\n",
+    "dassl/engine/__init__.py": "from hgclip.engine.builtin.engine import *  # noqa: F401,F403\n",
+    "dassl/evaluation/__init__.py": "from hgclip.engine.builtin.evaluation import *  # noqa: F401,F403\n",
+    "dassl/optim/__init__.py": "from hgclip.engine.builtin.optim import build_lr_scheduler, build_optimizer  # noqa: F401\n",
+    "dassl/utils/__init__.py": "from hgclip.engine.builtin.utils import *  # noqa: F401,F403\n",
 }
 
 TOY_HIERARCHY = """# leaves spelled as the checkout's folders are, with underscores

@@ -17,7 +17,7 @@ def read(name: str) -> str:
 def project_keys() -> list[str]:
     """Every config key that extend_cfg adds to (or changes in) Dassl's defaults."""
     from hgclip.config import extend_cfg
-    from hgclip.dassl_compat import get_cfg_default
+    from hgclip.engine.dassl_api import get_cfg_default
 
     def flat(node, prefix=""):
         out = {}
@@ -108,7 +108,7 @@ def test_dassl_names_come_through_dassl_compat_only():
         found = _imports(text, r"(?:hgclip\.)?minidassl|dassl")
         if found:
             offenders[path] = found
-    assert not offenders, f"import Dassl names from hgclip.dassl_compat instead: {offenders}"
+    assert not offenders, f"import Dassl names from hgclip.engine.dassl_api instead: {offenders}"
 
 
 def test_modules_import_the_project_through_the_hgclip_package():

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from hgclip.dassl_compat import TRAINER_REGISTRY
+from hgclip.engine.dassl_api import TRAINER_REGISTRY
 from hgclip.registry import has_parameters, list_trainers, plugin_name, trainer_class
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -25,7 +25,7 @@ def test_project_trainers_in_the_papers_table_order():
 
 def test_every_trainer_class_in_the_trainers_package_is_registered():
     import hgclip.trainers
-    from hgclip.trainers.base import HierarchicalCLIPTrainer
+    from hgclip.engine.trainer import HierarchicalCLIPTrainer
 
     classes = {obj for module in vars(hgclip.trainers).values() if isinstance(module, type(hgclip))
                for obj in vars(module).values()
@@ -51,9 +51,9 @@ def test_unknown_trainer_error_lists_the_registered_ones():
 
 THROWAWAY = '''
     """A new trainer, registered the way Dassl plugins do; it reuses CoOp's model and config keys."""
-    from hgclip.dassl_compat import TRAINER_REGISTRY
+    from hgclip.engine.dassl_api import TRAINER_REGISTRY
     from hgclip.models.coop import CoOpModel
-    from hgclip.trainers.base import HierarchicalCLIPTrainer
+    from hgclip.engine.trainer import HierarchicalCLIPTrainer
 
 
     @TRAINER_REGISTRY.register()

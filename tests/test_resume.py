@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from hgclip.checkpoints import (
+from hgclip.engine.checkpoints import (
     CheckpointError,
     list_resume_points,
     parse_resume_point,
@@ -143,7 +143,7 @@ class _Killed(Exception):
 def test_resume_restores_the_random_state_that_dropout_draws_from(hiershapes_root, tmp_path):
     """With dropout in the graph encoder the forward draws from torch's generator: a resume that did not
     restore it would train epoch 2 with other dropout masks."""
-    from hgclip.dassl_compat import set_random_seed
+    from hgclip.engine.dassl_api import set_random_seed
     from trainer_helpers import make_trainer
 
     opts = ("OPTIM.MAX_EPOCH", "2", "OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.05", "TEST.NO_TEST", "True",

@@ -79,8 +79,7 @@ def test_zero_shot_tiny_clip_is_well_above_chance(tmp_path):
 
 
 def test_nproc_launches_train_py_through_torchrun():
-    sys.path.insert(0, osp.join(REPO, "scripts"))
-    from base2new import train_command
+    from hgclip.cli.base2new import train_command
 
     script = osp.join(REPO, "train.py")
     assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", script, "--seed", "1"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hgclip.dassl_compat import set_random_seed
+from hgclip.engine.dassl_api import set_random_seed
 from hgclip.registry import list_trainers
 from trainer_helpers import TRAIN_STEP_OPTIONS, first_batch, make_trainer
 

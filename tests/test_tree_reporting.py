@@ -10,13 +10,12 @@ import sys
 
 import pytest
 
-import parse_test_res
+from hgclip.cli import parse_test_res
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, flat_metrics, harmonic_mean, seed_summary
 from hgclip.evaluation.report import comparison_csv, comparison_markdown
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, "scripts"))
-import base2new  # noqa: E402
+from hgclip.cli import base2new  # noqa: E402
 
 LEVELS = ["family", "shape", "object"]
 

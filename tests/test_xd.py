@@ -1,4 +1,4 @@
-"""Cross-dataset transfer and domain generalisation (scripts/xd.py, dg.sh, xd_train.sh/xd_test.sh) on fixture trees.
+"""Cross-dataset transfer and domain generalisation (cli/xd.py, dg.sh, xd_train.sh/xd_test.sh) on fixture trees.
 
 The fixture is ImageNet and its four shifted test sets in CoOp's layout, with the WordNet files
 (tests/dataset_fixtures.py). HGCLIP's prototypes in these runs are the source model's: a target's
@@ -61,8 +61,8 @@ def test_dg_sh_trains_on_imagenet_and_reports_every_target(dg_run):
 
 def test_no_target_image_is_read_to_build_prototypes(dg_run, imagenet_root, tmp_path, monkeypatch):
     """The target's prototypes are the source model's (prototypes.pt), mapped by name; no image is loaded for them."""
-    import train
-    from hgclip.dassl_compat import build_trainer
+    from hgclip.cli import train
+    from hgclip.engine.dassl_api import build_trainer
     from hgclip.datasets import prototypes
 
     _, output = dg_run

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os.path as osp
 from typing import Any
 
-import train
-from hgclip.dassl_compat import build_trainer
+from hgclip.cli import train
+from hgclip.engine.dassl_api import build_trainer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: Fast settings for a trainer that ships no tiny config of its own (e.g. one registered by a test).

@@ -5,6 +5,6 @@ Importing this package registers every trainer under its plugin name (``HGCLIP``
 (``CoOp``, ...) this repository's scripts use. The models live in :mod:`hgclip.models`.
 """
 from . import cocoop, coop, hgclip, ivlp, kgcoop, maple, promptsrc, vpt, zsclip  # noqa: F401  (registration)
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 __all__ = ["HierarchicalCLIPTrainer"]

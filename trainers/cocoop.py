@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.cocoop import CoCoOpModel
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.cocoop import CoCoOpModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.coop import CoOpModel
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.coop import CoOpModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from hgclip import distributed as dist
-from hgclip.config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
-from hgclip.config_io import flatten
-from hgclip.dassl_compat import build_transform
-from hgclip.datasets.attach import dataset_hierarchy
-from hgclip.datasets.prototypes import (
+from ..engine import distributed as dist
+from ..config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
+from ..common.config_io import flatten
+from ..engine.dassl_api import build_transform
+from ..datasets.attach import dataset_hierarchy
+from ..datasets.prototypes import (
     NodePrototypes,
     PrototypeOptions,
     backbone_fingerprint,
@@ -32,12 +32,12 @@ from hgclip.datasets.prototypes import (
     save_model_prototypes,
     transfer_prototypes,
 )
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.handcrafted import handcrafted_text_features
-from hgclip.models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.handcrafted import handcrafted_text_features
+from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.deep_prompt import DeepPromptCLIP
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.deep_prompt import DeepPromptCLIP
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

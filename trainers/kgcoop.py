@@ -1,7 +1,7 @@
 r"""KgCoOp (Yao et al., CVPR 2023) on a hierarchy: CoOp + knowledge-guided context optimisation.
 
 The loss adds :math:`W \cdot \frac1K \sum_k \lVert \bar g_k - \bar g^{clip}_k \rVert_2^2`
-(:func:`~hgclip.trainers.losses.knowledge_guidance_loss`) to the
+(:func:`~hgclip.models.losses.knowledge_guidance_loss`) to the
 per-level cross-entropy, where :math:`\bar g_k` is the learned-prompt text
 feature of node ``k`` and :math:`\bar g^{clip}_k` the frozen feature of the
 hand-crafted prompt ``TEMPLATE`` ("a photo of a {}."), both L2-normalised and
@@ -23,12 +23,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.kgcoop import KgCoOpModel
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.kgcoop import KgCoOpModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
-from .losses import cross_entropy_terms, knowledge_guidance_loss
+from ..engine.trainer import HierarchicalCLIPTrainer
+from ..models.losses import cross_entropy_terms, knowledge_guidance_loss
 
 
 @register_trainer

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.maple import MaPLeModel
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.maple import MaPLeModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

@@ -45,14 +45,14 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hgclip.datasets.templates import dataset_templates_path, load_level_templates
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.promptsrc import PromptSRCModel
-from hgclip.registry import register_trainer
+from ..datasets.templates import dataset_templates_path, load_level_templates
+from ..hierarchy import Hierarchy
+from ..models.promptsrc import PromptSRCModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
-from .losses import cross_entropy_terms, level_kl_divergence
-from .prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
+from ..engine.trainer import HierarchicalCLIPTrainer
+from ..models.losses import cross_entropy_terms, level_kl_divergence
+from ..models.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
 
 
 @register_trainer

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.vpt import VPTModel
-from hgclip.registry import register_trainer
+from ..hierarchy import Hierarchy
+from ..models.vpt import VPTModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from hgclip.datasets.templates import dataset_templates_path, load_level_templates
-from hgclip.hierarchy import Hierarchy
-from hgclip.models.zeroshot import ZeroshotCLIPModel
-from hgclip.registry import register_trainer
+from ..datasets.templates import dataset_templates_path, load_level_templates
+from ..hierarchy import Hierarchy
+from ..models.zeroshot import ZeroshotCLIPModel
+from ..registry import register_trainer
 
-from .base import HierarchicalCLIPTrainer
+from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

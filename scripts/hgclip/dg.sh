@@ -17,4 +17,4 @@ while [[ $# -gt 0 && $1 != "--" ]]; do SEEDS+=("$1"); shift; done
 [[ $# -gt 0 && $1 == "--" ]] && shift
 FLAGS=()
 [[ -n ${VERBOSE:-} && ${VERBOSE} != 0 ]] && FLAGS+=(--verbose)
-exec python scripts/xd.py dg ${SEEDS[@]+"${SEEDS[@]}"} --trainer "$TRAINER" ${FLAGS[@]+"${FLAGS[@]}"} --opts "$@"
+exec python -m hgclip.cli.xd dg ${SEEDS[@]+"${SEEDS[@]}"} --trainer "$TRAINER" ${FLAGS[@]+"${FLAGS[@]}"} --opts "$@"

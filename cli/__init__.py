@@ -1,0 +1,26 @@
+"""The command-line tools; ``setup.py`` installs each as a console command (``hgclip-train``, ...).
+
+Each tool's ``main`` returns what it produced (for tests and callers); a console command only
+needs its exit status, so the entry points below drop the return value.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+
+def _console(module: str) -> Callable[[], None]:
+    def run() -> None:
+        importlib.import_module(f"{__name__}.{module}").main()
+
+    run.__doc__ = f"The ``{module}`` tool as a console command."
+    return run
+
+
+train_command = _console("train")
+base2new_command = _console("base2new")
+compare_command = _console("compare")
+decoders_command = _console("eval_decoders")
+xd_command = _console("xd")
+parse_test_res_command = _console("parse_test_res")
+bench_command = _console("bench")

@@ -1,0 +1,252 @@
+"""Compare trainers on one dataset in the HGCLIP paper's protocol (Table 1): top-1 per hierarchy level.
+
+    python -m hgclip.cli.compare [DATASET] [TRAINER ...] [SEED ...] [-- KEY VALUE ...]
+
+* ``DATASET``: a ``configs/datasets/<name>.yaml`` (default ``hiershapes``, the embedded default).
+* ``TRAINER``: registered trainer names (default: every registered trainer, ``hgclip.registry.list_trainers()``;
+  columns always follow the registry's table order: ZeroshotCLIP, CoOp, CoCoOp, VPT, MaPLe, KgCoOp,
+  PromptSRC, IVLP, HGCLIP, then any other registered trainer).
+* ``SEED``: integers (default 1).
+* after ``--``: config options passed to every run.
+
+Protocol: train and test on all classes (``DATASET.SUBSAMPLE_CLASSES all``) with
+``DATASET.NUM_SHOTS`` = ``--shots`` (16 on hiershapes to stay fast, -1 = the full training set
+otherwise, as in the paper). Config per trainer: hiershapes -> the trainer's ``tiny_hiershapes.yaml``
+(else ``tiny.yaml``); other datasets -> ``vit_b16_ep50_paper.yaml`` (zero-shot: ``vit_b16.yaml``);
+the environment variable ``CFG_<TRAINER>`` (e.g. ``CFG_CoOp`` or ``CFG_COOP``) overrides it.
+
+Each trainer x seed runs ``train.py`` in its own process into
+``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
+``prompt_learner/checkpoint`` for trainable trainers) is not run again, provided its results.json
+reports the same class subset, shots, seed and backbone (else it stops: delete the run or change OUTPUT). A failed run does not stop
+the others: the report is written from what finished and the exit status is 1.
+Writes ``comparison.md``, ``comparison.csv`` and ``comparison.png`` into ``<output>/compare/<dataset>/``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
+from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
+from ..evaluation.report import comparison_markdown, write_reports  # noqa: E402
+from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
+from ..engine.runs import run_finished  # noqa: E402
+
+register_table_names()
+PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
+EMBEDDED = "hiershapes"
+EMBEDDED_SHOTS = 16
+CONFIG_DIR = osp.join(REPO, "configs")
+
+
+class StaleRunError(SystemExit):
+    """A finished run in the way was made with another protocol: the user decides, so the script stops."""
+
+
+@dataclass
+class Plan:
+    """What to run: parsed from the command line."""
+
+    dataset: str
+    trainers: list[str]
+    seeds: list[int]
+    opts: list[str] = field(default_factory=list)
+
+
+def registered_trainers() -> list[str]:
+    """The registered hierarchical trainers (hgclip.registry.list_trainers)."""
+    return list_trainers()
+
+
+def available_datasets() -> list[str]:
+    folder = osp.join(CONFIG_DIR, "datasets")
+    return sorted(osp.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".yaml"))
+
+
+def paper_order(names: Sequence[str]) -> list[str]:
+    """The paper's column order; trainers it does not know keep their given order, at the end."""
+    known = [n for n in PAPER_ORDER if n in names]
+    return known + [n for n in names if n not in PAPER_ORDER]
+
+
+def _is_int(token: str) -> bool:
+    try:
+        int(token)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Sequence[str]) -> Plan:
+    """``[DATASET] [TRAINER ...] [SEED ...] [-- KEY VALUE ...]`` -> Plan, with one-line errors."""
+    tokens = list(tokens)
+    opts: list[str] = []
+    if "--" in tokens:
+        cut = tokens.index("--")
+        tokens, opts = tokens[:cut], tokens[cut + 1:]
+    if len(opts) % 2:
+        raise SystemExit(f"options after '--' must be KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
+    dataset = EMBEDDED
+    if tokens and tokens[0] in datasets and tokens[0] not in registered:
+        dataset = tokens.pop(0)
+    trainers: list[str] = []
+    seeds: list[int] = []
+    for token in tokens:
+        if _is_int(token):
+            if int(token) in seeds:
+                raise SystemExit(f"seed {token} given twice")
+            seeds.append(int(token))
+        elif token in registered:
+            if seeds:
+                raise SystemExit(f"trainer {token!r} after the seeds: give DATASET, then TRAINERS, then SEEDS")
+            if token not in trainers:
+                trainers.append(token)
+        elif token in datasets:
+            raise SystemExit(f"dataset {token!r} must be the first argument")
+        else:
+            raise SystemExit(
+                f"unknown argument {token!r}: not a dataset ({', '.join(datasets)}), "
+                f"a registered trainer ({', '.join(paper_order(registered))}) or an integer seed"
+            )
+    if not trainers:
+        trainers = [n for n in PAPER_ORDER if n in registered]
+    return Plan(dataset=dataset, trainers=paper_order(trainers), seeds=seeds or [1], opts=opts)
+
+
+def config_for(trainer: str, dataset: str, environ: Optional[dict] = None) -> str:
+    """The trainer's config file for ``dataset`` (``CFG_<TRAINER>`` overrides); exits if it does not exist."""
+    environ = os.environ if environ is None else environ
+    variable = next((v for v in (f"CFG_{trainer}", f"CFG_{trainer.upper()}") if environ.get(v)), None)
+    folder = osp.join(CONFIG_DIR, "trainers", trainer)
+    if variable:
+        path = osp.abspath(environ[variable])
+        where = f"{variable}={environ[variable]}"
+    elif dataset == EMBEDDED:
+        path = next((osp.join(folder, f) for f in ("tiny_hiershapes.yaml", "tiny.yaml")
+                     if osp.isfile(osp.join(folder, f))), osp.join(folder, "tiny_hiershapes.yaml"))
+        where = "the embedded default's config"
+    else:
+        path = osp.join(folder, "vit_b16_ep50_paper.yaml" if has_parameters(trainer) else "vit_b16.yaml")
+        where = "the paper-protocol config"
+    if not osp.isfile(path):
+        raise SystemExit(f"{trainer}: {where} {osp.relpath(path, REPO)} does not exist "
+                         f"(set CFG_{trainer}=<config.yaml> to choose one)")
+    return path
+
+
+def expected_fields(args: Sequence[str]) -> dict:
+    """What results.json must say for a run made with ``train.py args`` (the output path does not encode it)."""
+    from . import train
+
+    cfg = train.setup_cfg(train.build_parser().parse_args(list(args)))
+    return {"subsample": cfg.DATASET.SUBSAMPLE_CLASSES, "num_shots": cfg.DATASET.NUM_SHOTS, "seed": cfg.SEED,
+            "backbone": cfg.MODEL.BACKBONE.NAME}
+
+
+def check_protocol(results: dict, run_dir: str, expected: dict) -> None:
+    """Refuse to reuse a finished run made with another protocol or backbone."""
+    for key, value in expected.items():
+        if key in results and results[key] != value:
+            raise StaleRunError(f"{osp.join(run_dir, 'results.json')}: {key} is {results[key]!r}, this "
+                                f"comparison needs {value!r}; delete that run or choose another OUTPUT")
+
+
+def run_dir_for(output: str, dataset: str, trainer: str, config: str, seed: int) -> str:
+    cfg_name = osp.splitext(osp.basename(config))[0]
+    return osp.join(output, "compare", dataset, trainer, cfg_name, f"seed{seed}")
+
+
+def train_args(ns: argparse.Namespace, plan: Plan, trainer: str, config: str, seed: int) -> list[str]:
+    """The ``train.py`` command line of one trainer x seed."""
+    return [
+        "--root", ns.root, "--seed", str(seed), "--trainer", trainer,
+        "--dataset-config-file", osp.join(CONFIG_DIR, "datasets", f"{plan.dataset}.yaml"),
+        "--config-file", config, "--output-dir", run_dir_for(ns.output, plan.dataset, trainer, config, seed),
+        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all", *plan.opts,
+    ]
+
+
+def run_one(ns: argparse.Namespace, plan: Plan, trainer: str, config: str, seed: int) -> str:
+    """Train (or just evaluate, for zero-shot) one trainer x seed unless it has finished; return its dir."""
+    run_dir = run_dir_for(ns.output, plan.dataset, trainer, config, seed)
+    label = f"{trainer} seed {seed}"
+    args = train_args(ns, plan, trainer, config, seed)
+    if run_finished(run_dir, has_parameters(trainer)):
+        check_protocol(load_results(run_dir), run_dir, expected_fields(args))
+        print(f"[{label}] finished run found in {run_dir}: skipped", flush=True)
+        return run_dir
+    if ns.no_run:
+        raise SystemExit(f"[{label}] no finished run in {run_dir}")
+    run_train(args, ns.verbose, label)
+    return run_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tokens", nargs="*", metavar="[DATASET] [TRAINER ...] [SEED ...]")
+    parser.add_argument("--root", default=os.environ.get("DATA") or osp.join(REPO, "data"), help="DATASET.ROOT")
+    parser.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
+    parser.add_argument("--shots", type=int, default=None,
+                        help=f"DATASET.NUM_SHOTS (default: env SHOTS, else {EMBEDDED_SHOTS} on {EMBEDDED}, -1 otherwise)")
+    parser.add_argument("--no-run", action="store_true", help="only summarise the runs that have finished")
+    parser.add_argument("--verbose", action="store_true", help="show the full output of every run")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    opts: list[str] = []
+    if "--" in argv:  # everything after '--' is config options, never flags for this script
+        cut = argv.index("--")
+        argv, opts = argv[:cut], argv[cut:]
+    ns = build_parser().parse_intermixed_args(argv)
+    plan = parse_plan([*ns.tokens, *opts], registered_trainers(), available_datasets())
+    if ns.shots is None:
+        env = os.environ.get("SHOTS")
+        ns.shots = int(env) if env else (EMBEDDED_SHOTS if plan.dataset == EMBEDDED else -1)
+    ns.root, ns.output = osp.abspath(ns.root), osp.abspath(ns.output)
+    configs = {trainer: config_for(trainer, plan.dataset) for trainer in plan.trainers}  # fail before any run
+
+    seeds = ", ".join(map(str, plan.seeds))
+    print(f"Comparing {', '.join(plan.trainers)} on {plan.dataset} (all classes, shots {ns.shots}, seeds {seeds})")
+    runs: dict[str, list[dict]] = {trainer: [] for trainer in plan.trainers}
+    failures: list[str] = []
+    for trainer in plan.trainers:
+        for seed in plan.seeds:
+            try:
+                run_dir = run_one(ns, plan, trainer, configs[trainer], seed)
+                runs[trainer].append(load_results(run_dir))
+            except StaleRunError:
+                raise
+            except (SystemExit, FileNotFoundError) as error:  # one failed run must not throw away the others
+                failures.append(str(error))
+                print(error, flush=True)
+    if not any(runs.values()):
+        raise SystemExit("no run finished; nothing to compare\n" + "\n".join(failures))
+
+    cfg_names = {t: osp.splitext(osp.basename(c))[0] for t, c in configs.items()}
+    comparison = compare_summary(plan.dataset, runs, cfg_names)
+    out_dir = osp.join(ns.output, "compare", plan.dataset)
+    paths = write_reports(comparison, out_dir)
+    print(f"\n{plan.dataset}: top-1 (%) per level and tree metrics, all classes, shots {ns.shots}, seeds {seeds}\n")
+    print(comparison_markdown([comparison]))
+    for ext in ("md", "csv", "png"):
+        print(f"{ext}: {paths[ext]}")
+    if failures:
+        missing = [t for t in plan.trainers if not runs[t]]
+        print(f"\n{len(failures)} run(s) failed" + (f"; no column for {', '.join(missing)}" if missing else ""))
+        for failure in failures:
+            print(f"  {failure}")
+        raise SystemExit(1)
+    return paths
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Train or evaluate a hierarchical CLIP trainer (the CoOp/MaPLe command line).
+
+    python train.py --root data --seed 1 --trainer HGCLIP \
+        --dataset-config-file configs/datasets/hiershapes.yaml \
+        --config-file configs/trainers/HGCLIP/tiny_hiershapes.yaml \
+        --output-dir output/hgclip/seed1 DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
+
+Several processes: ``torchrun --nproc_per_node N train.py ...`` (README, "Several GPUs or machines").
+Bad input (a file, a config key, a checkpoint) ends with one line on stderr and exit code 2
+(``--debug`` shows the traceback); the config dump goes to ``<output dir>/log.txt``.
+"""
+from __future__ import annotations
+
+import warnings
+
+# torch_geometric scripts a helper at import time, which current torch reports as deprecated on every run
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import Any, Optional, Sequence  # noqa: E402
+
+import torch  # noqa: E402
+
+from .. import datasets  # noqa: F401,E402  (registers the datasets)
+from .. import evaluation  # noqa: F401,E402  (registers the Hierarchical evaluator)
+from ..engine import distributed as dist  # noqa: E402
+from ..config import extend_cfg, merge_dataset_trainer_keys  # noqa: E402
+from ..common.config_io import merge_config_file, merge_config_list  # noqa: E402
+from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
+                                 collect_env_info, get_cfg_default, set_random_seed, setup_logger)
+from ..common.errors import EXIT_BAD_INPUT, InputError, is_input_error, one_line  # noqa: E402
+from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
+from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
+    record_config  # noqa: E402
+
+register_table_names()  # this repository's names: CoOp, MaPLe, ... (and HierCoOp, ... as in a checkout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=str, default="", help="path to the datasets")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="", help="checkpoint directory to resume from")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (0 is honoured; negative = no seeding)")
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to the trainer config file")
+    parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of the CNN/CLIP backbone")
+    parser.add_argument("--head", type=str, default="", help="name of the head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory for eval-only")
+    parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start the output directory afresh even if it was run with another config "
+                             "(training: its checkpoints, results and tensorboard logs are deleted)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--show-config", action="store_true",
+                        help="also print the arguments, the config and the environment on the terminal (always in log.txt)")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER, help="modify config options (KEY VALUE ...)")
+    return parser
+
+
+def reset_cfg(cfg: Any, args: argparse.Namespace) -> None:
+    """Copy the command-line arguments into the config (CLI beats the YAML files)."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed is not None:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def setup_cfg(args: argparse.Namespace) -> Any:
+    """defaults -> project keys -> dataset YAML -> trainer YAML -> the dataset YAML's TRAINER keys
+    (dataset-specific trainer settings such as TRAINER.HGCLIP.CTX_INIT) -> CLI -> opts, then freeze
+    (one-line errors)."""
+    cfg = extend_cfg(get_cfg_default())
+    if args.dataset_config_file:
+        merge_config_file(cfg, args.dataset_config_file)
+    if args.config_file:
+        merge_config_file(cfg, args.config_file)
+        if args.dataset_config_file:
+            merge_dataset_trainer_keys(cfg, args.dataset_config_file)
+    reset_cfg(cfg, args)
+    if args.opts:
+        merge_config_list(cfg, args.opts)
+    cfg.freeze()
+    return cfg
+
+
+def trainer_key(cfg: Any) -> str:
+    """The ``TRAINER.<KEY>`` section the run's trainer reads (its ``CFG_KEY``; the trainer name otherwise)."""
+    return getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "CFG_KEY", "") or cfg.TRAINER.NAME.upper()
+
+
+def validate(cfg: Any, args: argparse.Namespace) -> None:
+    """What can be checked before anything is built: names, the eval-only model, level weights."""
+    from ..trainers.losses import check_level_weight_values
+
+    name = cfg.TRAINER.NAME
+    if name not in TRAINER_REGISTRY.registered_names():
+        raise InputError(f"TRAINER.NAME (--trainer) {name!r} is not a registered trainer; "
+                         f"registered: {', '.join(list_trainers())}")
+    dataset = cfg.DATASET.NAME
+    if dataset not in DATASET_REGISTRY.registered_names():
+        raise InputError(f"DATASET.NAME {dataset!r} is not a registered dataset (set it with --dataset-config-file "
+                         f"configs/datasets/<name>.yaml); registered: {', '.join(sorted(DATASET_REGISTRY.registered_names()))}")
+    if args.eval_only and not args.model_dir and has_parameters(name):
+        raise InputError(f"--eval-only needs --model-dir for trainer {name}: it has trained parameters (give the "
+                         "output directory of its training run); only trainers without parameters, such as "
+                         "ZeroshotCLIP, evaluate without one")
+    key = trainer_key(cfg)
+    if key in cfg.TRAINER and "LEVEL_WEIGHTS" in cfg.TRAINER[key]:
+        check_level_weight_values(list(cfg.TRAINER[key].LEVEL_WEIGHTS), f"TRAINER.{key}.LEVEL_WEIGHTS")
+    if dist.launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", 1)) > 1 and cfg.SEED < 0:
+        raise InputError("--seed must be >= 0 with several processes: every process must draw the same "
+                         "few-shot split and model initialisation")
+
+
+def configure_cpu_threads(processes_here: int = 1) -> int:
+    """Use half the CPU cores (at least one, shared by the processes on this machine) unless HGCLIP_NUM_THREADS says otherwise.
+
+    On a small machine whose cores are shared (data loading, a second run, CI), OpenMP
+    threads that wait on each other made a tiny-CLIP training step 10-40x slower than
+    one thread; half the cores keeps that from happening.
+    """
+    default = max(1, (os.cpu_count() or 2) // 2 // max(1, processes_here))
+    threads = int(os.environ.get("HGCLIP_NUM_THREADS", default))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def log_only(text: str) -> None:
+    """Write to ``log.txt`` but not to the terminal (the logger's file, under either engine)."""
+    handle = getattr(sys.stdout, "file", None)
+    if handle is not None and not getattr(handle, "closed", False):
+        handle.write(text if text.endswith("\n") else text + "\n")
+        handle.flush()
+
+
+def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:
+    """Take the directory's lock, then check (or, with --overwrite, clear) what an earlier run left there."""
+    lock.acquire()
+    try:
+        if args.overwrite and not args.eval_only:
+            removed = clear_run(cfg.OUTPUT_DIR)
+            if removed:
+                print(f"--overwrite: removed {', '.join(removed)} from {cfg.OUTPUT_DIR}")
+        elif not args.overwrite:
+            check_recorded_config(cfg.OUTPUT_DIR, cfg, trainer_key(cfg))
+    except BaseException:
+        lock.release()
+        raise
+
+
+def record_eval_config(cfg: Any) -> None:
+    """Record an evaluation's config, unless it evaluates into a training directory (which keeps the training's)."""
+    if holds_checkpoints(cfg.OUTPUT_DIR) and read_recorded_config(cfg.OUTPUT_DIR) is not None:
+        return
+    record_config(cfg.OUTPUT_DIR, cfg, note="evaluation only (--eval-only)")
+
+
+def run(args: argparse.Namespace) -> Any:
+    cfg = setup_cfg(args)
+    validate(cfg, args)
+    info = dist.init_from_env(use_cuda=bool(cfg.USE_CUDA))
+    if not (torch.cuda.is_available() and cfg.USE_CUDA):
+        configure_cpu_threads(info.local_world_size)
+    if not dist.is_main():
+        sys.stdout = open(os.devnull, "w")  # only rank 0 logs
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+
+    lock = RunLock(cfg.OUTPUT_DIR)
+    dist.agree(lambda: claim_output_dir(cfg, args, lock))
+    try:
+        if dist.is_main():
+            setup_logger(cfg.OUTPUT_DIR)
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
+
+        show = print if args.show_config else log_only
+        show("** Arguments **\n" + "".join(f"{key}: {getattr(args, key)}\n" for key in sorted(vars(args))) + "************")
+        show(f"** Config **\n{cfg}")
+        if info.world_size > 1:
+            print(f"Distributed: {info.world_size} processes ({info.backend}); "
+                  f"DATALOADER.TRAIN_X.BATCH_SIZE {cfg.DATALOADER.TRAIN_X.BATCH_SIZE} is the global batch")
+        announce_engine()
+        show(f"** System info **\n{collect_env_info()}\n")
+
+        trainer = build_trainer(cfg)  # training records its config once it has resumed (before_train)
+        if args.eval_only:
+            trainer.load_model(args.model_dir, epoch=args.load_epoch)
+            if dist.is_main():
+                record_eval_config(cfg)
+            trainer.test()
+        elif not args.no_train:
+            trainer.train()
+        dist.barrier()
+        return trainer
+    finally:
+        lock.release()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Any:
+    args = build_parser().parse_args(argv)
+    try:
+        trainer = run(args)
+    except Exception as error:
+        if args.debug or not is_input_error(error):
+            raise
+        line = f"error: {one_line(error)}"
+        log_only(line)
+        prefix = "" if dist.is_main() else f"[rank {dist.rank()}] "
+        print(prefix + line, file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    dist.shutdown()
+    return trainer
+
+
+if __name__ == "__main__":
+    main()

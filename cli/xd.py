@@ -1,0 +1,182 @@
+"""Cross-dataset transfer and domain generalisation, as CoOp/MaPLe run them: train on a source, test elsewhere.
+
+    python -m hgclip.cli.xd train --trainer T SEED            # train on the source (ImageNet, 16 shots)
+    python -m hgclip.cli.xd test  --trainer T DATASET SEED    # evaluate that model on DATASET
+    python -m hgclip.cli.xd dg    --trainer T [SEED ...]      # train, then ImageNet, -V2, -Sketch, -A, -R; one table
+
+(``bash scripts/<trainer>/xd_train.sh SEED``, ``xd_test.sh DATASET SEED`` and ``bash scripts/hgclip/dg.sh
+[TRAINER] [SEED ...]`` call these.) DATASET is a ``configs/datasets/<name>.yaml``.
+
+* Train: ``<output>/xd/train/<source>/shots_<K>/<TRAINER>/<cfg>/seed<S>``, all classes of the source; a
+  finished run is not trained again. Its ``results.json`` is the source's own test accuracy.
+* Test: ``train.py --eval-only --model-dir <train dir>`` into ``<output>/xd/test/<dataset>/...``: the target's
+  classes and hierarchy are used (checkpoints hold no class-dependent tensor). HGCLIP's prototypes are
+  the source model's (its ``prototypes.pt``, mapped to the target's nodes by name); the target's images
+  are only ever read to be classified. A trainer without parameters (ZeroshotCLIP) is evaluated directly.
+* Config: ``CFG`` (a trainer config file), else ``configs/trainers/<TRAINER>/<base2new.txt>`` (the trainer's
+  16-shot ViT-B/16 config), or its ``tiny_hiershapes.yaml`` when the source is ``hiershapes``.
+* ``dg`` prints the top-1 of every level for the source and each target (seed means) and the mean over
+  the shifted targets, writes ``dg_summary.json`` and ends with ``summary: <path>``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+from tabulate import tabulate
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
+from ..evaluation.aggregate import average_levels, fmt, load_results  # noqa: E402
+from ..common.fileio import atomic_write_json  # noqa: E402
+from ..registry import has_parameters, register_table_names  # noqa: E402
+from ..engine.runs import run_finished  # noqa: E402
+
+register_table_names()
+SOURCE = "imagenet"
+DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("train", "test", "dg"))
+    parser.add_argument("args", nargs="*", help="train: SEED; test: DATASET SEED; dg: [SEED ...]")
+    parser.add_argument("--trainer", default="HGCLIP")
+    parser.add_argument("--source", default=os.environ.get("SOURCE", SOURCE), help="source dataset config name")
+    parser.add_argument("--targets", nargs="+", default=list(DG_TARGETS), help="dg targets (dataset config names)")
+    parser.add_argument("--shots", type=int, default=int(os.environ.get("SHOTS", 16)))
+    parser.add_argument("--root", default=os.environ.get("DATA") or osp.join(REPO, "data"), help="DATASET.ROOT")
+    parser.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
+    parser.add_argument("--verbose", action="store_true", help="show the full output of every run")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config options for every run")
+    return parser
+
+
+def trainer_config(trainer: str, source: str) -> str:
+    """``CFG``, else the trainer's 16-shot config for real data, else its tiny config for HierShapes."""
+    if os.environ.get("CFG"):
+        path = osp.abspath(os.environ["CFG"])
+    else:
+        folder = osp.join(REPO, "configs", "trainers", trainer)
+        if source == "hiershapes" or not has_parameters(trainer):
+            names = ["tiny_hiershapes.yaml", "tiny.yaml"] if source == "hiershapes" else ["vit_b16.yaml"]
+            path = next((osp.join(folder, n) for n in names if osp.isfile(osp.join(folder, n))), osp.join(folder, names[0]))
+        else:
+            pointer = osp.join(folder, "base2new.txt")
+            if not osp.isfile(pointer):
+                raise SystemExit(f"{trainer}: no {osp.relpath(pointer, REPO)}; set CFG=<trainer config.yaml>")
+            with open(pointer, encoding="utf-8") as handle:
+                path = osp.join(folder, handle.read().strip())
+    if not osp.isfile(path):
+        raise SystemExit(f"{trainer}: config {path} does not exist (set CFG=<trainer config.yaml>)")
+    return path
+
+
+def dataset_config(name: str) -> str:
+    path = osp.join(REPO, "configs", "datasets", f"{name}.yaml")
+    if not osp.isfile(path):
+        names = sorted(osp.splitext(f)[0] for f in os.listdir(osp.dirname(path)) if f.endswith(".yaml"))
+        raise SystemExit(f"unknown dataset {name!r}: expected one of {', '.join(names)}")
+    return path
+
+
+def run_dir(ns: argparse.Namespace, stage: str, dataset: str, config: str, seed: int) -> str:
+    cfg_name = osp.splitext(osp.basename(config))[0]
+    return osp.join(ns.output, "xd", stage, dataset, f"shots_{ns.shots}", ns.trainer, cfg_name, f"seed{seed}")
+
+
+def common_args(ns: argparse.Namespace, dataset: str, config: str, seed: int) -> list[str]:
+    return ["--root", ns.root, "--seed", str(seed), "--trainer", ns.trainer,
+            "--dataset-config-file", dataset_config(dataset), "--config-file", config]
+
+
+def train(ns: argparse.Namespace, seed: int) -> str:
+    """Train on the source (skipped when finished); return the run directory."""
+    config = trainer_config(ns.trainer, ns.source)
+    directory = run_dir(ns, "train", ns.source, config, seed)
+    if not has_parameters(ns.trainer):
+        print(f"{ns.trainer} has no parameters: nothing to train (xd_test.sh evaluates it directly)")
+        return ""
+    if run_finished(directory):
+        print(f"[{ns.trainer} seed {seed}] finished run found in {directory}: skip training", flush=True)
+        return directory
+    run_train([*common_args(ns, ns.source, config, seed), "--output-dir", directory,
+               "DATASET.NUM_SHOTS", str(ns.shots), *ns.opts], ns.verbose, f"{ns.trainer} seed {seed} train on {ns.source}")
+    return directory
+
+
+def test(ns: argparse.Namespace, dataset: str, seed: int) -> dict:
+    """Evaluate the source model (or the zero-shot model) on ``dataset``; return its results."""
+    config = trainer_config(ns.trainer, ns.source)
+    model_dir = run_dir(ns, "train", ns.source, config, seed)
+    directory = run_dir(ns, "test", dataset, config, seed)
+    model = []
+    if has_parameters(ns.trainer):
+        if not run_finished(model_dir):
+            raise SystemExit(f"[{ns.trainer} seed {seed}] no trained model in {model_dir}: run xd_train.sh {seed} first")
+        model = ["--model-dir", model_dir]
+    run_train([*common_args(ns, dataset, config, seed), "--output-dir", directory, "--eval-only", *model, *ns.opts],
+              ns.verbose, f"{ns.trainer} seed {seed} test on {dataset}")
+    return load_results(directory)
+
+
+def dg(ns: argparse.Namespace, seeds: Sequence[int]) -> str:
+    """Train on the source, evaluate on every target, print and save the per-level table."""
+    runs: dict[str, list[dict]] = {name: [] for name in (ns.source, *ns.targets)}
+    for seed in seeds:
+        source_dir = train(ns, seed)
+        runs[ns.source].append(load_results(source_dir) if source_dir else test(ns, ns.source, seed))
+        for target in ns.targets:
+            runs[target].append(test(ns, target, seed))
+    per_dataset = {name: average_levels(results) for name, results in runs.items()}
+    levels = list(per_dataset[ns.source])
+    for name, table in per_dataset.items():
+        if list(table) != levels:
+            raise SystemExit(f"{name} reports levels {list(table)}, the source {levels}: give every dataset the "
+                             "same DATASET.WORDNET settings")
+    mean_targets = {level: sum(per_dataset[t][level]["mean"] for t in ns.targets) / len(ns.targets) for level in levels}
+    rows = [[name + (" (source)" if name == ns.source else ""), *[fmt(per_dataset[name][lv]["mean"]) for lv in levels]]
+            for name in runs]
+    rows.append(["mean over targets", *[fmt(mean_targets[lv]) for lv in levels]])
+    summary = {"trainer": ns.trainer, "source": ns.source, "targets": list(ns.targets), "shots": ns.shots,
+               "seeds": list(seeds), "levels": levels,
+               "per_dataset": {name: {lv: per_dataset[name][lv]["mean"] for lv in levels} for name in runs},
+               "mean_over_targets": mean_targets}
+    config = trainer_config(ns.trainer, ns.source)
+    path = osp.join(ns.output, "xd", "summary", ns.source, f"shots_{ns.shots}", ns.trainer,
+                    osp.splitext(osp.basename(config))[0], "dg_summary.json")
+    atomic_write_json(path, summary)
+    seeds_text = ", ".join(map(str, seeds))
+    print(f"\n{ns.trainer}: trained on {ns.source} ({ns.shots} shots), top-1 (%) per level, mean over seeds {seeds_text}:")
+    print(tabulate(rows, headers=["dataset", *levels], tablefmt="github"))
+    print(f"summary: {path}")
+    return path
+
+
+def _ints(values: Sequence[str], what: str) -> list[int]:
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise SystemExit(f"{what}: expected integer seeds, got {' '.join(values)}") from None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    ns = build_parser().parse_args(argv)
+    if ns.command == "train":
+        if len(ns.args) != 1:
+            raise SystemExit("usage: xd.py train --trainer T SEED")
+        train(ns, _ints(ns.args, "train")[0])
+    elif ns.command == "test":
+        if len(ns.args) != 2:
+            raise SystemExit("usage: xd.py test --trainer T DATASET SEED")
+        test(ns, ns.args[0], _ints(ns.args[1:], "test")[0])
+    else:
+        dg(ns, _ints(ns.args, "dg") or [1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Merging config files and ``KEY VALUE`` options with one-line errors that name the file, line and key.
+
+yacs reports a YAML syntax error as ``<unicode string>``, an unknown key without the file it
+came from and a type mismatch as a Python repr; here each becomes
+``<file>:<line>: ...`` / ``<file>: unknown config key X`` / ``<source>: X expects int, got 'abc'``.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from typing import Any, Sequence
+
+import yaml
+
+from .errors import InputError
+
+_UNKNOWN_KEY = re.compile(r"Non-existent (?:config )?key: (\S+)")
+_TYPE_MISMATCH = re.compile(
+    r"Type mismatch \((.+?) vs\. (.+?)\) with values \((.*) vs\. (.*)\) for config key: (\S+)", re.S)
+
+
+def _type_name(text: str) -> str:
+    match = re.search(r"'([\w.]+)'", text)
+    return match.group(1) if match else text
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"A.B.C": value}`` for a nested mapping (a yacs CfgNode or what YAML loads)."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputError:
+    """A yacs merge error as one line naming ``source`` (a file or ``command line``) and the key."""
+    message = " ".join(str(error.args[0] if error.args else error).split())
+    unknown = _UNKNOWN_KEY.search(message)
+    if unknown:
+        key = unknown.group(1)
+        close = difflib.get_close_matches(key, list(flatten(cfg)), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return InputError(f"{source}: unknown config key {key}{hint}; expected a key of Dassl's defaults or "
+                          "hgclip/config.py")
+    mismatch = _TYPE_MISMATCH.search(message)
+    if mismatch:
+        expected, got, default, value, key = mismatch.groups()
+        return InputError(f"{source}: config key {key} expects {_type_name(expected)} (its value so far: {default}), "
+                          f"got {value} ({_type_name(got)})")
+    return InputError(f"{source}: {message}")
+
+
+def merge_config_file(cfg: Any, path: str) -> None:
+    """``cfg.merge_from_file(path)`` with one-line errors (missing file, YAML syntax, unknown key, type)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: config file not found")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not a UTF-8 text file (byte {error.start}); expected a YAML config") from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise InputError(f"{path}{line}: YAML syntax error: {problem}") from None
+    if loaded is None:
+        return
+    if not isinstance(loaded, dict):
+        raise InputError(f"{path}: expected a YAML mapping of config keys, got a {type(loaded).__name__}")
+    try:
+        cfg.merge_from_other_cfg(type(cfg)(loaded))
+    except (KeyError, ValueError, AssertionError, TypeError) as error:
+        raise explain_merge_error(error, path, cfg) from None
+
+
+def merge_config_list(cfg: Any, opts: Sequence[str]) -> None:
+    """``cfg.merge_from_list(opts)`` with one-line errors naming the key."""
+    opts = list(opts)
+    if len(opts) % 2:
+        raise InputError(f"command line: config options must be KEY VALUE pairs, got {len(opts)} items "
+                         f"(the last one, {opts[-1]!r}, has no value)")
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, AssertionError, TypeError) as error:
+        raise explain_merge_error(error, "command line", cfg) from None

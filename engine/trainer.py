@@ -1,0 +1,537 @@
+"""The life cycle shared by every hierarchical CLIP trainer.
+
+Dassl's ``TrainerX`` owns the loop; this class adds what all hierarchical
+trainers need, so that a method only says how to build its model:
+
+* the hierarchy comes from the dataset (its own, or one attached by class name to a flat
+  Dassl dataset: :func:`hgclip.datasets.attach.dataset_hierarchy`); every node of every
+  level is a class and models return all-node logits;
+* CLIP is loaded from ``MODEL.BACKBONE``, frozen, and cast for ``PREC``
+  (fp16/amp fall back to fp32 without CUDA, with one warning);
+* only the model's ``learner`` (prompts, graph encoders, ...) is trained and
+  registered, so checkpoints are small and hold no class-dependent tensors:
+  a model trained on base classes loads for new classes;
+* the loss is the weighted sum of per-level cross-entropies (:mod:`hgclip.models.losses`);
+* the shared :class:`~hgclip.evaluation.Hierarchical` evaluator gets the hierarchy.
+
+It also owns what must work the same under the real Dassl and the built-in engine
+(so it overrides Dassl's hooks rather than relying on either engine):
+
+* **data**: the dataset is built by the first process of each machine first (it fills
+  the caches), checked (every image readable, the same split on every process; the
+  dataset itself refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose order and augmentations
+  depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
+  global batch, split over the processes of a ``torchrun`` run;
+* **several processes** (:mod:`hgclip.engine.distributed`): gradients are all-reduced before each
+  step, evaluation gathers every rank's predictions so each test sample counts once, and
+  only rank 0 logs and writes files;
+* **exact resume** (:mod:`hgclip.engine.checkpoints`): a checkpoint at every epoch end (and
+  every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
+  scheduler, grad scaler, epoch, iteration, every RNG state, the sampler position and the
+  trainer's own state (:meth:`trainer_state`); a re-run continues from the newest valid one.
+
+A subclass sets ``CFG_KEY`` (its ``TRAINER.<KEY>`` node), ``TABLE_ORDER`` and
+``HAS_PARAMETERS`` (see :mod:`hgclip.registry`) and implements :meth:`build_clip_model`.
+It may override :meth:`compute_loss` to add terms.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import os.path as osp
+import time
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from . import distributed as dist
+from ..backbones import load_clip
+from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
+from .checkpoints import (
+    BEST_FILE,
+    POINTER_FILE,
+    CheckpointError,
+    ResumePoint,
+    check_state_dict,
+    check_trainer,
+    list_resume_points,
+    prune_resume_points,
+    read_verified,
+    remove_stale_temporaries,
+    resume_point_name,
+    write_checkpoint,
+)
+from .dassl_api import (AverageMeter, MetricMeter, TrainerX, announce_engine, build_lr_scheduler,
+                                 build_optimizer, build_transform)
+from ..datasets.attach import dataset_hierarchy
+from ..evaluation import Hierarchical
+from ..hierarchy import Hierarchy
+from ..datasets.image_check import verify_images
+from .loaders import build_eval_loader, build_train_loader
+from .rundir import record_config
+from .rng import capture_rng_state, isolated_rng, restore_rng_state
+from ..datasets.split_checks import shots_used, warn_if_fewer_shots
+
+from ..models.losses import cross_entropy_terms, resolve_level_weights
+
+LEARNER_NAME = "prompt_learner"
+RUN_STATE_FORMAT = 1
+
+
+class HierarchicalCLIPTrainer(TrainerX):
+    """Base class of ZeroshotCLIP, CoOp, IVLP, HGCLIP, ... (not registered itself)."""
+
+    CFG_KEY: str = ""
+    TABLE_ORDER: int = 10**6  # column in the paper's Table 1 (hgclip.registry.list_trainers)
+    HAS_PARAMETERS: bool = True  # False: nothing to train (evaluated with --eval-only, no --model-dir)
+
+    # ------------------------------------------------------------------ set-up
+    def __init__(self, cfg: Any) -> None:
+        announce_engine()
+        self._resume_batch = 0  # iterations of the first epoch already done (resuming mid-epoch)
+        self._local_batch_size = 0  # this process's share of the current global batch
+        super().__init__(cfg)
+        # Dassl builds its TEST.EVALUATOR (a flat Classification one by default) without the
+        # hierarchy; every trainer here reports every level with the shared evaluator.
+        self.evaluator = Hierarchical(cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy,
+                                      decoding=cfg.TEST.DECODING)
+        self.evaluator.run_info = {"num_shots_used": self.shots_used, "num_processes": dist.world_size()}
+
+    @property
+    def trainer_cfg(self) -> Any:
+        return self.cfg.TRAINER[self.CFG_KEY]
+
+    def check_cfg(self, cfg: Any) -> None:
+        validate_precision(cfg.TRAINER[self.CFG_KEY].PREC, f"TRAINER.{self.CFG_KEY}.PREC")
+
+    # ------------------------------------------------------------------ data
+    def build_data_loader(self) -> None:
+        """Dassl's DataManager builds and splits the dataset; the loaders are :mod:`hgclip.engine.loaders`' (module docstring)."""
+        cfg = self.cfg
+        with dist.local_main_first(), isolated_rng():  # cache work (dataset generation, few-shot draw) never moves the RNG
+            super().build_data_loader()
+        dataset = self.dm.dataset
+        self.shots_used = shots_used(dataset, len(dataset.lab2cname))  # a flat (checkout) dataset has no hierarchy yet
+        if dist.is_main():
+            warn_if_fewer_shots(int(cfg.DATASET.NUM_SHOTS), self.shots_used, cfg.DATASET.NAME)
+        if cfg.DATASET.VERIFY_IMAGES:
+            splits = {"train": dataset.train_x, "val": dataset.val or [], "test": dataset.test}
+            dist.agree(lambda: print(f"Checked {verify_images(splits, cfg.DATASET.NAME):,} images: all readable"))
+        dist.same_everywhere(_split_fingerprint(dataset.train_x), "the training split")
+
+        info = dist.process_info()
+        self.data_seed = self._data_seed()
+        with contextlib.redirect_stdout(io.StringIO()):  # the DataManager has printed these transforms already
+            tfm_train, tfm_test = build_transform(cfg, is_train=True), build_transform(cfg, is_train=False)
+        self.train_loader_x = build_train_loader(cfg, dataset.train_x, tfm_train, self.data_seed, info.rank,
+                                                 info.world_size)
+        self.val_loader = build_eval_loader(cfg, dataset.val, tfm_test, info.rank, info.world_size) if dataset.val else None
+        self.test_loader = build_eval_loader(cfg, dataset.test, tfm_test, info.rank, info.world_size)
+
+    def _data_seed(self) -> int:
+        """``SEED`` (or, unseeded, one random seed shared by every process) for the data order and augmentations."""
+        if int(self.cfg.SEED) >= 0:
+            return int(self.cfg.SEED)
+        return int(dist.broadcast_object(int.from_bytes(os.urandom(8), "little") >> 1))
+
+    # ------------------------------------------------------------------ model
+    def build_model(self) -> None:
+        cfg = self.cfg
+        self.hierarchy: Hierarchy = dataset_hierarchy(self.dm.dataset, cfg)
+        self.precision = resolve_precision(self.trainer_cfg.PREC, self.device, f"TRAINER.{self.CFG_KEY}.PREC")
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
+        with dist.local_main_first(), isolated_rng():  # the tiny CLIP may be pre-trained (and cached) here
+            clip_model = load_clip(cfg.MODEL.BACKBONE)
+        clip_model = apply_precision(clip_model, self.precision)
+
+        print(f"Building {type(self).__name__} over {self.hierarchy}")
+        self.model = self.build_clip_model(clip_model, self.hierarchy)
+        self.model.requires_grad_(False)
+        self.model.learner.requires_grad_(True)
+        self.model.to(self.device)
+        dist.broadcast_module_state(self.model.learner)  # every process starts from rank 0's learner
+
+        level_weights = getattr(self.trainer_cfg, "LEVEL_WEIGHTS", [])
+        self.level_weights = resolve_level_weights(level_weights, self.hierarchy, f"TRAINER.{self.CFG_KEY}.LEVEL_WEIGHTS")
+        trainable = [p for p in self.model.learner.parameters() if p.requires_grad]
+        print(f"Trainable parameters: {sum(p.numel() for p in trainable):,}")
+        if trainable:
+            self.optim = build_optimizer(self.model.learner, cfg.OPTIM)
+            self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+            self.register_model(LEARNER_NAME, self.model.learner, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
+        """Return a module with a ``learner`` sub-module and ``forward(images) -> [B, num_nodes]`` logits."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training
+    def set_model_mode(self, mode: str = "train", names: Any = None) -> None:
+        """Dassl only switches registered modules; the frozen wrapper follows too (it caches at eval)."""
+        super().set_model_mode(mode, names)
+        self.model.train(mode == "train")
+
+    def parse_batch_train(self, batch: dict) -> tuple[Tensor, Tensor]:
+        images = batch["img"].to(self.device)
+        self._local_batch_size = int(images.shape[0])
+        return images, batch["label"].to(self.device)
+
+    def parse_batch_test(self, batch: dict) -> tuple[Tensor, Tensor]:
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Loss and the named terms to log. Default: per-level weighted cross-entropy."""
+        return cross_entropy_terms(self.model(images), labels, self.hierarchy, self.level_weights)
+
+    def forward_backward(self, batch: dict) -> dict[str, float]:
+        images, labels = self.parse_batch_train(batch)
+        if self.scaler is not None:
+            with autocast(self.precision, self.device):
+                loss, terms = self.compute_loss(images, labels)
+            self.detect_anomaly(loss)
+            self.model_zero_grad()
+            self.scaler.scale(loss).backward()
+            self.sync_gradients()
+            for name in self.get_model_names():
+                self.scaler.step(self._optims[name])
+            self.scaler.update()
+        else:
+            with autocast(self.precision, self.device):  # bf16: autocast; fp32/fp16: nothing
+                loss, terms = self.compute_loss(images, labels)
+            self.model_backward_and_update(loss.float())
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        summary = {"loss": loss.item()}
+        summary.update({name: float(value.detach()) for name, value in terms.items()})
+        return summary
+
+    def model_update(self, names: Any = None) -> None:
+        """Average the gradients over the processes (a no-op in one process), then step."""
+        self.sync_gradients(names)
+        super().model_update(names)
+
+    def sync_gradients(self, names: Any = None) -> None:
+        """Batch-weighted mean of the learner's gradients over the processes (:func:`hgclip.engine.distributed.all_reduce_gradients`)."""
+        if dist.world_size() == 1:
+            return
+        parameters = [p for name in self.get_model_names(names) for p in self._models[name].parameters()
+                      if p.requires_grad]
+        dist.all_reduce_gradients(parameters, self._local_batch_size)
+
+    def init_writer(self, log_dir: str) -> None:
+        if dist.is_main():  # only rank 0 writes tensorboard logs
+            super().init_writer(log_dir)
+
+    def before_train(self) -> None:
+        """Resume from the newest valid checkpoint in RESUME (or OUTPUT_DIR), record the config, open tensorboard."""
+        directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
+        self.start_epoch = self.resume_model_if_exist(directory)
+        if dist.is_main():
+            record_config(self.output_dir, self.cfg)  # the run knows what it is (hgclip.engine.rundir)
+            writer_dir = osp.join(self.output_dir, "tensorboard")
+            os.makedirs(writer_dir, exist_ok=True)
+            self.init_writer(writer_dir)
+        self.time_start = time.time()
+
+    def run_epoch(self) -> None:
+        """Dassl's TrainerX epoch, from a mid-epoch resume point if there is one, with iteration checkpoints."""
+        self.set_model_mode("train")
+        losses, batch_time, data_time = MetricMeter(), AverageMeter(), AverageMeter()
+        sampler = self.train_loader_x.batch_sampler
+        start, self._resume_batch = self._resume_batch, 0
+        sampler.set_epoch(self.epoch, start)
+        self.num_batches = sampler.num_batches
+        print_freq = self.cfg.TRAIN.PRINT_FREQ
+        every = int(self.cfg.TRAIN.CHECKPOINT_FREQ_ITERS)
+
+        end = time.time()
+        for self.batch_idx, batch in enumerate(self.train_loader_x, start=start):
+            data_time.update(time.time() - end)
+            loss_summary = self.forward_backward(batch)
+            batch_time.update(time.time() - end)
+            losses.update(loss_summary)
+
+            done = self.batch_idx + 1
+            if done % print_freq == 0 or self.num_batches < print_freq or done == self.num_batches:
+                remaining = (self.num_batches - done) + (self.max_epoch - self.epoch - 1) * self.num_batches
+                eta = time.strftime("%H:%M:%S", time.gmtime(int(batch_time.avg * remaining)))
+                print(f"epoch [{self.epoch + 1}/{self.max_epoch}] batch [{done}/{self.num_batches}] "
+                      f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) data {data_time.val:.3f} ({data_time.avg:.3f}) "
+                      f"{losses} lr {self.get_current_lr():.4e} eta {eta}")
+            n_iter = self.epoch * self.num_batches + self.batch_idx
+            for name, meter in losses.meters.items():
+                self.write_scalar("train/" + name, meter.avg, n_iter)
+            self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            if every > 0 and done < self.num_batches and (n_iter + 1) % every == 0:
+                self._write_checkpoints(self.output_dir, resume_point_name(self.epoch, done), self.epoch, done)
+                self.prune_checkpoints()
+            end = time.time()
+
+    def after_epoch(self) -> None:
+        """Best-val selection as Dassl; then a resume point at every epoch end (older ones are pruned)."""
+        if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
+            current = self.test(split="val")
+            if current > self.best_result:
+                self.best_result = current
+                self.save_model(self.epoch, self.output_dir, val_result=current, model_name=BEST_FILE)
+        self.save_model(self.epoch, self.output_dir)
+        self.prune_checkpoints()
+
+    # ------------------------------------------------------------------ testing
+    def model_inference(self, images: Tensor) -> Tensor:
+        with autocast(self.precision, self.device):
+            return self.model(images).float()
+
+    @torch.inference_mode()
+    def test(self, split: Optional[str] = None) -> Any:
+        """Dassl's test; with several processes every rank evaluates its shard and rank 0 scores them all once.
+
+        Runs under ``torch.inference_mode``; the models compute what does not depend on the image
+        (text features, refined prototypes) once per evaluation (:class:`hgclip.models.CachedTextModel`).
+        """
+        self.set_model_mode("eval")
+        self.evaluator.reset()
+        split = split or self.cfg.TEST.SPLIT
+        if split == "val" and self.val_loader is not None:
+            data_loader = self.val_loader
+        else:
+            split, data_loader = "test", self.test_loader
+        self.evaluator.split = split
+        print(f"Evaluate on the *{split}* set")
+        if dist.world_size() == 1:
+            for batch in tqdm(data_loader):
+                images, labels = self.parse_batch_test(batch)
+                self.evaluator.process(self.model_inference(images), labels)
+            results = self.evaluator.evaluate()
+        else:
+            results = self._evaluate_shards(data_loader)
+        for key, value in results.items():
+            self.write_scalar(f"{split}/{key}", value, self.epoch)
+        return list(results.values())[0]
+
+    def _evaluate_shards(self, data_loader: Any) -> dict:
+        indices, outputs, labels = [], [], []
+        for batch in tqdm(data_loader, disable=not dist.is_main()):
+            images, target = self.parse_batch_test(batch)
+            outputs.append(self.model_inference(images).float().cpu())
+            labels.append(target.cpu())
+            indices.append(torch.as_tensor(batch["index"]).long())
+        width = self.hierarchy.num_nodes
+        index = torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long)
+        logits = torch.cat(outputs) if outputs else torch.zeros(0, width)
+        target = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+        gathered = dist.gather_in_order(index, logits, target)
+        results = None
+        if gathered is not None:
+            index, logits, target = gathered
+            expected = len(data_loader.dataset)
+            if index.numel() != expected:
+                raise RuntimeError(f"distributed evaluation saw {index.numel()} of {expected} samples")
+            step = int(self.cfg.DATALOADER.TEST.BATCH_SIZE)
+            for begin in range(0, expected, step):
+                self.evaluator.process(logits[begin:begin + step], target[begin:begin + step])
+            results = dict(self.evaluator.evaluate())
+        return dist.broadcast_object(results)
+
+    # ------------------------------------------------------------------ checkpoints
+    def trainer_state(self) -> dict:
+        """What a checkpoint must hold besides the models for an exact resume (subclasses extend it)."""
+        return {"best_result": self.best_result}
+
+    def load_trainer_state(self, state: dict) -> None:
+        """Restore what :meth:`trainer_state` returned."""
+        self.best_result = state.get("best_result", self.best_result)
+
+    def _run_state(self) -> dict:
+        """RNG states of every process, sampler position, loader generator, grad scaler, trainer state."""
+        loader = self.train_loader_x
+        sampler = getattr(loader, "batch_sampler", None)
+        return {
+            "format": RUN_STATE_FORMAT,
+            "world_size": dist.world_size(),
+            "rng": dist.all_gather_objects(capture_rng_state()),
+            "sampler": sampler.state_dict() if hasattr(sampler, "state_dict") else None,
+            "loader_generator": loader.generator.get_state() if getattr(loader, "generator", None) is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "trainer_state": self.trainer_state(),
+        }
+
+    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None,
+                   model_name: str = "") -> None:
+        """Dassl's ``save_model`` (``model.pth.tar-<epoch + 1>`` or ``model_name``), with everything a resume needs."""
+        self._write_checkpoints(directory, model_name or resume_point_name(epoch + 1), epoch + 1, 0, val_result, is_best)
+
+    def _write_checkpoints(self, directory: str, filename: str, epochs_done: int, batches_done: int,
+                           val_result: Optional[float] = None, is_best: bool = False) -> None:
+        names = self.get_model_names()
+        if not names:
+            return
+        run_state = self._run_state()  # every rank takes part (RNG states are gathered)
+        if dist.is_main():
+            for position, name in enumerate(names):
+                optim, sched = self._optims[name], self._scheds[name]
+                state = {
+                    "state_dict": self._models[name].state_dict(),
+                    "epoch": epochs_done,
+                    "batch": batches_done,
+                    "optimizer": optim.state_dict() if optim is not None else None,
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "val_result": val_result,
+                    "trainer": type(self).__name__,
+                }
+                if position == 0:
+                    state["run_state"] = run_state
+                model_dir = osp.join(directory, name)
+                path = write_checkpoint(state, model_dir, filename, update_pointer=filename != BEST_FILE)
+                print(f"Checkpoint saved to {path}")
+                if is_best and filename != BEST_FILE:
+                    write_checkpoint(state, model_dir, BEST_FILE, update_pointer=False)
+        dist.barrier()
+
+    def prune_checkpoints(self) -> None:
+        """Keep Dassl's files (last epoch, every CHECKPOINT_FREQ epochs) and the two newest resume points."""
+        if not dist.is_main():
+            return
+        freq = int(self.cfg.TRAIN.CHECKPOINT_FREQ)
+        keep = {resume_point_name(e) for e in range(1, self.max_epoch + 1)
+                if e == self.max_epoch or (freq > 0 and e % freq == 0)}
+        for name in self.get_model_names():
+            prune_resume_points(osp.join(self.output_dir, name), keep)
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Continue from the newest valid resume point in ``directory``; return the epochs already done.
+
+        A truncated or corrupt file is reported in one line and the previous one is tried.
+        A checkpoint written by another trainer or for other shapes is an error.
+        """
+        names = self.get_model_names()
+        model_dirs = {name: osp.join(directory, name) for name in names}
+        if dist.is_main():
+            for model_dir in model_dirs.values():
+                remove_stale_temporaries(model_dir)
+        listed = [{p.filename: p for p in list_resume_points(d)} for d in model_dirs.values()]
+        common = sorted(p for p in listed[0].values() if all(p.filename in other for other in listed)) if listed else []
+        if not common:
+            print("No checkpoint found, train from scratch")
+            return 0
+        for point in reversed(common):
+            checkpoints, problem = dist.compute_on_main(lambda p=point: self._read_resume_point(model_dirs, p))
+            if problem is not None:
+                print(f"Skipping {problem}; trying the previous checkpoint")
+                continue
+            print(f"Found checkpoint at {directory} (will resume training)")
+            self._load_resume_point(checkpoints, model_dirs, point)
+            return point.epochs_done
+        print(f"No readable checkpoint in {directory}, train from scratch")
+        return 0
+
+    def _read_resume_point(self, model_dirs: dict, point: ResumePoint) -> tuple[Optional[dict], Optional[str]]:
+        checkpoints = {}
+        for name, model_dir in model_dirs.items():
+            path = osp.join(model_dir, point.filename)
+            try:
+                checkpoint = read_verified(path)
+            except CheckpointError as error:
+                return None, str(error)
+            check_trainer(checkpoint, path, type(self).__name__)
+            checkpoints[name] = checkpoint
+        return checkpoints, None
+
+    def _load_resume_point(self, checkpoints: dict, model_dirs: dict, point: ResumePoint) -> None:
+        for name, checkpoint in checkpoints.items():
+            path = osp.join(model_dirs[name], point.filename)
+            check_state_dict(self._models[name], checkpoint["state_dict"], path)
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+            if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
+                self._optims[name].load_state_dict(checkpoint["optimizer"])
+            if self._scheds[name] is not None and checkpoint.get("scheduler") is not None:
+                self._scheds[name].load_state_dict(checkpoint["scheduler"])
+        run_state = next(iter(checkpoints.values())).get("run_state")
+        first = osp.join(next(iter(model_dirs.values())), point.filename)
+        if run_state is None:
+            print(f"{first} holds no RNG or sampler state (an older checkpoint): "
+                  "training continues, but not exactly as an uninterrupted run would")
+        else:
+            self._restore_run_state(run_state)
+        self._resume_batch = point.batches_done
+        clear = getattr(self.model, "clear_cache", None)
+        if clear is not None:
+            clear()
+        print(f"Resuming from {first}: {point.epochs_done} epoch(s) and {point.batches_done} iteration(s) done")
+
+    def _restore_run_state(self, run_state: dict) -> None:
+        states = run_state["rng"]
+        if len(states) == dist.world_size():
+            restore_rng_state(states[dist.rank()])
+        else:
+            print(f"The checkpoint was written by {len(states)} process(es), this run has {dist.world_size()}: "
+                  "every process continues from rank 0's random state")
+            restore_rng_state(states[0])
+        sampler = getattr(self.train_loader_x, "batch_sampler", None)
+        if run_state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
+            sampler.load_state_dict(run_state["sampler"])
+        generator = getattr(self.train_loader_x, "generator", None)
+        if run_state.get("loader_generator") is not None and generator is not None:
+            generator.set_state(run_state["loader_generator"])
+        if self.scaler is not None and run_state.get("scaler") is not None:
+            self.scaler.load_state_dict(run_state["scaler"])
+        self.load_trainer_state(run_state.get("trainer_state") or {})
+
+    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
+        """Load the learner from ``directory`` (Dassl layout), whatever the current class set.
+
+        ``epoch=None`` loads ``model-best.pth.tar`` when present, otherwise the
+        checkpoint named by the ``checkpoint`` pointer file. Only the learner is
+        stored, so no class-dependent buffer has to be dropped; a checkpoint of another
+        trainer, or a class-specific parameter that cannot transfer, fails with one line.
+        """
+        if not directory:
+            print("Note that load_model() is skipped as no pretrained model is given")
+            return
+        for name in self.get_model_names():
+            model_dir = osp.join(directory, name)
+
+            def read(model_dir: str = model_dir) -> tuple[str, dict]:
+                path = checkpoint_path(model_dir, epoch)
+                return path, read_verified(path)
+
+            path, checkpoint = dist.compute_on_main(read)
+            check_trainer(checkpoint, path, type(self).__name__)
+            check_state_dict(self._models[name], checkpoint["state_dict"], path)
+            print(f"Loading weights to {name} from {path} (epoch = {checkpoint.get('epoch')})")
+            self._models[name].load_state_dict(checkpoint["state_dict"], strict=True)
+        clear = getattr(self.model, "clear_cache", None)
+        if clear is not None:
+            clear()
+
+
+def _split_fingerprint(items: Any) -> str:
+    """What every process must agree on: the training split's images and labels, in order."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.impath}\t{item.label}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def checkpoint_path(model_dir: str, epoch: Optional[int]) -> str:
+    """``model.pth.tar-<epoch>``, else ``model-best.pth.tar``, else the file the ``checkpoint`` pointer names."""
+    if epoch is not None:
+        path = osp.join(model_dir, f"model.pth.tar-{epoch}")
+    elif osp.isfile(osp.join(model_dir, BEST_FILE)):
+        path = osp.join(model_dir, BEST_FILE)
+    else:
+        pointer = osp.join(model_dir, POINTER_FILE)
+        if not osp.isfile(pointer):
+            raise FileNotFoundError(f"{model_dir}: no checkpoint found (expected {BEST_FILE} or a '{POINTER_FILE}' file)")
+        with open(pointer, encoding="utf-8", errors="replace") as handle:
+            path = osp.join(model_dir, handle.readline().strip())
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Model not found at "{path}"')
+    return path
+
+
+__all__ = ["HierarchicalCLIPTrainer", "LEARNER_NAME", "checkpoint_path"]
