@@ -10,8 +10,10 @@ import os
 
 from yacs.config import CfgNode as CN
 
+from .common.paths import config_dir
+
 #: The keys TRAINER.HGCLIP.MODE official pins, as data (applied by hgclip.trainers.hgclip.resolve_mode).
-OFFICIAL_MODE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_mode.yaml")
+OFFICIAL_MODE_FILE = os.path.join(config_dir(), "official_mode.yaml")
 
 
 def _add_dataset_keys(cfg: CN) -> None:
@@ -86,7 +88,7 @@ def _graph_encoder_keys() -> CN:
 
 def _add_hgclip_keys(cfg: CN) -> None:
     node = _prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
-    node.MODE = "default"  # default | official (the official forward: hgclip/official_mode.yaml pins the keys; see README)
+    node.MODE = "default"  # default | official (the official forward: configs/official_mode.yaml pins the keys; see README)
     node.NAME_STYLE = "normalized"  # class names in prompts: normalized (_ and - -> space) | official (only _ -> space)
     node.TEXT_GNN = _graph_encoder_keys()
     node.IMAGE_GNN = _graph_encoder_keys()
@@ -260,6 +262,6 @@ def hgclip_defaults() -> CN:
 
 
 def official_pins() -> CN:
-    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``hgclip/official_mode.yaml``)."""
+    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``configs/official_mode.yaml``)."""
     with open(OFFICIAL_MODE_FILE, encoding="utf-8") as handle:
         return CN.load_cfg(handle)

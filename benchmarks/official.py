@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
 from ..hierarchy import Hierarchy
-from ..trainers.losses import hierarchical_cross_entropy, resolve_level_weights
+from ..models.losses import hierarchical_cross_entropy, resolve_level_weights
 from ..models import TextPromptLearner, VisionPromptLearner
 
 HEADS = 8

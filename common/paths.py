@@ -1,12 +1,11 @@
-"""Where the project's data folders are, in a source checkout and when installed."""
+"""Where the project's data folders are: beside the code, in a checkout and once installed alike."""
 from __future__ import annotations
 
 import os
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository root = package ``hgclip``
 
 
 def config_dir() -> str:
-    """The ``configs/`` folder: ``<repository>/configs`` in a checkout, ``hgclip/configs`` once installed."""
-    installed = os.path.join(_PACKAGE_DIR, "configs")
-    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(_PACKAGE_DIR), "configs")
+    """The ``configs/`` folder (dataset, trainer and template configs, ``official_mode.yaml``)."""
+    return os.path.join(PACKAGE_ROOT, "configs")

@@ -55,12 +55,37 @@ def test_ci_runs_the_readme_test_command():
 
 def test_everything_installs_under_one_import_name(distribution):
     """No top-level ``trainers``, ``datasets``, ``clip``, ...: a CoOp/MaPLe checkout's own modules and
-    HuggingFace's ``datasets`` keep their names; each repository folder is mapped to ``hgclip.<folder>``."""
+    HuggingFace's ``datasets`` keep their names. The repository root is the package ``hgclip``."""
     packages = distribution.packages
     assert all(p == "hgclip" or p.startswith("hgclip.") for p in packages), packages
     assert not distribution.py_modules
-    for folder in ("trainers", "datasets", "hierarchy", "evaluation", "minidassl", "backbones", "embedded", "models"):
-        assert f"hgclip.{folder}" in packages and distribution.package_dir[f"hgclip.{folder}"] == folder
+    assert distribution.package_dir == {"hgclip": "."}
+    for folder in ("trainers", "datasets", "hierarchy", "evaluation", "engine", "backbones", "embedded", "models", "cli"):
+        assert f"hgclip.{folder}" in packages, folder
+    assert not any(p.startswith(("hgclip.tests", "hgclip.docs", "hgclip.scripts")) for p in packages), packages
+
+
+def test_imports_inside_the_package_are_relative_and_the_path_is_never_edited():
+    """Editors and static tools resolve a relative import to its file; ``hgclip.x`` needs the install."""
+    offenders = {}
+    for path, text in project_sources().items():
+        if path in ("setup.py", "train.py", "parse_test_res.py"):
+            continue
+        code = re.sub(r'"""[\s\S]*?"""', "", text)  # docstrings show absolute names to users
+        found = _imports(code, r"hgclip(?:\.\w+)*")
+        found += re.findall(r"sys\.path\.(?:insert|append)|__path__", code)
+        if found:
+            offenders[path] = found
+    assert not offenders, f"use relative imports inside the package, and no sys.path/__path__ edits: {offenders}"
+
+
+def test_console_commands_point_at_existing_functions(distribution):
+    import importlib
+
+    for entry in distribution.entry_points["console_scripts"]:
+        name, target = (part.strip() for part in entry.split("="))
+        module, attribute = target.split(":")
+        assert callable(getattr(importlib.import_module(module), attribute)), entry
 
 
 def test_dataset_modules_import_each_other_relatively():
@@ -100,12 +125,12 @@ def _imports(text: str, pattern: str) -> list[str]:
 
 
 def test_dassl_names_come_through_dassl_compat_only():
-    """Only the engine itself and hgclip/dassl_compat.py may import minidassl (or dassl) directly."""
+    """Only the built-in engine itself and engine/dassl_api.py may import its modules (or dassl) directly."""
     offenders = {}
     for path, text in project_sources().items():
-        if path.startswith("minidassl/") or path == "hgclip/dassl_compat.py":
+        if path.startswith("engine/builtin/") or path == "engine/dassl_api.py":
             continue
-        found = _imports(text, r"(?:hgclip\.)?minidassl|dassl")
+        found = _imports(text, r"(?:hgclip\.engine\.)?builtin|\.+builtin|dassl")
         if found:
             offenders[path] = found
     assert not offenders, f"import Dassl names from hgclip.engine.dassl_api instead: {offenders}"

@@ -5,7 +5,7 @@ The model is :class:`hgclip.models.hgclip.HGCLIPModel`; the node prototypes come
 
 ``TRAINER.HGCLIP.MODE`` selects the paper's intent with the official code's defects
 fixed (``default``) or an exact re-statement of the official forward (``official``).
-The official mode is data: ``hgclip/official_mode.yaml`` pins its keys, and
+The official mode is data: ``configs/official_mode.yaml`` pins its keys, and
 :func:`resolve_mode` is the one place that applies them (the README has the table).
 """
 from __future__ import annotations
