@@ -68,7 +68,7 @@ class TrainerStep:
 
 
 def _shell(cls: type, cfg: Any, hierarchy: Hierarchy, device: torch.device) -> Any:
-    from ..trainers.losses import resolve_level_weights
+    from ..models.losses import resolve_level_weights
 
     trainer = cls.__new__(cls)
     trainer.cfg = cfg

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=120,
                    help="hierarchy size of the step sections: 120 = CIFAR-100's real tree, else a synthetic one")
     p.add_argument("--json", default="", help="write the results here (atomically)")
-    p.add_argument("--markdown", default="", help="also write the tables as a Markdown page (e.g. docs/benchmarks/<name>.md)")
+    p.add_argument("--markdown", default="",
+                   help="also write the tables as a Markdown page (e.g. docs/benchmarks/<name>.md)")
     p.add_argument("--quick", action="store_true", help="small and fast (under 3 minutes on 2 cores)")
     p.add_argument("--layers", type=int, default=None, help="cap both towers' depth (quick: 4; 0 = the backbone's)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (quick: 1, else 3)")
