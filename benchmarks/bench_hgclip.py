@@ -12,7 +12,7 @@ results agree, and prints the ratio (official time / our time):
 4. text encoder: all 77 positions vs only the positions up to the last EOT (exact,
    because attention is causal).
 
-Run: ``python benchmarks/bench_hgclip.py [--quick]``. Sizes follow ViT-B/16 where the
+Run: ``python -m hgclip.benchmarks.bench_hgclip [--quick]``. Sizes follow ViT-B/16 where the
 CPU allows (D=512, 120 nodes as in CIFAR-100's 20+100, 200 tokens per image).
 """
 from __future__ import annotations

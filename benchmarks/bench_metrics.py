@@ -19,7 +19,7 @@ Two denominators are printed, both measured in this run:
 Logits carry signal (each sample's true path is boosted), so the accuracies are neither 0 nor
 100 and every branch of the metrics runs. Usage::
 
-    python benchmarks/bench_metrics.py [--samples 50000] [--batch-size 100] [--repeats 3] [--threads 2]
+    python -m hgclip.benchmarks.bench_metrics [--samples 50000] [--batch-size 100] [--repeats 3] [--threads 2]
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ into the prompts, and checks the largest absolute difference.
 
 Usage::
 
-    python benchmarks/bench_text_encoder.py [--prompts 120] [--repeats 1] [--threads 2]
+    python -m hgclip.benchmarks.bench_text_encoder [--prompts 120] [--repeats 1] [--threads 2]
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A faithful re-statement of the official HGCLIP training step, on the same CLIP and hierarchy.
 
-What the official code computes per step (``/work/shared/reference/method.md`` sections 3.2-3.9, 7.1):
+What the official code computes per step (the paper's sections 3.2-3.9, as the official code implements them):
 
 * text: the deep-prompted text encoder on all 77 positions (4 context tokens,
   depth 9, ``[SOS][ctx] <rest of ctx_init> <name>.``, the name as written with only ``_``

@@ -1,6 +1,7 @@
 """Every speed claim of the project, measured in one process on the same inputs.
 
-    python -m hgclip.cli.bench [--backbone ViT-B/16] [--batch 4] [--nodes 120] [--json out.json] [--quick]
+    python -m hgclip.cli.bench [--backbone ViT-B/16] [--batch 4] [--nodes 120] [--json out.json]
+                               [--markdown out.md] [--quick]
 
 Random CLIP towers with the backbone's published architecture (no weights needed),
 fp32, warm-up + median over repeats (see ``benchmarks/measure.py``). Sections:
@@ -34,6 +35,7 @@ import time
 
 import torch  # noqa: E402
 
+from ..benchmarks.report import print_tables, write_markdown  # noqa: E402
 from ..benchmarks.suite import (  # noqa: E402
     Setup,
     bench_eval,
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nodes", type=int, default=120,
                    help="hierarchy size of the step sections: 120 = CIFAR-100's real tree, else a synthetic one")
     p.add_argument("--json", default="", help="write the results here (atomically)")
+    p.add_argument("--markdown", default="",
+                   help="also write the tables as a Markdown page (e.g. docs/benchmarks/<name>.md)")
     p.add_argument("--quick", action="store_true", help="small and fast (under 3 minutes on 2 cores)")
     p.add_argument("--layers", type=int, default=None, help="cap both towers' depth (quick: 4; 0 = the backbone's)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (quick: 1, else 3)")
@@ -173,42 +177,6 @@ def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
-def print_tables(out: dict) -> None:
-    from tabulate import tabulate
-
-    def table(rows: list, headers: list) -> str:
-        return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
-
-    s = out["setup"]
-    print(f"\n{s['backbone']} ({'quick, ' if s['quick'] else ''}{s['architecture']['transformer_layers']} text / "
-          f"{s['architecture']['vision_layers']} vision layers, random weights, {s['precision']}), {s['device']}, "
-          f"{s['threads']} threads, torch {s['torch']}, batch {s['batch']}, {s['step_hierarchy']}; "
-          f"load average {s['load_average']}; {s['elapsed_s']} s")
-    paths = ("padded", "truncated", "shared_prefix", "length_packed", "fast")
-    rows = [[f"{key} ({t['prompts']})", *(f"{t['ms'][p]['ms']:.1f}" for p in paths), f"x{t['speedup']:.1f}",
-             f"x{t['vs_truncation']:.2f}", f"{t['max_abs_diff']:.1e}"] for key, t in out["text_speedup"].items()]
-    context = next(iter(out["text_speedup"].values()))["context_length"]
-    print("\nText encoder forward+backward (ms; speed-up = padded / fast)")
-    print(table(rows, ["names", f"padded {context}", "truncated", "prefix", "packed", "fast", "speed-up",
-                       "vs truncated", "max |diff|"]))
-    print("\nOne step per trainer")
-    print(table([[n, f"{r['ms']:.1f}", r["runs"], r["kind"]] for n, r in out["per_trainer_step"].items()],
-                ["trainer", "ms", "runs", "what"]))
-    o, e = out["official_ratio"], out["eval_vs_image_encoder"]
-    rows = [["floor_ratio (HGCLIP step / text+image fwd+bwd)", out["floor_ratio"]["ratio"]],
-            ["hgclip_vs_maple (step time)", out["hgclip_vs_maple"]],
-            ["peak_mem_vs_maple", out["peak_mem_vs_maple"]["ratio"]]]
-    rows += [[f"official_ratio {k}", v["ratio"]] for k, v in o.items() if k.startswith("batch_")]
-    rows += [["official re-statement vs MODE official: logits max rel diff", o["check"]["logits_max_rel_diff"]],
-             [f"eval_vs_image_encoder (images/s, one pass of {e['batch'] * e['batches']} images)", e["ratio"]],
-             ["eval_vs_image_encoder (images/s, the batches alone, cache filled)", e["per_batch_ratio"]]]
-    rows = [[name, f"{value:.3g}"] for name, value in rows]
-    rows += [[f"scaling {p['nodes']} nodes: step ms (x time / x nodes)",
-              f"{p['ms']:.0f} ({p['time_ratio']:.2f} / {p['node_ratio']:.2f})"] for p in out["scaling"]["points"]]
-    print("\nRatios")
-    print(table(rows, ["measure", "value"]))
-
-
 def main(argv: list | None = None) -> dict:
     args = resolve(build_parser().parse_args(argv))
     out = run(args)
@@ -216,6 +184,9 @@ def main(argv: list | None = None) -> dict:
     if args.json:
         atomic_write_json(args.json, out)
         print(f"\nwrote {args.json}")
+    if args.markdown:
+        write_markdown(out, args.markdown)
+        print(f"wrote {args.markdown}")
     return out
 
 

@@ -5,7 +5,7 @@
         --config-file configs/trainers/HGCLIP/tiny_hiershapes.yaml \
         --output-dir output/hgclip/seed1 DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
 
-Several processes: ``torchrun --nproc_per_node N train.py ...`` (README, "Several GPUs or machines").
+Several processes: ``torchrun --nproc_per_node N train.py ...`` (docs/guide/running.md, "Several GPUs or machines").
 Bad input (a file, a config key, a checkpoint) ends with one line on stderr and exit code 2
 (``--debug`` shows the traceback); the config dump goes to ``<output dir>/log.txt``.
 """

@@ -1,5 +1,6 @@
-"""cli/bench.py runs end to end (tiny sizes), writes every key the README promises, and every
-optimised path it times gives the reference path's numbers. No timing is asserted."""
+"""cli/bench.py runs end to end (tiny sizes), writes every key docs/benchmarks/index.md promises and its
+tables as a Markdown page, and every optimised path it times gives the reference path's numbers. No timing
+is asserted. The recorded pages in docs/benchmarks/ are what the renderer makes of their JSON."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+RECORDED = {"cpu-2cores": "cli/bench.py on 2 CPU cores (ViT-B/16 towers)"}  # docs/benchmarks/<name>.{json,md}: title
 KEYS = ("setup", "text_speedup", "floor_ratio", "official_ratio", "hgclip_vs_maple", "per_trainer_step",
         "eval_vs_image_encoder", "peak_mem_vs_maple", "scaling")
 
@@ -26,12 +28,16 @@ def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
     out = tmp_path / "bench.json"
     command = [sys.executable, "-m", "hgclip.cli.bench", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
                "--nodes", "40", "--binomial-nodes", "40", "--scaling", "40,60", "--official-batches", "2,3",
-               "--eval-batches", "1", "--json", str(out)]
+               "--eval-batches", "1", "--json", str(out), "--markdown", str(tmp_path / "bench.md")]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Text encoder forward+backward" in result.stdout and "official_ratio batch_2" in result.stdout
     data = json.loads(out.read_text())
     assert set(KEYS) <= set(data)
+    page = (tmp_path / "bench.md").read_text()
+    for heading in ("## Text encoder forward+backward", "## One step per trainer", "## Ratios"):
+        assert heading in page
+    assert "official_ratio batch_2" in page
 
     for names in ("cifar100", "binomial"):
         text = data["text_speedup"][names]
@@ -56,3 +62,15 @@ def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
     assert data["floor_ratio"]["ratio"] > 0 and data["hgclip_vs_maple"] > 0
     assert data["eval_vs_image_encoder"]["ratio"] > 0
     assert [p["nodes"] for p in data["scaling"]["points"]] == [40, 60]
+
+
+def test_recorded_benchmark_pages_are_the_renderers_output():
+    """docs/benchmarks/<name>.md is render_markdown(<name>.json): a page in exactly the format a run writes."""
+    from hgclip.benchmarks.report import render_markdown
+
+    for name, title in RECORDED.items():
+        base = osp.join(REPO, "docs", "benchmarks", name)
+        with open(base + ".json", encoding="utf-8") as handle:
+            record = json.load(handle)
+        with open(base + ".md", encoding="utf-8") as handle:
+            assert handle.read() == render_markdown(record, title), f"re-render {base}.md from its JSON"

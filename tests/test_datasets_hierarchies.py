@@ -1,4 +1,4 @@
-"""The shipped hierarchy files, the README's dataset tables, and every dataset's config and templates."""
+"""The shipped hierarchy files, the documented dataset tables, and every dataset's config and templates."""
 from __future__ import annotations
 
 import glob
@@ -16,6 +16,7 @@ from hgclip.datasets.templates import load_level_templates
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHIPPED = sorted(glob.glob(osp.join(HIERARCHIES_DIR, "*.txt")))
+DATASETS_PAGE = osp.join(REPO, "docs", "guide", "datasets.md")
 SIZES = re.compile(r"^\d+( / \d+)+")
 
 
@@ -52,8 +53,8 @@ def test_shipped_hierarchy_file_passes_the_validator(path):
     assert parse_hierarchy_text(hierarchy.to_text()) == hierarchy
 
 
-def test_readme_dataset_table_matches_the_shipped_files():
-    rows = table_rows(open(osp.join(REPO, "README.md"), encoding="utf-8").read(), "`DATASET.NAME`")
+def test_documented_dataset_table_matches_the_shipped_files():
+    rows = table_rows(open(DATASETS_PAGE, encoding="utf-8").read(), "`DATASET.NAME`")
     header_files = {}
     for name, config, levels, sizes, _, hierarchy_file, _ in rows:
         name = name.strip("`")
@@ -65,7 +66,7 @@ def test_readme_dataset_table_matches_the_shipped_files():
             assert tuple(level.strip() for level in levels.split(">")) == hierarchy.level_names, name
             header_files[name] = hierarchy_file.strip("`")
     assert project_datasets() == {row[0].strip("`") for row in rows}
-    for name, hierarchy_file in header_files.items():  # the README names the file the dataset loads
+    for name, hierarchy_file in header_files.items():  # the page names the file the dataset loads
         assert getattr(DATASET_REGISTRY.get(name), "hierarchy_file", hierarchy_file) == hierarchy_file
 
 

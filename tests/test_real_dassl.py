@@ -1,4 +1,4 @@
-"""The real Dassl.pytorch as the engine (skipped when it is not installed; the README says how to install it).
+"""The real Dassl.pytorch as the engine (skipped when it is not installed; docs/guide/engines.md says how to install it).
 
 * the workarounds: Dassl imports without ``wilds`` and leaves logging alone, and its warm-up
   scheduler works on current torch;
@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("dassl") is None,
-    reason="Dassl.pytorch is not installed (README, 'Dassl: built in, or the real one', says how)",
+    reason="Dassl.pytorch is not installed (docs/guide/engines.md says how)",
 )
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
