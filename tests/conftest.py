@@ -2,7 +2,7 @@
 
 ``--trainer-module FILE`` (repeatable) imports FILE before the tests are collected, so the
 trainers it registers are in ``hgclip.registry.list_trainers()`` and get every contract check
-of ``tests/test_trainers.py`` (as timm's tests do for every registered model).
+of ``tests/contract/test_trainers.py`` (as timm's tests do for every registered model).
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import pytest
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
 from hgclip.evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from hgclip.cli import compare  # noqa: E402
+from run_helpers import REPO
 
 LEVELS = ["family", "shape", "object"]
 REGISTERED = ["CoOp", "IVLP", "HGCLIP", "ZeroshotCLIP"]

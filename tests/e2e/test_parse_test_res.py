@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from hgclip.cli import parse_test_res
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LEVELS = ["family", "shape", "object"]
 
 

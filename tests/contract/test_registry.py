@@ -11,8 +11,8 @@ import pytest
 
 from hgclip.engine.dassl_api import TRAINER_REGISTRY
 from hgclip.registry import has_parameters, list_trainers, plugin_name, trainer_class
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def test_project_trainers_in_the_papers_table_order():
@@ -69,12 +69,12 @@ def test_a_newly_registered_trainer_receives_every_contract_check(tmp_path):
     module = tmp_path / "throwaway_trainer.py"
     module.write_text(textwrap.dedent(THROWAWAY))
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_trainers.py", "--trainer-module", str(module), "-k", "Throwaway",
+        [sys.executable, "-m", "pytest", "tests/contract/test_trainers.py", "--trainer-module", str(module), "-k", "Throwaway",
          "-q", "-rA", "-p", "no:cacheprovider"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    passed = set(re.findall(r"PASSED tests/test_trainers.py::(\w+)\[Throwaway\]", result.stdout))
+    passed = set(re.findall(r"PASSED tests/contract/test_trainers.py::(\w+)\[Throwaway\]", result.stdout))
     contract = {"test_builds_and_logits_cover_every_level", "test_train_steps_lower_the_loss",
                 "test_checkpoint_round_trip", "test_model_trained_on_base_loads_for_new",
                 "test_one_epoch_through_the_real_loop"}

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def run(command: list[str], tmp_path, extra_env: dict | None = None) -> str:

@@ -7,8 +7,8 @@ import json
 import os.path as osp
 import subprocess
 import sys
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECORDED = {"cpu-2cores": "cli/bench.py on 2 CPU cores (ViT-B/16 towers)"}  # docs/benchmarks/<name>.{json,md}: title
 KEYS = ("setup", "text_speedup", "floor_ratio", "official_ratio", "hgclip_vs_maple", "per_trainer_step",
         "eval_vs_image_encoder", "peak_mem_vs_maple", "scaling")

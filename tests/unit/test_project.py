@@ -5,8 +5,8 @@ import os.path as osp
 import re
 
 import pytest
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_PAGE = "docs/reference/config.md"
 LAYOUT_PAGE = "docs/development/layout.md"
 README_MAX_BYTES = 15_000

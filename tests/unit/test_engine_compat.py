@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPECTED = """USING_REAL_DASSL ENGINE_DESCRIPTION announce_engine CfgNode get_cfg_default Registry TRAINER_REGISTRY build_trainer TrainerBase
 SimpleTrainer TrainerX DATASET_REGISTRY build_dataset DatasetBase Datum DataManager DatasetWrapper
 build_data_loader build_transform EVALUATOR_REGISTRY EvaluatorBase build_evaluator build_optimizer

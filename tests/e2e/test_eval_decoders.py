@@ -11,8 +11,8 @@ import pytest
 
 from hgclip.evaluation.decoding import DECODINGS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from hgclip.cli import eval_decoders  # noqa: E402
+from run_helpers import REPO
 
 LOG = """Setting fixed seed: 1
 ** Arguments **

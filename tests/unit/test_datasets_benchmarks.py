@@ -9,6 +9,7 @@ import math
 import os
 
 import pytest
+from run_helpers import REPO
 
 from hgclip.engine.dassl_api import DATASET_REGISTRY, build_dataset
 from hgclip.datasets.checks import DatasetLayoutError
@@ -221,7 +222,7 @@ def test_fruits360_levels_ancestors_and_merged_variants(fruits_root):
 
 def test_fruits360_corrected_hierarchy_base_new_and_fewshot(fruits_root):
     corrected = build_dataset(make_cfg("Fruits360", fruits_root, HIERARCHY_FILE="fruits360_corrected.txt"))
-    official = load_hierarchy(os.path.join(os.path.dirname(__file__), "..", "datasets", "hierarchies", "fruits360.txt"))
+    official = load_hierarchy(os.path.join(REPO, "datasets", "hierarchies", "fruits360.txt"))
     assert corrected.hierarchy.level_sizes == (4, 13, 113)
     assert corrected.hierarchy.leaf_names == official.leaf_names  # the dataset's label order is kept
     assert path_names(corrected, first_item(corrected, "corn husk")) == ("vegetable", "sweet corn", "corn husk")

@@ -13,8 +13,8 @@ from hgclip.engine.dassl_api import DATASET_REGISTRY, get_cfg_default
 from hgclip.datasets.base import HIERARCHIES_DIR
 from hgclip.hierarchy import load_hierarchy, parse_hierarchy_text
 from hgclip.datasets.templates import load_level_templates
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHIPPED = sorted(glob.glob(osp.join(HIERARCHIES_DIR, "*.txt")))
 DATASETS_PAGE = osp.join(REPO, "docs", "guide", "datasets.md")
 SIZES = re.compile(r"^\d+( / \d+)+")

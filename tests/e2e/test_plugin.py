@@ -22,8 +22,8 @@ import sys
 import textwrap
 
 import pytest
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REAL_DASSL = importlib.util.find_spec("dassl") is not None
 
 CHECKOUT_FILES = {

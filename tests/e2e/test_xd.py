@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from dataset_fixtures import write_imagenet_family
+from run_helpers import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TINY = osp.join(REPO, "configs", "trainers", "HGCLIP", "tiny_hiershapes.yaml")
 FAST = ["MODEL.BACKBONE.NAME", "tiny-random", "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1000",
         "DATALOADER.TRAIN_X.BATCH_SIZE", "64", "DATASET.CHECK_IMAGES", "exists"]
