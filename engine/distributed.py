@@ -250,7 +250,7 @@ def agree(check: Callable[[], None]) -> None:
     if error is not None:
         raise error
     if shared is not None:
-        from .errors import InputError
+        from ..common.errors import InputError
 
         name, args = shared
         message = args[0] if args else name
