@@ -27,7 +27,8 @@ from tabulate import tabulate
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
-from ..evaluation.aggregate import UNITLESS_KEYS, flat_metrics, load_results  # noqa: E402
+from ..evaluation import metric_spec as spec  # noqa: E402
+from ..evaluation.aggregate import flat_metrics, load_results  # noqa: E402
 from ..evaluation.decoding import DECODINGS  # noqa: E402
 from ..common.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -111,7 +112,7 @@ def comparison_rows(results_by_decoder: "dict[str, dict]") -> tuple[list[str], l
     keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
     rows = [["valid paths guaranteed", *["yes" if DECODINGS[d].valid_paths else "no" for d in flats]]]
     for key in keys:
-        unit = "" if key in UNITLESS_KEYS else " (%)"
+        unit = " (%)" if spec.is_percent(key) else ""
         rows.append([key + unit, *[f"{flats[d][key]:.2f}" if key in flats[d] else "-" for d in flats]])
     return ["metric", *flats], rows
 

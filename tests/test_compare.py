@@ -1,4 +1,4 @@
-"""cli/compare.py and evaluation/report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
+"""cli/compare.py and evaluation/comparison_report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
-from hgclip.evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
+from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from hgclip.cli import compare  # noqa: E402

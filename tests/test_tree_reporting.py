@@ -12,7 +12,7 @@ import pytest
 
 from hgclip.cli import parse_test_res
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, flat_metrics, harmonic_mean, seed_summary
-from hgclip.evaluation.report import comparison_csv, comparison_markdown
+from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from hgclip.cli import base2new  # noqa: E402
