@@ -151,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     headers, rows = comparison_rows(results)
     first = next(iter(results.values()))
     title = (f"{first.get('trainer')} on {first.get('dataset')} ({first.get('subsample')} classes, "
-             f"{first.get('num_samples')} test samples), model {osp.abspath(ns.model_dir)}")
+             f"{first.get(spec.NUM_SAMPLES)} test samples), model {osp.abspath(ns.model_dir)}")
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     atomic_write_text(osp.join(out_dir, "decoders.md"), f"{title}\n\n{table}\n")
     atomic_write_json(osp.join(out_dir, "decoders.json"), {"model_dir": osp.abspath(ns.model_dir),

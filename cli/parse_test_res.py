@@ -32,7 +32,7 @@ from tabulate import tabulate
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import base_new_summary, find_result_dirs, flat_metrics, load_results, mean_std, spread
 
-DEFAULT_KEYWORD = "accuracy"
+DEFAULT_KEYWORD = spec.ACCURACY
 
 
 def select_keys(results: dict, keyword: str, path: str) -> list[str]:

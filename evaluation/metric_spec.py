@@ -4,7 +4,7 @@ The evaluator (``hierarchical.py``), its printed report and results.json (``run_
 seed aggregation (``aggregate.py``), the comparison tables (``comparison_report.py``) and the
 command-line tools (``parse_test_res``, ``base2new``, ``compare``, ``eval_decoders``, ``xd``) all
 read the keys and their properties from here, and ``docs/reference/metrics.md`` is rendered from it
-(``python -m hgclip.evaluation.metric_spec --write-docs``; a test checks that the page is current).
+(``python -m hgclip.evaluation.metric_docs --write``; a test checks that the page is current).
 
 Adding a metric: one :class:`Metric` entry in :data:`METRICS` (where its position is the order of
 the printed ``* <key>:`` lines, of results.json and of ``parse_test_res``), plus the code in
@@ -12,10 +12,8 @@ the printed ``* <key>:`` lines, of results.json and of ``parse_test_res``), plus
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import re
-import sys
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -25,7 +23,7 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Units, aggregations and keyword groups
+# Units and aggregations
 # ---------------------------------------------------------------------------------------------
 PERCENT = "%"
 HEIGHT = "LCA height"  # levels between a node and the lowest common ancestor; unitless
@@ -34,15 +32,6 @@ COUNT = "count"
 MEAN_STD = "mean ± std"
 MEAN_STD_HM = "mean ± std; base/new HM"  # base-to-new: the harmonic mean of the seed means
 NOT_AGGREGATED = "not aggregated"
-
-GROUP_TOP1 = "top1"
-GROUP_TOP5 = "top5"
-GROUP_MACRO_F1 = "macro_f1"
-GROUP_TREE = "tree"
-GROUP_ALL = "all"
-#: ``parse_test_res --keyword`` group names; ``accuracy`` (the default) is ``top1``
-KEYWORD_GROUPS = (GROUP_TOP1, GROUP_TOP5, GROUP_MACRO_F1, GROUP_TREE, GROUP_ALL)
-KEYWORD_ALIASES = {"accuracy": GROUP_TOP1}
 
 # ---------------------------------------------------------------------------------------------
 # Keys: each metric key is spelled here and nowhere else
@@ -64,6 +53,16 @@ MEAN_TREECUT_ACCURACY = "mean_treecut_accuracy"
 HIERARCHICAL_DISTANCE_AT_5 = "hierarchical_distance_at_5"
 #: not a metric: a level's number of classes, beside its metrics in results.json's ``per_level``
 NUM_CLASSES = "num_classes"
+
+
+GROUP_TOP1 = TOP1  # a per-level metric names its group
+GROUP_TOP5 = TOP5
+GROUP_MACRO_F1 = MACRO_F1
+GROUP_TREE = "tree"
+GROUP_ALL = "all"
+#: ``parse_test_res --keyword`` group names; ``accuracy`` (the default) is ``top1``
+KEYWORD_GROUPS = (GROUP_TOP1, GROUP_TOP5, GROUP_MACRO_F1, GROUP_TREE, GROUP_ALL)
+KEYWORD_ALIASES = {ACCURACY: GROUP_TOP1}
 
 
 @dataclass(frozen=True)
@@ -245,6 +244,7 @@ def keyword_keys(flat: Iterable[str], keyword: str) -> Optional[list[str]]:
 # ---------------------------------------------------------------------------------------------
 # The docs page
 # ---------------------------------------------------------------------------------------------
+#: the page :func:`render_docs` writes, relative to the repository root
 DOCS_PAGE = osp.join("docs", "reference", "metrics.md")
 _UNIT_TEXT = {PERCENT: "%", HEIGHT: "LCA height (unitless)", COUNT: "count"}
 
@@ -262,7 +262,7 @@ def render_docs() -> str:
         "# Metrics",
         "",
         "<!-- Generated from hgclip/evaluation/metric_spec.py by "
-        "`python -m hgclip.evaluation.metric_spec --write-docs`; do not edit by hand. -->",
+        "`python -m hgclip.evaluation.metric_docs --write`; do not edit by hand. -->",
         "",
         "The `Hierarchical` evaluator (`TEST.EVALUATOR Hierarchical`) prints `* <key>: value` lines and writes "
         "these keys to `results.json`, in this order. Per-level metrics are written under `per_level.<level>` "
@@ -284,33 +284,3 @@ def render_docs() -> str:
         "heights); any single key also works.",
         "",
     ])
-
-
-def _docs_path() -> str:
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), DOCS_PAGE)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Render the metrics reference page from the metric specification.")
-    parser.add_argument("--write-docs", action="store_true", help=f"write {DOCS_PAGE}")
-    parser.add_argument("--check", action="store_true", help=f"exit 1 when {DOCS_PAGE} is not current")
-    args = parser.parse_args(argv)
-    text, path = render_docs(), _docs_path()
-    if args.write_docs:
-        from ..common.fileio import atomic_write_text
-
-        atomic_write_text(path, text)
-        print(f"wrote {path}")
-        return 0
-    if args.check:
-        current = open(path, encoding="utf-8").read() if osp.isfile(path) else ""
-        if current != text:
-            print(f"{path} is out of date: run python -m hgclip.evaluation.metric_spec --write-docs")
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
