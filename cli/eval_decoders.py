@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import os.path as osp
 import sys
 from typing import Optional, Sequence

@@ -179,7 +179,7 @@ class Hierarchical(EvaluatorBase):
             scores = [logits]
             preds = logits.argmax(dim=1)[:, None]
             targets = labels[:, None]
-        ranked = [metrics.topk_predictions(s, targets[:, l], 5) for l, s in enumerate(scores)]
+        ranked = [metrics.topk_predictions(s, targets[:, level], 5) for level, s in enumerate(scores)]
         top5 = torch.stack([hit for hit, _, _ in ranked], dim=1)
 
         self._layout = layout

@@ -17,11 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-__all__ = [
-    "Metric", "METRICS", "PER_LEVEL_METRICS", "by_key", "level_key", "metric_of", "flat_keys",
-    "is_percent", "suffix", "keyword_keys", "render_docs", "DOCS_PAGE",
-]
-
 # ---------------------------------------------------------------------------------------------
 # Units and aggregations
 # ---------------------------------------------------------------------------------------------
@@ -156,8 +151,6 @@ PER_LEVEL_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.per_level)
 #: the keys the evaluator returns to Dassl (the tree metrics follow them in ``last_results``)
 RETURNED_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if not m.per_level and not m.tree)
 TREE_METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.tree)
-#: LCA heights, not percentages
-HEIGHT_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS if m.unit == HEIGHT)
 #: the base-to-new summary's extra rows beside the per-level top-1 (full path, HCA)
 BASE_NEW_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.aggregation == MEAN_STD_HM and not m.per_level)
 #: the comparison table's rows after the levels and the full path, in this order (only for runs with tree metrics)

@@ -7,7 +7,6 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 

@@ -69,7 +69,8 @@ def test_evaluator_keys_follow_the_spec(tmp_path):
     cfg = CfgNode({"OUTPUT_DIR": str(tmp_path), "TEST": CfgNode({"EVALUATOR": "Hierarchical"})})
     evaluator = Hierarchical(cfg, hierarchy=h)
     generator = torch.Generator().manual_seed(0)
-    evaluator.process(torch.randn(20, h.num_nodes, generator=generator), torch.randint(0, 8, (20,), generator=generator))
+    logits = torch.randn(20, h.num_nodes, generator=generator)
+    evaluator.process(logits, torch.randint(0, 8, (20,), generator=generator))
     returned = evaluator.evaluate()
     assert list(returned)[0] == spec.ACCURACY
     assert [k for k in returned if spec.metric_of(k) is None or not spec.metric_of(k).per_level] == list(
@@ -91,8 +92,9 @@ def test_each_metric_key_is_spelled_once_outside_the_tests():
         if metric.key in (spec.ACCURACY, spec.MACRO_F1, spec.NUM_SAMPLES):
             continue  # generic words that other evaluators and files use for their own things
         out = subprocess.run(["git", "grep", "-l", f'"{metric.key}"', "--", "*.py", ":!tests"], cwd=REPO,
-                             capture_output=True, text=True).stdout.split()
+                             capture_output=True, text=True, check=True).stdout.split()
         assert out == ["evaluation/metric_spec.py"], (metric.key, out)
-    source = open(os.path.join(REPO, "evaluation", "metric_spec.py"), encoding="utf-8").read()
+    with open(os.path.join(REPO, "evaluation", "metric_spec.py"), encoding="utf-8") as handle:
+        source = handle.read()
     for metric in spec.METRICS:
         assert len(re.findall(rf'= "{metric.key}"', source)) == 1, metric.key

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import os.path as osp
-import sys
 
 import pytest
 
