@@ -205,13 +205,15 @@ def suffix(flat_key: str) -> str:
     return "%" if is_percent(flat_key) else ""
 
 
-def flat_keys(levels: Sequence[str], tree: bool = True) -> list[tuple[str, Metric, Optional[str]]]:
-    """``(flat key, metric, level or None)`` of every seed-aggregated metric, in the evaluator's order."""
+def flat_keys(levels: Sequence[str]) -> list[tuple[str, Metric, Optional[str]]]:
+    """``(flat key, metric, level or None)`` of every seed-aggregated metric, in the evaluator's order.
+
+    The flat keys are the names of the evaluator's ``* <key>:`` lines; ``aggregate.flat_metrics``
+    reads them from a results.json.
+    """
     keys: list[tuple[str, Metric, Optional[str]]] = []
     for metric in METRICS:
-        if metric.aggregation == NOT_AGGREGATED or (metric.tree and not tree):
-            continue
-        if metric.per_level:
+        if metric.aggregation == NOT_AGGREGATED or metric.per_level:
             continue
         keys.append((metric.key, metric, None))
         if metric.key == ACCURACY:  # the per-level block follows the selection metric
@@ -228,7 +230,7 @@ def keyword_keys(flat: Iterable[str], keyword: str) -> Optional[list[str]]:
     keyword = KEYWORD_ALIASES.get(keyword, keyword)
     if keyword not in KEYWORD_GROUPS:
         return None
-    keys = [k for k in flat if (metric_of(k) is not None and keyword in metric_of(k).groups)]
+    keys = [k for k in flat if keyword in getattr(metric_of(k), "groups", ())]
     if keyword == GROUP_TREE:
         keys = [k for k in keys if is_percent(k)] + [k for k in keys if not is_percent(k)]
     return keys
