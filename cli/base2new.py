@@ -31,6 +31,7 @@ from tabulate import tabulate
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+from ..evaluation import metric_spec as spec  # noqa: E402
 from ..evaluation.aggregate import base_new_summary, fmt, load_results  # noqa: E402
 from ..common.fileio import atomic_write_json  # noqa: E402
 from ..engine.runs import run_finished  # noqa: E402
@@ -111,10 +112,10 @@ def render(summary: dict) -> str:
         [level, fmt(values["base"]), fmt(values["new"]), fmt(values["hm"])]
         for level, values in summary["per_level"].items()
     ]
-    for label, key in (("full path", "full_path"), ("HCA", "hca")):
-        if key in summary:
-            row = summary[key]
-            rows.append([label, fmt(row["base"]), fmt(row["new"]), fmt(row["hm"])])
+    for metric in spec.BASE_NEW_METRICS:  # full path, HCA
+        if metric.summary_key in summary:
+            row = summary[metric.summary_key]
+            rows.append([metric.label, fmt(row["base"]), fmt(row["new"]), fmt(row["hm"])])
     return tabulate(rows, headers=["level", "base", "new", "HM"], tablefmt="github")
 
 

@@ -35,7 +35,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
 from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
-from ..evaluation.report import comparison_markdown, write_reports  # noqa: E402
+from ..evaluation.comparison_report import comparison_markdown, write_reports  # noqa: E402
 from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
 from ..engine.runs import run_finished  # noqa: E402
 

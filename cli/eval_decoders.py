@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import os.path as osp
 import sys
 from typing import Optional, Sequence
@@ -27,7 +26,8 @@ from tabulate import tabulate
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
-from ..evaluation.aggregate import UNITLESS_KEYS, flat_metrics, load_results  # noqa: E402
+from ..evaluation import metric_spec as spec  # noqa: E402
+from ..evaluation.aggregate import flat_metrics, load_results  # noqa: E402
 from ..evaluation.decoding import DECODINGS  # noqa: E402
 from ..common.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -111,7 +111,7 @@ def comparison_rows(results_by_decoder: "dict[str, dict]") -> tuple[list[str], l
     keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
     rows = [["valid paths guaranteed", *["yes" if DECODINGS[d].valid_paths else "no" for d in flats]]]
     for key in keys:
-        unit = "" if key in UNITLESS_KEYS else " (%)"
+        unit = " (%)" if spec.is_percent(key) else ""
         rows.append([key + unit, *[f"{flats[d][key]:.2f}" if key in flats[d] else "-" for d in flats]])
     return ["metric", *flats], rows
 
@@ -150,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     headers, rows = comparison_rows(results)
     first = next(iter(results.values()))
     title = (f"{first.get('trainer')} on {first.get('dataset')} ({first.get('subsample')} classes, "
-             f"{first.get('num_samples')} test samples), model {osp.abspath(ns.model_dir)}")
+             f"{first.get(spec.NUM_SAMPLES)} test samples), model {osp.abspath(ns.model_dir)}")
     table = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     atomic_write_text(osp.join(out_dir, "decoders.md"), f"{title}\n\n{table}\n")
     atomic_write_json(osp.join(out_dir, "decoders.json"), {"model_dir": osp.abspath(ns.model_dir),

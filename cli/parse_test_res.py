@@ -29,35 +29,17 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from ..evaluation.aggregate import (
-    HCA,
-    UNITLESS_KEYS,
-    base_new_summary,
-    find_result_dirs,
-    flat_metrics,
-    load_results,
-    mean_std,
-    spread,
-)
+from ..evaluation import metric_spec as spec
+from ..evaluation.aggregate import base_new_summary, find_result_dirs, flat_metrics, load_results, mean_std, spread
 
-GROUP_KEYWORDS = ("top1", "top5", "macro_f1")
-TREE_GROUP = ("path_consistency", HCA, "hierarchical_precision", "hierarchical_recall", "hierarchical_f1",
-              "mean_treecut_accuracy", "mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
+DEFAULT_KEYWORD = spec.ACCURACY
 
 
 def select_keys(results: dict, keyword: str, path: str) -> list[str]:
-    """The flat metric keys ``keyword`` stands for in one results.json (see the module docstring)."""
+    """The flat metric keys ``keyword`` stands for in one results.json (the groups of ``metric_spec``)."""
     flat = flat_metrics(results)
-    if keyword == "accuracy":
-        keyword = "top1"
-    if keyword == "all":
-        return list(flat)
-    if keyword == "tree":
-        return [k for k in TREE_GROUP if k in flat]
-    if keyword in GROUP_KEYWORDS:
-        keys = [k for k in flat if k.endswith(f"_{keyword}") and k != "accuracy"]
-        if keyword == "top1":
-            keys += [k for k in ("full_path_accuracy", HCA) if k in flat]
+    keys = spec.keyword_keys(flat, keyword)
+    if keys is not None:
         return keys
     if keyword not in flat:
         raise SystemExit(f"{path}: no key {keyword!r}; available: {', '.join(flat)}")
@@ -65,7 +47,7 @@ def select_keys(results: dict, keyword: str, path: str) -> list[str]:
 
 
 def _unit(key: str) -> str:
-    return "" if key in UNITLESS_KEYS else "%"
+    return spec.suffix(key)
 
 
 def collect(directory: str, keyword: str) -> tuple[list[str], dict[str, list[float]], list[dict]]:
@@ -111,24 +93,22 @@ def summarise(directory: str, values: dict[str, list[float]], ci95: bool) -> dic
 
 def base_new(base_dir: str, new_dir: str, ci95: bool) -> dict:
     """Per-level base / new / HM: seeds averaged first, then the HM of the averages."""
-    _, _, base_runs = collect(base_dir, "top1")
-    _, _, new_runs = collect(new_dir, "top1")
+    _, _, base_runs = collect(base_dir, spec.GROUP_TOP1)
+    _, _, new_runs = collect(new_dir, spec.GROUP_TOP1)
     try:
         summary = base_new_summary(base_runs, new_runs)
     except ValueError as error:
         raise SystemExit(f"{base_dir} vs {new_dir}: {error}") from None
     rows = []
     for level, row in summary["per_level"].items():
-        base_vals = [run["per_level"][level]["top1"] for run in base_runs]
-        new_vals = [run["per_level"][level]["top1"] for run in new_runs]
+        base_vals = [run["per_level"][level][spec.TOP1] for run in base_runs]
+        new_vals = [run["per_level"][level][spec.TOP1] for run in new_runs]
         rows.append([level, row["base"], spread(base_vals, ci95), row["new"], spread(new_vals, ci95), row["hm"]])
-    full = summary["full_path"]
-    rows.append(["full path", full["base"], spread([r["full_path_accuracy"] for r in base_runs], ci95),
-                 full["new"], spread([r["full_path_accuracy"] for r in new_runs], ci95), full["hm"]])
-    if "hca" in summary:
-        hca = summary["hca"]
-        rows.append(["HCA", hca["base"], spread([r[HCA] for r in base_runs], ci95),
-                     hca["new"], spread([r[HCA] for r in new_runs], ci95), hca["hm"]])
+    for metric in spec.BASE_NEW_METRICS:  # full path, HCA: when every run reports them
+        if metric.summary_key in summary:
+            means = summary[metric.summary_key]
+            rows.append([metric.label, means["base"], spread([r[metric.key] for r in base_runs], ci95),
+                         means["new"], spread([r[metric.key] for r in new_runs], ci95), means["hm"]])
     pm = "ci95" if ci95 else "std"
     print("===")
     print(f"Base-to-new: base {base_dir} ({len(base_runs)} runs), new {new_dir} ({len(new_runs)} runs)")
@@ -158,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("directory", help="directory holding the runs (seed sub-directories)")
     parser.add_argument("--base-new", metavar="NEW_DIR", default="",
                         help="the new-class runs: print per-level base, new and HM (of the seed averages)")
-    parser.add_argument("--keyword", default="accuracy", help="which metric(s) to report (default: accuracy)")
+    parser.add_argument("--keyword", default=DEFAULT_KEYWORD,
+                        help=f"which metric(s) to report: a group ({', '.join(spec.KEYWORD_GROUPS)}) or a key "
+                             f"(default: {DEFAULT_KEYWORD})")
     parser.add_argument("--ci95", action="store_true", help="95%% confidence interval instead of the std")
     parser.add_argument("--multi-exp", action="store_true", help="each sub-directory is one experiment")
     return parser

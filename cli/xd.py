@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Optional, Sequence
 
 from tabulate import tabulate

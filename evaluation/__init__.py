@@ -1,9 +1,15 @@
-"""Hierarchical evaluation: metric functions, decodings and the ``Hierarchical`` evaluator.
+"""Hierarchical evaluation: the metric specification, metric functions, decodings, the evaluator and its reports.
 
-Importing this package registers ``Hierarchical`` in ``dassl_compat.EVALUATOR_REGISTRY``
+* :mod:`.metric_spec`: every metric's key, unit, direction, seed aggregation and printing (read by all below);
+* :mod:`.metrics`, :mod:`.decoding`, :mod:`.treecuts`, :mod:`.confusions`: the computations;
+* :mod:`.hierarchical`: the ``Hierarchical`` evaluator (accumulate and compute), which hands its
+  :class:`.scores.Scores` to :mod:`.run_report` (printed report, results.json, confusions.json, plot);
+* :mod:`.aggregate` (seeds, base/new) and :mod:`.comparison_report` (tables across trainers).
+
+Importing this package registers ``Hierarchical`` in the engine's ``EVALUATOR_REGISTRY``
 (select it with ``TEST.EVALUATOR = "Hierarchical"``).
 """
-from . import confusions, decoding, metrics, treecuts
+from . import confusions, decoding, metric_spec, metrics, treecuts
 from .hierarchical import Hierarchical
 
-__all__ = ["Hierarchical", "confusions", "decoding", "metrics", "treecuts"]
+__all__ = ["Hierarchical", "confusions", "decoding", "metric_spec", "metrics", "treecuts"]

@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import metric_spec as spec
+
 
 def harmonic_mean(base: float, new: float) -> float:
     """HM = 2BN / (B + N); 0 when both are 0."""
@@ -36,7 +38,7 @@ def find_result_dirs(root: str, name: str = "results.json") -> list[str]:
 
 def level_top1(results: dict) -> dict[str, float]:
     """``{level: top-1}`` of one results.json, coarse -> fine."""
-    return {level: float(results["per_level"][level]["top1"]) for level in results["levels"]}
+    return {level: float(results["per_level"][level][spec.TOP1]) for level in results["levels"]}
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -70,9 +72,10 @@ def _seed_mean(runs: Sequence[dict], key: str) -> "float | None":
 
 
 def base_new_summary(base_runs: Sequence[dict], new_runs: Sequence[dict]) -> dict:
-    """Per-level base, new and HM (HM of the seed means), plus full-path accuracy and HCA.
+    """Per-level base, new and HM (HM of the seed means), plus the spec's other base/new metrics.
 
-    ``hca`` (hierarchical consistent accuracy) is present only when every run reports it.
+    Those are ``metric_spec.BASE_NEW_METRICS`` (full-path accuracy as ``full_path``, HCA as ``hca``),
+    each present only when every run reports it.
     """
     base, new = average_levels(base_runs), average_levels(new_runs)
     if list(base) != list(new):
@@ -87,17 +90,13 @@ def base_new_summary(base_runs: Sequence[dict], new_runs: Sequence[dict]) -> dic
         }
         for level in base
     }
-    full_base = float(np.mean([run["full_path_accuracy"] for run in base_runs]))
-    full_new = float(np.mean([run["full_path_accuracy"] for run in new_runs]))
-    summary = {
-        "levels": list(base),
-        "per_level": per_level,
-        "full_path": {"base": full_base, "new": full_new, "hm": harmonic_mean(full_base, full_new)},
-        "num_seeds": len(base_runs),
-    }
-    hca_base, hca_new = _seed_mean(base_runs, HCA), _seed_mean(new_runs, HCA)
-    if hca_base is not None and hca_new is not None:
-        summary["hca"] = {"base": hca_base, "new": hca_new, "hm": harmonic_mean(hca_base, hca_new)}
+    summary: dict = {"levels": list(base), "per_level": per_level}
+    for metric in spec.BASE_NEW_METRICS:
+        mean_base, mean_new = _seed_mean(base_runs, metric.key), _seed_mean(new_runs, metric.key)
+        if mean_base is not None and mean_new is not None:
+            summary[metric.summary_key] = {"base": mean_base, "new": mean_new, "hm": harmonic_mean(mean_base, mean_new)}
+        if metric.key == spec.FULL_PATH_ACCURACY:  # summary.json has always had num_seeds right after the full path
+            summary["num_seeds"] = len(base_runs)
     return summary
 
 
@@ -108,31 +107,6 @@ def fmt(value: float) -> str:
 # ---------------------------------------------------------------------------
 # Seed summaries for method comparisons (cli/compare.py, parse_test_res.py)
 # ---------------------------------------------------------------------------
-FULL_PATH = "full path"  # the extra row of a comparison table: every level right at once
-HCA = "hierarchical_consistent_accuracy"
-#: LCA heights, not percentages (lower is better)
-UNITLESS_KEYS = ("mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
-#: results.json keys added with the tree metrics, in the evaluator's order
-TREE_KEYS = (
-    HCA,
-    "hierarchical_precision",
-    "hierarchical_recall",
-    "hierarchical_f1",
-    "mean_treecut_accuracy",
-    "hierarchical_distance_at_5",
-)
-#: extra rows of comparison tables: (results.json key, row label); only for results with tree metrics
-TABLE_METRICS = (
-    (HCA, "HCA"),
-    ("mean_treecut_accuracy", "MTA"),
-    ("hierarchical_precision", "hP"),
-    ("hierarchical_recall", "hR"),
-    ("hierarchical_f1", "hF"),
-    ("hierarchical_distance_at_1", "hier. dist@1"),
-    ("hierarchical_distance_at_5", "hier. dist@5"),
-)
-
-
 def spread(values: Sequence[float], ci95: bool = False) -> float:
     """Population std (np.std, as Dassl's parse script), or the 95% CI half-width 1.96*std/sqrt(n)."""
     _, std = mean_std(values)
@@ -149,21 +123,21 @@ def seed_summary(runs: Sequence[dict]) -> dict:
 
     Returns ``{"levels", "seeds", "per_level": {level: stats}, "full_path": stats, "metrics": {key: stats}}``
     where ``stats = {"mean", "std", "n", "values", "seeds"}`` (``values`` in ``seeds`` order) and
-    ``metrics`` holds the :data:`TABLE_METRICS` keys that every run reports, for results written
+    ``metrics`` holds the ``metric_spec.COMPARISON_ROWS`` keys that every run reports, for results written
     with the tree metrics (older results.json files give an empty ``metrics``).
     """
     runs = list(runs)
     averaged = average_levels(runs)  # validates that every run has the same levels
     seeds = [run.get("seed") for run in runs]
     per_level = {level: _stats([level_top1(run)[level] for run in runs], seeds) for level in averaged}
-    full = [run.get("full_path_accuracy") for run in runs]
+    full = [run.get(spec.FULL_PATH_ACCURACY) for run in runs]
     full_path = _stats([math.nan if v is None else float(v) for v in full], seeds)
     extra = {}
-    if all(run.get(HCA) is not None for run in runs):
-        for key, _ in TABLE_METRICS:
-            values = [run.get(key) for run in runs]
+    if all(run.get(spec.HIERARCHICAL_CONSISTENT_ACCURACY) is not None for run in runs):  # written with tree metrics
+        for metric in spec.COMPARISON_ROWS:
+            values = [run.get(metric.key) for run in runs]
             if all(v is not None for v in values):
-                extra[key] = _stats([float(v) for v in values], seeds)
+                extra[metric.key] = _stats([float(v) for v in values], seeds)
     return {"levels": list(averaged), "seeds": seeds, "per_level": per_level, "full_path": full_path,
             "metrics": extra}
 
@@ -200,20 +174,9 @@ def flat_metrics(results: dict) -> "dict[str, float]":
     These are the names ``* <key>: x%`` lines use, so ``parse_test_res.py --keyword`` means
     the same thing for logs and for results.json. Undefined values (null) are left out.
     """
-    from .hierarchical import _metric_key  # the evaluator's level-name -> key rule, kept in one place
-
     flat: dict[str, float] = {}
-
-    def put(key: str, value) -> None:
+    for key, metric, level in spec.flat_keys(results.get("levels", [])):
+        value = results["per_level"][level].get(metric.key) if level is not None else results.get(key)
         if value is not None:
             flat[key] = float(value)
-
-    put("accuracy", results.get("accuracy"))
-    for level in results.get("levels", []):
-        row = results["per_level"][level]
-        for metric in ("top1", "top5", "macro_f1"):
-            put(f"{_metric_key(level)}_{metric}", row.get(metric))
-    for key in ("full_path_accuracy", "path_consistency", "mistake_severity", "hierarchical_distance_at_1",
-                *TREE_KEYS):
-        put(key, results.get(key))
     return flat

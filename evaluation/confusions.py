@@ -11,6 +11,8 @@ from typing import Sequence
 
 import torch
 
+from .metric_spec import NUM_SAMPLES
+
 __all__ = ["most_confused", "confusion_summary"]
 
 
@@ -58,7 +60,7 @@ def confusion_summary(
             pair["predicted_name"] = names[level][pair["predicted"]]
             pair["share_of_true"] = round(100.0 * pair["count"] / int(per_class[pair["true"]]), 4)
         summary[name] = {
-            "num_samples": int(t.numel()),
+            NUM_SAMPLES: int(t.numel()),
             "num_mistakes": int((p != t).sum()),
             "pairs": [
                 {key: pair[key] for key in ("true", "true_name", "predicted", "predicted_name", "count", "share_of_true")}

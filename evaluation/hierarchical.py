@@ -1,4 +1,4 @@
-"""The ``Hierarchical`` evaluator: per-level, full-path, consistency, severity and tree metrics.
+"""The ``Hierarchical`` evaluator: accumulates predictions and computes every metric of :mod:`.metric_spec`.
 
 Select it with ``TEST.EVALUATOR = "Hierarchical"`` (the project default). It is a
 drop-in Dassl evaluator: ``reset() -> process(mo, gt)* -> evaluate()``, and the
@@ -6,11 +6,9 @@ first key of the result is ``accuracy`` (finest-level top-1), which Dassl uses
 to select the best epoch. Without a hierarchy it evaluates a flat classifier as
 a single level named ``class``, so any Dassl trainer can use it.
 
-Output (Dassl style, so CoOp-style ``parse_test_res.py --keyword <key>`` works):
-``=> result``, a per-level table, then ``* total: N`` and ``* <key>: x.x%`` lines.
-With ``cfg.OUTPUT_DIR`` set, ``results.json`` and ``confusions.json``
-(``results_<split>.json`` / ``confusions_<split>.json`` for a split other than
-``test``) are written atomically, and ``per_level.png`` when ``TEST.PLOT_PER_LEVEL``.
+This module computes the numbers (:meth:`Hierarchical.compute`); what ``evaluate``
+prints and writes (the Dassl-style report, ``results.json``, ``confusions.json``,
+``per_level.png``) lives in :mod:`.run_report`.
 
 Memory stays O(N * (L + number of tree cuts)): every metric that needs all-node
 scores (top-5, HCA, hierarchical distance@5, tree-cut accuracy) is reduced to
@@ -19,27 +17,23 @@ per-sample values inside :meth:`process`, batch by batch; no logits are kept.
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
-from tabulate import tabulate
 
 from ..engine.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from ..hierarchy import Hierarchy
-from ..common.fileio import atomic_write_json
 
-from ..common.fileio import atomic_write_bytes
-
+from . import metric_spec as spec
 from . import metrics
-from .confusions import confusion_summary
 from .decoding import DECODINGS
+from .optional_cfg import cfg_get, int_key
+from .run_report import print_report, write_outputs
+from .scores import Layout, Scores
 from .treecuts import DROP_RATES, TreeCuts, sample_tree_cuts, treecut_correct
 
-__all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES", "TREE_METRIC_KEYS", "HEIGHT_KEYS"]
+__all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES"]
 
 FLAT_LEVEL_NAME = "class"
 TOP5_MIN_CLASSES = 6  # top-5 is only informative when a level has more than 5 classes
@@ -47,65 +41,6 @@ DEFAULT_NUM_CUTS = 25  # ProTeCt's number of evaluation tree cuts
 #: without ``TEST.CONFUSIONS_TOP_K`` (a bare Dassl config) no confusions.json is written, so the
 #: evaluator stays a drop-in that writes results.json only; hgclip/config.py sets 10.
 DEFAULT_CONFUSIONS_TOP_K = 0
-#: keys this evaluator adds after the Dassl-facing ones (see ``Hierarchical.evaluate``)
-TREE_METRIC_KEYS = (
-    "hierarchical_consistent_accuracy",
-    "hierarchical_precision",
-    "hierarchical_recall",
-    "hierarchical_f1",
-    "mean_treecut_accuracy",
-    "hierarchical_distance_at_5",
-)
-#: LCA heights, not percentages
-HEIGHT_KEYS = ("mistake_severity", "hierarchical_distance_at_1", "hierarchical_distance_at_5")
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """What the accumulated predictions refer to; fixed by the first ``process`` call."""
-
-    level_names: tuple[str, ...]
-    level_sizes: tuple[int, ...]
-    hierarchy: Optional[Hierarchy]
-
-    @property
-    def num_nodes(self) -> int:
-        return sum(self.level_sizes)
-
-    def describe(self) -> str:
-        return ", ".join(f"{n}={s}" for n, s in zip(self.level_names, self.level_sizes))
-
-
-def _metric_key(level_name: str) -> str:
-    """A level name as a metric-key prefix: no spaces, so ``* <key>: x%`` stays parseable."""
-    return re.sub(r"\W+", "_", level_name).strip("_") or "level"
-
-
-def _cfg_get(cfg: Any, dotted: str, default: Any = None) -> Any:
-    """``cfg.A.B`` or ``default`` when any part is missing (the evaluator must not need every key)."""
-    node = cfg
-    for part in dotted.split("."):
-        if node is None or not hasattr(node, part):
-            return default
-        node = getattr(node, part)
-    return node
-
-
-def _int_key(cfg: Any, dotted: str, default: int, minimum: Optional[int] = None) -> int:
-    """An integer config key (``default`` when absent), with a one-line error when it is not one."""
-    value = _cfg_get(cfg, dotted, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{dotted}: expected an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{dotted}: expected an integer >= {minimum}, got {value}")
-    return value
-
-
-def _json_number(value: Optional[float]) -> Optional[float]:
-    """Round for results.json; NaN (undefined) and ``None`` become ``null``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return round(float(value), 4)
 
 
 @EVALUATOR_REGISTRY.register()
@@ -133,7 +68,7 @@ class Hierarchical(EvaluatorBase):
         split: name of the evaluated split (default ``"test"``), set by the
             trainer; it names the results file and is stored in it.
         last_results: every metric of the last :meth:`evaluate` (the returned
-            Dassl-facing keys, then :data:`TREE_METRIC_KEYS`).
+            Dassl-facing keys, then ``metric_spec.TREE_METRIC_KEYS``).
     """
 
     def __init__(
@@ -155,11 +90,13 @@ class Hierarchical(EvaluatorBase):
         self.hierarchy = hierarchy
         self.decoding = decoding
         self.tree_metrics = tree_metrics
-        self.num_cuts = _int_key(cfg, "TEST.TREE_CUTS.NUM", DEFAULT_NUM_CUTS, minimum=0)
-        self.cuts_seed = _int_key(cfg, "TEST.TREE_CUTS.SEED", 0)
-        self.confusions_top_k = _int_key(cfg, "TEST.CONFUSIONS_TOP_K", DEFAULT_CONFUSIONS_TOP_K, minimum=0)
-        self.plot = bool(_cfg_get(cfg, "TEST.PLOT_PER_LEVEL", False))
+        self.num_cuts = int_key(cfg, "TEST.TREE_CUTS.NUM", DEFAULT_NUM_CUTS, minimum=0)
+        self.cuts_seed = int_key(cfg, "TEST.TREE_CUTS.SEED", 0)
+        self.confusions_top_k = int_key(cfg, "TEST.CONFUSIONS_TOP_K", DEFAULT_CONFUSIONS_TOP_K, minimum=0)
+        self.plot = bool(cfg_get(cfg, "TEST.PLOT_PER_LEVEL", False))
         self.split = "test"
+        #: set by the trainer (``num_shots_used``, ``num_processes``); added to results.json
+        self.run_info: Optional[dict] = None
         self.last_results: "OrderedDict[str, float]" = OrderedDict()
         self._cuts_cache: dict = {}
         self.reset()
@@ -167,7 +104,7 @@ class Hierarchical(EvaluatorBase):
     # ------------------------------------------------------------------ accumulation
     def reset(self) -> None:
         """Forget every processed sample (call before evaluating another split)."""
-        self._layout: Optional[_Layout] = None
+        self._layout: Optional[Layout] = None
         self._preds: list[torch.Tensor] = []  # [B, L] local predictions per batch
         self._targets: list[torch.Tensor] = []  # [B, L] local targets per batch
         self._top5: list[torch.Tensor] = []  # [B, L] bool, target within the top 5 of its level
@@ -175,18 +112,18 @@ class Hierarchical(EvaluatorBase):
         self._hdist5: list[torch.Tensor] = []  # [B] float64, mean LCA height of the top-5 leaves
         self._cut_hits: list[torch.Tensor] = []  # [B, T] bool, right on tree cut t
 
-    def _layout_for(self, width: int) -> _Layout:
+    def _layout_for(self, width: int) -> Layout:
         """The layout implied by the current hierarchy, checked against ``width`` and earlier batches."""
         h = self.hierarchy
         if h is not None:
-            layout = _Layout(tuple(h.level_names), tuple(h.level_sizes), h)
+            layout = Layout(tuple(h.level_names), tuple(h.level_sizes), h)
             if width != h.num_nodes:
                 raise ValueError(
                     f"Hierarchical evaluator: expected logits over num_nodes={h.num_nodes} "
                     f"({layout.describe()}), got width {width}"
                 )
         else:
-            layout = _Layout((FLAT_LEVEL_NAME,), (width,), None)
+            layout = Layout((FLAT_LEVEL_NAME,), (width,), None)
         if self._layout is not None and self._layout != layout:
             raise ValueError(
                 f"Hierarchical evaluator: this batch has {layout.describe()} but earlier batches had "
@@ -242,7 +179,7 @@ class Hierarchical(EvaluatorBase):
             scores = [logits]
             preds = logits.argmax(dim=1)[:, None]
             targets = labels[:, None]
-        ranked = [metrics.topk_predictions(s, targets[:, l], 5) for l, s in enumerate(scores)]
+        ranked = [metrics.topk_predictions(s, targets[:, level], 5) for level, s in enumerate(scores)]
         top5 = torch.stack([hit for hit, _, _ in ranked], dim=1)
 
         self._layout = layout
@@ -262,7 +199,7 @@ class Hierarchical(EvaluatorBase):
             self._cut_hits.append(correct[:, None])
 
     # ------------------------------------------------------------------ results
-    def _cut_info(self, layout: _Layout, cut_hits: torch.Tensor) -> dict:
+    def _cut_info(self, layout: Layout, cut_hits: torch.Tensor) -> dict:
         """What results.json records about the tree cuts: settings, sizes and per-cut accuracy (%)."""
         if layout.hierarchy is not None:
             cuts = self.tree_cuts(layout.hierarchy)
@@ -281,12 +218,12 @@ class Hierarchical(EvaluatorBase):
             "std": float(torch.tensor(accuracies, dtype=torch.float64).std(unbiased=False)) if accuracies else 0.0,
         }
 
-    def _compute(self) -> tuple[_Layout, "OrderedDict[str, float]", dict, dict]:
-        """Metric dicts (Dassl-facing, then tree metrics), the per-level table and the tree-cut record."""
+    def compute(self) -> Scores:
+        """Every metric of the processed samples (the Dassl-facing ones, then the tree metrics); prints nothing."""
         layout = self._layout
         if layout is None:  # nothing processed: report zeros for the current hierarchy
             h = self.hierarchy
-            layout = _Layout((FLAT_LEVEL_NAME,), (0,), None) if h is None else _Layout(
+            layout = Layout((FLAT_LEVEL_NAME,), (0,), None) if h is None else Layout(
                 tuple(h.level_names), tuple(h.level_sizes), h
             )
         num_levels = len(layout.level_names)
@@ -303,10 +240,10 @@ class Hierarchical(EvaluatorBase):
             correct = preds[:, level] == targets[:, level]
             top5_hits = top5[:, level]
             per_level[name] = {
-                "top1": pct(correct.double().mean().item()) if n else 0.0,
-                "top5": None if size < TOP5_MIN_CLASSES else (pct(top5_hits.double().mean().item()) if n else 0.0),
-                "macro_f1": pct(metrics.macro_f1(preds[:, level], targets[:, level], num_classes=max(size, 1))),
-                "num_classes": size,
+                spec.TOP1: pct(correct.double().mean().item()) if n else 0.0,
+                spec.TOP5: None if size < TOP5_MIN_CLASSES else (pct(top5_hits.double().mean().item()) if n else 0.0),
+                spec.MACRO_F1: pct(metrics.macro_f1(preds[:, level], targets[:, level], num_classes=max(size, 1))),
+                spec.NUM_CLASSES: size,
             }
 
         h = layout.hierarchy
@@ -320,18 +257,17 @@ class Hierarchical(EvaluatorBase):
             severity, hdist = math.nan, math.nan
 
         results: "OrderedDict[str, float]" = OrderedDict()
-        results["accuracy"] = per_level[layout.level_names[-1]]["top1"]
+        results[spec.ACCURACY] = per_level[layout.level_names[-1]][spec.TOP1]
         for name in layout.level_names:
-            key, row = _metric_key(name), per_level[name]
-            results[f"{key}_top1"] = row["top1"]
-            if row["top5"] is not None:
-                results[f"{key}_top5"] = row["top5"]
-            results[f"{key}_macro_f1"] = row["macro_f1"]
-        results["full_path_accuracy"] = pct(metrics.full_path_accuracy(preds, targets))
-        results["path_consistency"] = consistency
-        results["mistake_severity"] = severity
-        results["hierarchical_distance_at_1"] = hdist
-        results["num_samples"] = n
+            row = per_level[name]
+            for metric in spec.PER_LEVEL_METRICS:
+                if row[metric.key] is not None:
+                    results[spec.level_key(name, metric)] = row[metric.key]
+        results[spec.FULL_PATH_ACCURACY] = pct(metrics.full_path_accuracy(preds, targets))
+        results[spec.PATH_CONSISTENCY] = consistency
+        results[spec.MISTAKE_SEVERITY] = severity
+        results[spec.HIERARCHICAL_DISTANCE_AT_1] = hdist
+        results[spec.NUM_SAMPLES] = n
 
         tree: "OrderedDict[str, float]" = OrderedDict()
         cut_record: dict = {}
@@ -346,19 +282,18 @@ class Hierarchical(EvaluatorBase):
             hdist5 = math.nan
             if h is not None and h.num_leaves >= TOP5_MIN_CLASSES and n:
                 hdist5 = torch.cat(self._hdist5).mean().item()
-            tree["hierarchical_consistent_accuracy"] = pct(hca.double().mean().item()) if n else 0.0
-            tree["hierarchical_precision"] = pct(hp)
-            tree["hierarchical_recall"] = pct(hr)
-            tree["hierarchical_f1"] = pct(hf)
-            tree["mean_treecut_accuracy"] = (
+            tree[spec.HIERARCHICAL_CONSISTENT_ACCURACY] = pct(hca.double().mean().item()) if n else 0.0
+            tree[spec.HIERARCHICAL_PRECISION] = pct(hp)
+            tree[spec.HIERARCHICAL_RECALL] = pct(hr)
+            tree[spec.HIERARCHICAL_F1] = pct(hf)
+            tree[spec.MEAN_TREECUT_ACCURACY] = (
                 float(sum(cut_record["accuracies"]) / len(cut_record["accuracies"])) if cut_record["accuracies"] else math.nan
             )
-            tree["hierarchical_distance_at_5"] = hdist5
-        return layout, results, tree, {"per_level": per_level, "tree_cuts": cut_record, "preds": preds,
-                                       "targets": targets}
+            tree[spec.HIERARCHICAL_DISTANCE_AT_5] = hdist5
+        return Scores(layout, results, tree, per_level, cut_record, preds, targets)
 
     def evaluate(self) -> "OrderedDict[str, float]":
-        """Print the Dassl-style report, write results.json (and confusions.json), and return the metrics.
+        """Compute, print the Dassl-style report, write results.json (and confusions.json), return the metrics.
 
         Returned keys (Dassl-facing; Dassl selects on the first and logs them all):
         ``accuracy`` (finest top-1, the selection metric), then per level
@@ -367,122 +302,13 @@ class Hierarchical(EvaluatorBase):
         (all in percent), ``mistake_severity`` and ``hierarchical_distance_at_1``
         (LCA heights; NaN when undefined) and ``num_samples``.
 
-        The tree metrics (:data:`TREE_METRIC_KEYS`: HCA, hP/hR/hF, MTA in percent,
+        The tree metrics (``metric_spec.TREE_METRIC_KEYS``: HCA, hP/hR/hF, MTA in percent,
         hierarchical distance@5 as a height) are printed, written to results.json
         and kept with the returned keys in :attr:`last_results`.
         """
-        layout, results, tree, extra = self._compute()
-        self.last_results = OrderedDict(list(results.items()) + list(tree.items()))
-        self._print(layout, self.last_results, extra["per_level"], extra["tree_cuts"])
-        self._write_files(layout, results, tree, extra)
-        return results
-
-    def _print(self, layout: _Layout, results: "OrderedDict[str, float]", per_level: dict, cuts: dict) -> None:
-        def height(value: float) -> str:
-            return "n/a" if math.isnan(value) else f"{value:.2f}"
-
-        rows = [
-            [name, row["num_classes"], row["top1"], row["top5"], row["macro_f1"]] for name, row in per_level.items()
-        ]
-        headers = ["level", "classes", "top-1 (%)", "top-5 (%)", "macro-F1 (%)"]
-        print("=> result")
-        print(tabulate(rows, headers=headers, floatfmt=".1f", missingval="-"))
-        print(
-            f"full path: {results['full_path_accuracy']:.1f}% | consistent path: {results['path_consistency']:.1f}% | "
-            f"mistake severity: {height(results['mistake_severity'])} | "
-            f"hier. distance@1: {height(results['hierarchical_distance_at_1'])}"
-        )
-        if "hierarchical_consistent_accuracy" in results:
-            print(
-                f"HCA: {results['hierarchical_consistent_accuracy']:.1f}% | hP / hR / hF: "
-                f"{results['hierarchical_precision']:.1f} / {results['hierarchical_recall']:.1f} / "
-                f"{results['hierarchical_f1']:.1f}% | MTA ({cuts['num_cuts']} cuts, seed {cuts['seed']}): "
-                f"{height(results['mean_treecut_accuracy'])}% | "
-                f"hier. distance@5: {height(results['hierarchical_distance_at_5'])}"
-            )
-        print(f"* total: {results['num_samples']:,}")
-        for key, value in results.items():
-            if key == "num_samples":
-                continue
-            if key in HEIGHT_KEYS:  # heights, not percentages
-                if not math.isnan(value):
-                    print(f"* {key}: {value:.2f}")
-            elif not math.isnan(value):
-                print(f"* {key}: {value:.1f}%")
-
-    def _file_name(self, stem: str, extension: str) -> str:
-        split = self.split or "test"
-        return f"{stem}.{extension}" if split == "test" else f"{stem}_{split}.{extension}"
-
-    def _class_names(self, layout: _Layout) -> list[list[str]]:
-        if layout.hierarchy is not None:
-            return [layout.hierarchy.names_at_level(level) for level in range(len(layout.level_names))]
-        names = self.lab2cname or {}
-        return [[str(names.get(i, i)) for i in range(layout.level_sizes[0])]]
-
-    def _write_files(self, layout: _Layout, results: "OrderedDict[str, float]", tree: dict, extra: dict) -> None:
-        """results.json, then confusions.json (``TEST.CONFUSIONS_TOP_K`` > 0) and per_level.png (opt-in)."""
-        output_dir = _cfg_get(self.cfg, "OUTPUT_DIR", "") or ""
-        if not output_dir:
-            return
-        payload = self._results_payload(layout, results, tree, extra)
-        atomic_write_json(os.path.join(output_dir, self._file_name("results", "json")), payload)
-        if self.confusions_top_k > 0:
-            confusions = {
-                "split": payload["split"],
-                "decoding": payload["decoding"],
-                "levels": list(layout.level_names),
-                "top_k": self.confusions_top_k,
-                "per_level": confusion_summary(extra["preds"], extra["targets"], layout.level_names,
-                                               layout.level_sizes, self._class_names(layout), self.confusions_top_k),
-            }
-            atomic_write_json(os.path.join(output_dir, self._file_name("confusions", "json")), confusions)
-        if self.plot:
-            from .plots import per_level_png
-
-            png = per_level_png(
-                layout.level_names,
-                [row["top1"] for row in extra["per_level"].values()],
-                {"HCA": tree.get("hierarchical_consistent_accuracy"), "full path": results["full_path_accuracy"]},
-                title=f"{payload['trainer'] or 'run'} on {payload['dataset'] or '?'} "
-                f"({payload['split']}, {payload['decoding']} decoding)",
-            )
-            atomic_write_bytes(os.path.join(output_dir, self._file_name("per_level", "png")), png)
-
-    def _results_payload(self, layout: _Layout, results: "OrderedDict[str, float]", tree: dict, extra: dict) -> dict:
-        decoding = self.decoding if layout.hierarchy is not None else "independent"
-        payload = {
-            "trainer": _cfg_get(self.cfg, "TRAINER.NAME", ""),
-            "dataset": _cfg_get(self.cfg, "DATASET.DISPLAY_NAME", "") or _cfg_get(self.cfg, "DATASET.NAME", ""),
-            "subsample": _cfg_get(self.cfg, "DATASET.SUBSAMPLE_CLASSES", "all"),
-            "seed": _cfg_get(self.cfg, "SEED", None),
-            "num_shots": _cfg_get(self.cfg, "DATASET.NUM_SHOTS", None),
-            "backbone": _cfg_get(self.cfg, "MODEL.BACKBONE.NAME", ""),
-            "split": self.split or "test",
-            "decoding": decoding,
-            "valid_paths": DECODINGS[decoding].valid_paths or len(layout.level_names) == 1,
-            "levels": list(layout.level_names),
-            "num_samples": results["num_samples"],
-            "accuracy": _json_number(results["accuracy"]),
-            "per_level": {
-                name: {
-                    "top1": _json_number(row["top1"]),
-                    "top5": _json_number(row["top5"]),
-                    "macro_f1": _json_number(row["macro_f1"]),
-                    "num_classes": row["num_classes"],
-                }
-                for name, row in extra["per_level"].items()
-            },
-            "full_path_accuracy": _json_number(results["full_path_accuracy"]),
-            "path_consistency": _json_number(results["path_consistency"]),
-            "mistake_severity": _json_number(results["mistake_severity"]),
-            "hierarchical_distance_at_1": _json_number(results["hierarchical_distance_at_1"]),
-        }
-        for key, value in tree.items():
-            payload[key] = _json_number(value)
-        if tree:
-            cuts = extra["tree_cuts"]
-            payload["tree_cuts"] = dict(cuts, accuracies=[_json_number(a) for a in cuts["accuracies"]],
-                                        std=_json_number(cuts["std"]))
-        payload.update(getattr(self, "run_info", None) or {})  # set by the trainer: num_shots_used, num_processes
-        return payload
+        scores = self.compute()
+        self.last_results = scores.all_metrics
+        print_report(scores)
+        write_outputs(self.cfg, scores, self.split, self.decoding, self.confusions_top_k, self.plot,
+                      lab2cname=self.lab2cname, run_info=self.run_info)
+        return scores.returned

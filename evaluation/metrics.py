@@ -7,7 +7,9 @@ evaluator turns them into percentages, as Dassl reports them.
 
 Notation (see ``shared/reference/metrics.md``): N samples, C classes, L levels
 ordered coarse -> fine; per-level predictions and targets are LOCAL indices
-(within their level), the last column being the leaf.
+(within their level), the last column being the leaf. Every function without a leading
+underscore is public (no ``__all__``: several functions share their name with the metric key
+they compute, and the keys are spelled in ``metric_spec.py`` alone).
 """
 from __future__ import annotations
 
@@ -18,28 +20,6 @@ import torch
 
 if TYPE_CHECKING:  # only for type hints; metrics never need the class itself
     from ..hierarchy import Hierarchy
-
-__all__ = [
-    "topk_predictions",
-    "topk_correct",
-    "topk_accuracy",
-    "macro_f1",
-    "full_path_accuracy",
-    "path_consistency",
-    "consistent_mask",
-    "mistake_severity",
-    "hierarchical_distance_at_1",
-    "hierarchical_distance_at_k",
-    "hierarchical_distance_topk",
-    "ranked_hierarchical_distance",
-    "lca_heights",
-    "node_ancestors",
-    "level_parents",
-    "hierarchical_consistent_mask",
-    "hierarchical_consistent_accuracy",
-    "hierarchical_overlap",
-    "hierarchical_prf",
-]
 
 
 def _long(x: Any, name: str, ndim: int) -> torch.Tensor:
@@ -391,3 +371,4 @@ def hierarchical_prf(preds: Any, targets: Any, hierarchy: "Hierarchy") -> tuple[
     hr = shared.sum().item() / true_size.sum().item()
     hf = 0.0 if hp + hr == 0 else 2 * hp * hr / (hp + hr)
     return hp, hr, hf
+

@@ -1,7 +1,7 @@
 """A PNG of one run's per-level top-1 beside its path metrics (HCA, full path), for a quick look.
 
 Off by default (``TEST.PLOT_PER_LEVEL``): matplotlib is slow to import and most runs are
-read through ``results.json``. The comparison charts across trainers live in ``report.py``.
+read through ``results.json``. The comparison charts across trainers live in ``comparison_report.py``.
 """
 from __future__ import annotations
 

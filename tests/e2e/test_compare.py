@@ -1,4 +1,4 @@
-"""cli/compare.py and evaluation/report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
+"""cli/compare.py and evaluation/comparison_report.py: seed aggregation, Table-1 markdown, CSV, PNG, CLI, skip logic."""
 from __future__ import annotations
 
 import csv
@@ -7,12 +7,11 @@ import json
 import os
 import os.path as osp
 import subprocess
-import sys
 
 import pytest
 
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
-from hgclip.evaluation.report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
+from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
 from hgclip.cli import compare  # noqa: E402
 from run_helpers import REPO

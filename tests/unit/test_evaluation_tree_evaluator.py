@@ -12,7 +12,7 @@ from yacs.config import CfgNode
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
 from hgclip.config import get_cfg
 from hgclip.evaluation import Hierarchical
-from hgclip.evaluation.hierarchical import TREE_METRIC_KEYS
+from hgclip.evaluation.metric_spec import TREE_METRIC_KEYS
 from hgclip.hierarchy import Hierarchy
 
 # Global order animal(0) vehicle(1) | cat(2) dog(3) car(4). Per sample (coarse, fine) predictions:

@@ -21,11 +21,12 @@ from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_text
 
-from .aggregate import FULL_PATH, TABLE_METRICS, UNITLESS_KEYS
+from . import metric_spec as spec
 
 __all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "write_reports"]
 
 MISSING = "-"
+FULL_PATH = spec.by_key(spec.FULL_PATH_ACCURACY)  # the row after the levels: every level right at once
 
 
 def format_cell(stats: Optional[dict], bold: bool = False, decimals: int = 2) -> str:
@@ -50,14 +51,14 @@ def _rows(comparison: dict) -> list[tuple[str, str, str, dict]]:
     """
     trainers = comparison["trainers"]
     rows = [
-        (level_label(i, level), level, "top1", {t: s["per_level"].get(level) for t, s in trainers.items()})
+        (level_label(i, level), level, spec.TOP1, {t: s["per_level"].get(level) for t, s in trainers.items()})
         for i, level in enumerate(comparison["levels"])
     ]
-    rows.append((FULL_PATH, FULL_PATH, "full_path_accuracy", {t: s["full_path"] for t, s in trainers.items()}))
-    for key, label in TABLE_METRICS:
-        cells = {t: s.get("metrics", {}).get(key) for t, s in trainers.items()}
+    rows.append((FULL_PATH.label, FULL_PATH.label, FULL_PATH.key, {t: s["full_path"] for t, s in trainers.items()}))
+    for metric in spec.COMPARISON_ROWS:
+        cells = {t: s.get("metrics", {}).get(metric.key) for t, s in trainers.items()}
         if any(cell is not None for cell in cells.values()):
-            rows.append((label, label, key, cells))
+            rows.append((metric.label, metric.label, metric.key, cells))
     return rows
 
 
@@ -85,7 +86,7 @@ def comparison_markdown(comparisons: Sequence[dict], decimals: int = 2, notes: b
     body = []
     for comparison in comparisons:
         for i, (label, _, metric, cells) in enumerate(_rows(comparison)):
-            best = _best(cells, decimals, lowest=metric in UNITLESS_KEYS)
+            best = _best(cells, decimals, lowest=not spec.by_key(metric).higher_is_better)
             body.append([comparison["dataset"] if i == 0 else "", label,
                          *[format_cell(cells.get(t), t in best, decimals) for t in trainers]])
     table = tabulate(body, headers=["Dataset", "Level", *trainers], tablefmt="github", disable_numparse=True)
@@ -125,7 +126,7 @@ def comparison_csv(comparisons: Sequence[dict]) -> str:
                      *[f"seed{s}" for s in seeds]])
     for comparison in comparisons:
         for index, (_, level, metric, cells) in enumerate(_rows(comparison)):
-            level_index = index + 1 if metric == "top1" else ""
+            level_index = index + 1 if metric == spec.TOP1 else ""
             for trainer, stats in cells.items():
                 if stats is None:
                     continue

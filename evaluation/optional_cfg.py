@@ -1,0 +1,26 @@
+"""Reading config keys that a bare Dassl config may lack: the evaluator must work without the project's keys."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = ["cfg_get", "int_key"]
+
+
+def cfg_get(cfg: Any, dotted: str, default: Any = None) -> Any:
+    """``cfg.A.B`` or ``default`` when any part is missing."""
+    node = cfg
+    for part in dotted.split("."):
+        if node is None or not hasattr(node, part):
+            return default
+        node = getattr(node, part)
+    return node
+
+
+def int_key(cfg: Any, dotted: str, default: int, minimum: Optional[int] = None) -> int:
+    """An integer config key (``default`` when absent), with a one-line error when it is not one."""
+    value = cfg_get(cfg, dotted, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{dotted}: expected an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{dotted}: expected an integer >= {minimum}, got {value}")
+    return value

@@ -1,0 +1,149 @@
+"""What one evaluation prints and writes: the Dassl-style report, results.json, confusions.json, per_level.png.
+
+The printed report is ``=> result``, a per-level table, the summary lines, then ``* total: N`` and
+one ``* <key>: x.x%`` line per defined metric (what CoOp-style ``parse_test_res --keyword`` greps).
+Files go to ``cfg.OUTPUT_DIR`` (nothing is written without one), atomically; a split other than
+``test`` is named in the file: ``results_<split>.json``. Keys, units, labels and decimals come
+from :mod:`.metric_spec`; the numbers from the evaluator (:class:`.scores.Scores`).
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional
+
+from tabulate import tabulate
+
+from ..common.fileio import atomic_write_bytes, atomic_write_json
+from . import metric_spec as spec
+from .confusions import confusion_summary
+from .decoding import DECODINGS
+from .optional_cfg import cfg_get
+from .scores import Layout, Scores
+
+__all__ = ["print_report", "results_payload", "write_outputs", "output_name", "json_number"]
+
+
+def json_number(value: Optional[float]) -> Optional[float]:
+    """Round for results.json; NaN (undefined) and ``None`` become ``null``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 4)
+
+
+def _summary_value(metric: spec.Metric, value: float) -> str:
+    text = "n/a" if math.isnan(value) else f"{value:.{metric.summary_decimals}f}"
+    return text + ("%" if metric.unit == spec.PERCENT else "")
+
+
+def _summary_item(item: Any, metrics: dict, cuts: dict) -> str:
+    """``label: value`` of one metric, or ``a / b / c: x / y / z%`` of a tuple of percentages."""
+    if isinstance(item, tuple):
+        group = [spec.by_key(key) for key in item]
+        values = " / ".join(f"{metrics[m.key]:.{m.summary_decimals}f}" for m in group)
+        return f"{' / '.join(m.summary_label for m in group)}: {values}%"
+    metric = spec.by_key(item)
+    return f"{metric.summary_label.format(**cuts)}: {_summary_value(metric, metrics[item])}"
+
+
+def print_report(scores: Scores) -> None:
+    """The Dassl-style report of one evaluation on stdout."""
+    metrics = scores.all_metrics
+    columns = spec.PER_LEVEL_METRICS
+    rows = [[name, row[spec.NUM_CLASSES], *[row[m.key] for m in columns]] for name, row in scores.per_level.items()]
+    headers = ["level", "classes", *[f"{m.label} ({m.unit})" for m in columns]]
+    print("=> result")
+    print(tabulate(rows, headers=headers, floatfmt=".1f", missingval="-"))
+    for line in spec.SUMMARY_LINES:
+        first = line[0] if isinstance(line[0], str) else line[0][0]
+        if first in metrics:  # the tree line only when the tree metrics were computed
+            print(" | ".join(_summary_item(item, metrics, scores.tree_cuts) for item in line))
+    print(f"* {spec.by_key(spec.NUM_SAMPLES).label}: {metrics[spec.NUM_SAMPLES]:,}")
+    for key, value in metrics.items():
+        metric = spec.metric_of(key)
+        if metric is None or metric.unit == spec.COUNT or math.isnan(value):
+            continue
+        print(f"* {key}: {value:.{metric.decimals}f}{spec.suffix(key)}")
+
+
+def output_name(stem: str, extension: str, split: str) -> str:
+    """``results.json`` for the test split, ``results_<split>.json`` for another."""
+    split = split or "test"
+    return f"{stem}.{extension}" if split == "test" else f"{stem}_{split}.{extension}"
+
+
+def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_info: Optional[dict] = None) -> dict:
+    """The content of results.json: the run's identity, then every metric in the spec's order."""
+    layout = scores.layout
+    decoding = decoding if layout.hierarchy is not None else "independent"
+    returned = scores.returned
+    payload = {
+        "trainer": cfg_get(cfg, "TRAINER.NAME", ""),
+        "dataset": cfg_get(cfg, "DATASET.DISPLAY_NAME", "") or cfg_get(cfg, "DATASET.NAME", ""),
+        "subsample": cfg_get(cfg, "DATASET.SUBSAMPLE_CLASSES", "all"),
+        "seed": cfg_get(cfg, "SEED", None),
+        "num_shots": cfg_get(cfg, "DATASET.NUM_SHOTS", None),
+        "backbone": cfg_get(cfg, "MODEL.BACKBONE.NAME", ""),
+        "split": split or "test",
+        "decoding": decoding,
+        "valid_paths": DECODINGS[decoding].valid_paths or len(layout.level_names) == 1,
+        "levels": list(layout.level_names),
+        spec.NUM_SAMPLES: returned[spec.NUM_SAMPLES],
+        spec.ACCURACY: json_number(returned[spec.ACCURACY]),
+        "per_level": {
+            name: {**{m.key: json_number(row[m.key]) for m in spec.PER_LEVEL_METRICS},
+                   spec.NUM_CLASSES: row[spec.NUM_CLASSES]}
+            for name, row in scores.per_level.items()
+        },
+    }
+    for key in spec.RETURNED_KEYS:
+        if key not in payload:
+            payload[key] = json_number(returned[key])
+    for key, value in scores.tree.items():
+        payload[key] = json_number(value)
+    if scores.tree:
+        cuts = scores.tree_cuts
+        payload["tree_cuts"] = dict(cuts, accuracies=[json_number(a) for a in cuts["accuracies"]],
+                                    std=json_number(cuts["std"]))
+    payload.update(run_info or {})  # set by the trainer: num_shots_used, num_processes
+    return payload
+
+
+def _class_names(layout: Layout, lab2cname: Optional[dict]) -> list[list[str]]:
+    if layout.hierarchy is not None:
+        return [layout.hierarchy.names_at_level(level) for level in range(len(layout.level_names))]
+    names = lab2cname or {}
+    return [[str(names.get(i, i)) for i in range(layout.level_sizes[0])]]
+
+
+def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusions_top_k: int, plot: bool,
+                  lab2cname: Optional[dict] = None, run_info: Optional[dict] = None) -> None:
+    """results.json, then confusions.json (``confusions_top_k`` > 0) and per_level.png (``plot``) in OUTPUT_DIR."""
+    output_dir = cfg_get(cfg, "OUTPUT_DIR", "") or ""
+    if not output_dir:
+        return
+    layout = scores.layout
+    payload = results_payload(cfg, scores, split, decoding, run_info)
+    atomic_write_json(os.path.join(output_dir, output_name("results", "json", split)), payload)
+    if confusions_top_k > 0:
+        confusions = {
+            "split": payload["split"],
+            "decoding": payload["decoding"],
+            "levels": list(layout.level_names),
+            "top_k": confusions_top_k,
+            "per_level": confusion_summary(scores.preds, scores.targets, layout.level_names, layout.level_sizes,
+                                           _class_names(layout, lab2cname), confusions_top_k),
+        }
+        atomic_write_json(os.path.join(output_dir, output_name("confusions", "json", split)), confusions)
+    if plot:
+        from .plots import per_level_png
+
+        hca, full = spec.by_key(spec.HIERARCHICAL_CONSISTENT_ACCURACY), spec.by_key(spec.FULL_PATH_ACCURACY)
+        png = per_level_png(
+            layout.level_names,
+            [row[spec.TOP1] for row in scores.per_level.values()],
+            {hca.label: scores.tree.get(hca.key), full.label: scores.returned[full.key]},
+            title=f"{payload['trainer'] or 'run'} on {payload['dataset'] or '?'} "
+            f"({payload['split']}, {payload['decoding']} decoding)",
+        )
+        atomic_write_bytes(os.path.join(output_dir, output_name("per_level", "png", split)), png)

@@ -1,0 +1,55 @@
+"""What one evaluation computed, handed from the evaluator (``hierarchical.py``) to its report (``run_report.py``)."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..hierarchy import Hierarchy
+
+__all__ = ["Layout", "Scores"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the accumulated predictions refer to; fixed by the evaluator's first ``process`` call."""
+
+    level_names: tuple[str, ...]
+    level_sizes: tuple[int, ...]
+    hierarchy: Optional[Hierarchy]
+
+    @property
+    def num_nodes(self) -> int:
+        return sum(self.level_sizes)
+
+    def describe(self) -> str:
+        return ", ".join(f"{n}={s}" for n, s in zip(self.level_names, self.level_sizes))
+
+
+@dataclass
+class Scores:
+    """The numbers of one evaluation.
+
+    Attributes:
+        layout: the levels the numbers refer to.
+        returned: the Dassl-facing metrics (``metric_spec.RETURNED_KEYS`` with the per-level keys).
+        tree: the tree metrics (``metric_spec.TREE_METRIC_KEYS``); empty without ``tree_metrics``.
+        per_level: ``{level: {top1, top5, macro_f1, num_classes}}`` in percent (top5 None when undefined).
+        tree_cuts: what results.json records about the tree cuts (empty without ``tree_metrics``).
+        preds, targets: ``[N, L]`` local per-level predictions and targets (for confusions.json).
+    """
+
+    layout: Layout
+    returned: "OrderedDict[str, float]"
+    tree: "OrderedDict[str, float]"
+    per_level: dict
+    tree_cuts: dict
+    preds: torch.Tensor
+    targets: torch.Tensor
+
+    @property
+    def all_metrics(self) -> "OrderedDict[str, float]":
+        """The returned metrics, then the tree metrics (the evaluator's ``last_results``)."""
+        return OrderedDict(list(self.returned.items()) + list(self.tree.items()))
