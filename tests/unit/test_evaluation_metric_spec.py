@@ -15,7 +15,7 @@ from hgclip.evaluation.aggregate import flat_metrics
 from hgclip.evaluation.metric_docs import docs_path, main as docs_main
 from hgclip.hierarchy import Hierarchy
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from run_helpers import REPO
 
 
 def test_docs_page_is_rendered_from_the_spec():
