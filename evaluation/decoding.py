@@ -70,7 +70,8 @@ def top_down_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Te
     """Per-level log-softmax scores, each finer level masked to the children of the predicted parent.
 
     Nodes outside the predicted parent's children score ``-inf``, so the argmax
-    path is valid by construction (and a coarse mistake propagates down).
+    path is valid by construction (and a coarse mistake propagates down), for any logits,
+    infinite or NaN ones included (:func:`_restrict`).
     """
     slices = [s.float().log_softmax(dim=-1) for s in hierarchy.split_logits(logits)]
     scores = [slices[0]]
@@ -78,10 +79,22 @@ def top_down_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Te
     for level in range(1, hierarchy.num_levels):
         parent_of = level_parents(hierarchy, level).to(predicted.device)  # [size_level]
         allowed = parent_of[None, :] == predicted[:, None]  # [B, size_level]
-        masked = slices[level].masked_fill(~allowed, float("-inf"))
+        masked = _restrict(slices[level], allowed)
         scores.append(masked)
         predicted = masked.argmax(dim=-1)
     return scores
+
+
+def _restrict(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """``scores`` with every position not ``allowed`` at ``-inf`` and every allowed one above it.
+
+    With finite logits this is a plain mask. An allowed score of ``-inf`` or NaN (all of a
+    branch's children at ``-inf``, a NaN logit) becomes the lowest finite value and ``+inf``
+    the highest, so the argmax, and the top-5, stay inside the branch whatever the logits hold.
+    """
+    info = torch.finfo(scores.dtype)
+    finite = torch.nan_to_num(scores, nan=info.min, posinf=info.max, neginf=info.min)
+    return finite.masked_fill(~allowed, float("-inf"))
 
 
 def path_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:

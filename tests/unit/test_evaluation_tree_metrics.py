@@ -367,3 +367,29 @@ def test_explicit_cuts_are_validated(toy):
         tree_cuts_from_nodes(toy, [[0, 1], [0]])
     assert math.isclose(treecut_accuracies(torch.zeros(0, 5), torch.zeros(0, dtype=torch.long),
                                            tree_cuts_from_nodes(toy, [[0, 1]]), toy).sum().item(), 0.0)
+
+
+@pytest.mark.parametrize("name", ["top_down", "path"])
+def test_valid_path_decoders_stay_valid_with_infinite_and_nan_logits(name):
+    """Whole branches at -inf, +inf winners and NaNs: the promised valid path still holds."""
+    h = four_levels()
+    g = torch.Generator().manual_seed(7)
+    logits = torch.randn(3000, h.num_nodes, generator=g)
+    special = torch.rand(logits.shape, generator=g)
+    logits[special < 0.35] = float("-inf")  # often every child of the chosen node
+    logits[(special > 0.97) & (special < 0.98)] = float("inf")
+    logits[special > 0.995] = float("nan")
+    logits[:50] = float("-inf")  # rows with nothing finite at all
+    preds = decoding.decode(logits, h, name)
+    assert metrics.path_consistency(preds, h) == 1.0
+
+
+def test_top_down_never_leaves_the_chosen_branch_when_its_children_are_minus_inf():
+    h = four_levels()
+    logits = torch.randn(1, h.num_nodes)
+    chosen = int(h.split_logits(logits)[0].argmax())
+    children = [c for c in h.children[chosen]]
+    logits[0, children] = float("-inf")
+    preds = decoding.decode(logits, h, "top_down")
+    assert h.level_offsets[1] + int(preds[0, 1]) in children
+    assert metrics.path_consistency(preds, h) == 1.0
