@@ -120,14 +120,15 @@ class ConfigKey(NamedTuple):
 
     key: str  # e.g. "TRAINER.HGCLIP.LAMBDA_ATTN"
     default: Any
-    declared_by: str  # "" for a shared key; else the trainer (its listed name) whose config_section() declares it
+    declared_by: str  # "" for a shared key; else the class name of the trainer whose config_section() declares it
+    shipped: bool  # a shared key, or one declared by a trainer of this package (not a user's --trainer-module)
 
 
 def config_keys(base: Optional[CN] = None) -> list[ConfigKey]:
     """Every key :func:`extend_cfg` adds to ``base`` (default: Dassl's defaults) or changes in it, in order.
 
     ``declared_by`` names the trainer of a ``TRAINER.<CFG_KEY>`` key (so the documentation can be
-    checked for the shipped trainers only: ``trainer_class(k.declared_by).__module__``).
+    checked for the shipped keys only: ``shipped``).
     """
     from .registry import trainer_sections
 
@@ -136,13 +137,15 @@ def config_keys(base: Optional[CN] = None) -> list[ConfigKey]:
 
         base = get_cfg_default()
     before = _flatten(base)
+    extended = _flatten(extend_cfg(base.clone()))  # imports the shipped trainers first
     owners = {f"TRAINER.{section.key}": section.trainer for section in trainer_sections()}
     keys = []
-    for key, value in _flatten(extend_cfg(base.clone())).items():
+    for key, value in extended.items():
         if key in before and before[key] == value:
             continue
-        section = ".".join(key.split(".")[:2])
-        keys.append(ConfigKey(key, value, owners.get(section, "") if key.startswith("TRAINER.") else ""))
+        owner = owners.get(".".join(key.split(".")[:2])) if key.startswith("TRAINER.") else None
+        shipped = owner is None or owner.__module__.startswith(f"{__package__}.trainers.")
+        keys.append(ConfigKey(key, value, owner.__name__ if owner else "", shipped))
     return keys
 
 

@@ -155,7 +155,7 @@ class TrainerSection(NamedTuple):
 
     key: str
     node: Any  # a fresh yacs CfgNode with every default
-    trainer: str  # the trainer's listed name (:func:`display_name`)
+    trainer: type  # the (first registered) class that declares it
 
 
 def trainer_sections() -> list[TrainerSection]:
@@ -165,7 +165,6 @@ def trainer_sections() -> list[TrainerSection]:
     different declarations of one ``TRAINER.<key>`` are an error naming both classes.
     """
     sections: dict[str, TrainerSection] = {}
-    declared_by: dict[str, type] = {}
     for cls in _unique_classes():
         declare = getattr(cls, "config_section", None)
         if declare is None:
@@ -174,11 +173,10 @@ def trainer_sections() -> list[TrainerSection]:
         node = declare()
         if key in sections:
             if node != sections[key].node:
-                raise KeyError(f"TRAINER.{key} is declared differently by {declared_by[key].__qualname__} and "
+                raise KeyError(f"TRAINER.{key} is declared differently by {sections[key].trainer.__qualname__} and "
                                f"{cls.__qualname__}; expected one config_section() per CFG_KEY")
             continue
-        sections[key] = TrainerSection(key, node, display_name(cls))
-        declared_by[key] = cls
+        sections[key] = TrainerSection(key, node, cls)
     return list(sections.values())
 
 

@@ -120,7 +120,7 @@ def trainer_key(cfg: Any) -> str:
 
 def validate(cfg: Any, args: argparse.Namespace) -> None:
     """What can be checked before anything is built: names, the eval-only model, level weights."""
-    from ..trainers.losses import check_level_weight_values
+    from ..models.losses import check_level_weight_values
 
     name = cfg.TRAINER.NAME
     if name not in TRAINER_REGISTRY.registered_names():

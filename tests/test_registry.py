@@ -36,11 +36,12 @@ def test_every_trainer_declares_its_own_config_section():
     for name in list_trainers():
         cls = trainer_class(name)
         if cls.__module__.startswith("hgclip.trainers."):
-            assert sections[cls.CFG_KEY].trainer == name and cfg.TRAINER[cls.CFG_KEY] == cls.config_section()
+            assert sections[cls.CFG_KEY].trainer is cls and cfg.TRAINER[cls.CFG_KEY] == cls.config_section()
     declared = {key.key: key.declared_by for key in config_keys()}
     assert declared["TRAINER.HGCLIP.LAMBDA_ATTN"] == "HGCLIP" and declared["TRAINER.COOP.N_CTX"] == "CoOp"
     assert declared["DATASET.CHECK_IMAGES"] == "" and "DATASET.VERIFY_IMAGES" not in declared
-    assert all(key.startswith("TRAINER.") == bool(owner) for key, owner in declared.items() if key != "TRAINER.NAME")
+    assert all(key.startswith("TRAINER.") == bool(owner) for key, owner in declared.items())
+    assert all(key.shipped for key in config_keys())  # no trainer from outside the package in this session
 
 
 def test_every_trainer_class_in_the_trainers_package_is_registered():
@@ -138,9 +139,9 @@ def test_train_py_gives_a_two_file_trainer_its_config_keys(tmp_path):
         args = train.build_parser().parse_args(sys.argv[1:] + ["--trainer", "TwoFile", "TRAINER.TWOFILE.N_CTX", "2"])
         cfg = train.setup_cfg(args)
         print("N_CTX", cfg.TRAINER.TWOFILE.N_CTX, cfg.TRAINER.TWOFILE.CTX_INIT)
-        print("OWNER", dict((k.key, k.declared_by) for k in config_keys())["TRAINER.TWOFILE.N_CTX"])
+        print("OWNER", [(k.declared_by, k.shipped) for k in config_keys() if k.key == "TRAINER.TWOFILE.N_CTX"])
     ''')
     result = subprocess.run([sys.executable, "-c", code, *_two_file_trainer(tmp_path)], cwd=REPO,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "N_CTX 2 a photo of a" in result.stdout and "OWNER TwoFile" in result.stdout, result.stdout
+    assert "N_CTX 2 a photo of a" in result.stdout and "OWNER [('TwoFile', False)]" in result.stdout, result.stdout

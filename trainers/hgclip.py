@@ -5,7 +5,7 @@ The model is :class:`hgclip.models.hgclip.HGCLIPModel`; the node prototypes come
 
 ``TRAINER.HGCLIP.MODE`` selects the paper's intent with the official code's defects
 fixed (``default``) or an exact re-statement of the official forward (``official``).
-The official mode is data: ``hgclip/official_mode.yaml`` pins its keys, and
+The official mode is data: ``configs/official_mode.yaml`` pins its keys, and
 :func:`resolve_mode` is the one place that applies them (the README has the table).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ..engine.trainer import HierarchicalCLIPTrainer
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")
 #: The keys TRAINER.HGCLIP.MODE official pins, as data (applied by :func:`resolve_mode`).
-OFFICIAL_MODE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "official_mode.yaml")
+OFFICIAL_MODE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "official_mode.yaml")
 
 
 # ---------------------------------------------------------------------- config keys
@@ -66,7 +66,7 @@ def _graph_encoder_keys() -> CN:
 def hgclip_defaults() -> CN:
     """A fresh ``TRAINER.HGCLIP`` node with every default value."""
     node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
-    node.MODE = "default"  # default | official (the official forward: hgclip/official_mode.yaml pins the keys; see README)
+    node.MODE = "default"  # default | official (the official forward: configs/official_mode.yaml pins the keys; see README)
     node.NAME_STYLE = "normalized"  # class names in prompts: normalized (_ and - -> space) | official (only _ -> space)
     node.TEXT_GNN = _graph_encoder_keys()
     node.IMAGE_GNN = _graph_encoder_keys()
@@ -91,7 +91,7 @@ def hgclip_defaults() -> CN:
 
 
 def official_pins() -> CN:
-    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``official_mode.yaml``)."""
+    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``configs/official_mode.yaml``)."""
     with open(OFFICIAL_MODE_FILE, encoding="utf-8") as handle:
         return CN.load_cfg(handle)
 
