@@ -15,8 +15,8 @@ from yacs.config import CfgNode as CN
 
 #: Keys that were removed, with what replaces them: a config that still sets one stops with one line.
 REMOVED_KEYS = {
-    "DATASET.VERIFY_IMAGES": ("DATASET.CHECK_IMAGES", "VERIFY_IMAGES True is now CHECK_IMAGES decode (decode every "
-                              "image before training); False is CHECK_IMAGES exists, the default"),
+    "DATASET.VERIFY_IMAGES": ("DATASET.CHECK_IMAGES", ("VERIFY_IMAGES True is now CHECK_IMAGES decode (decode every "
+                                                       "image before training); False is CHECK_IMAGES exists, the default")),
 }
 
 

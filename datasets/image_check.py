@@ -74,7 +74,7 @@ class ImageCheck:
         self.mode = mode
 
     @classmethod
-    def from_cfg(cls, cfg: Any) -> "ImageCheck":
+    def from_cfg(cls, cfg: Any) -> ImageCheck:
         return cls(mode=cfg.DATASET.get("CHECK_IMAGES", "exists"), skip=bool(cfg.DATASET.get("SKIP_UNREADABLE", False)))
 
     def problem(self, path: str) -> str:
