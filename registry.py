@@ -1,11 +1,18 @@
 """The registered trainers (and datasets): Dassl's registries are the one list every script, test and table reads.
 
-A trainer class of this project declares two facts about itself:
+A trainer class of this project declares the facts about itself:
 
 * ``TABLE_ORDER``: its column in the paper's Table 1 (ZeroshotCLIP, CoOp, CoCoOp, VPT,
   MaPLe, KgCoOp, PromptSRC, IVLP, HGCLIP); trainers without one come after, in the order
   they were registered;
-* ``HAS_PARAMETERS``: whether it has anything to train (``ZeroshotCLIP`` has not).
+* ``HAS_PARAMETERS``: whether it has anything to train (``ZeroshotCLIP`` has not);
+* ``CFG_KEY`` and the classmethod ``config_section()``: its config section ``TRAINER.<CFG_KEY>``
+  with every default (:func:`trainer_sections`, read by ``hgclip.config.extend_cfg``), so a new
+  trainer is two files, its trainer and its model, with no edit anywhere else.
+
+A trainer outside this package is registered by importing its file
+(:func:`import_trainer_module`, what ``train.py --trainer-module FILE`` and the tests'
+``pytest --trainer-module FILE`` call) before the config is built.
 
 Two names per baseline (and per dataset: ``HierFGVCAircraft``/``FGVCAircraft``, ...; ``HierShapes``
 and ``HierImageFolder`` already say it):
@@ -24,7 +31,12 @@ throwaway ``@TRAINER_REGISTRY.register()`` class), is listed as soon as it subcl
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import importlib
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any, NamedTuple, Optional
 
 from .engine.dassl_api import DATASET_REGISTRY, TRAINER_REGISTRY
 
@@ -136,3 +148,68 @@ def has_parameters(name: str) -> bool:
     if name not in TRAINER_REGISTRY.registered_names():
         return True
     return bool(getattr(TRAINER_REGISTRY.get(name), "HAS_PARAMETERS", True))
+
+
+class TrainerSection(NamedTuple):
+    """A registered trainer's config section ``TRAINER.<key>``, as its ``config_section()`` declares it."""
+
+    key: str
+    node: Any  # a fresh yacs CfgNode with every default
+    trainer: type  # the (first registered) class that declares it
+
+
+def trainer_sections() -> list[TrainerSection]:
+    """The config section of every registered trainer that declares one, in registration order.
+
+    A section declared by two classes (a subclass inherits its parent's) is added once; two
+    different declarations of one ``TRAINER.<key>`` are an error naming both classes.
+    """
+    sections: dict[str, TrainerSection] = {}
+    for cls in _unique_classes():
+        declare = getattr(cls, "config_section", None)
+        if declare is None:
+            continue
+        key = str(getattr(cls, "CFG_KEY", "") or cls.__name__.upper())
+        node = declare()
+        if key in sections:
+            if node != sections[key].node:
+                raise KeyError(f"TRAINER.{key} is declared differently by {sections[key].trainer.__qualname__} and "
+                               f"{cls.__qualname__}; expected one config_section() per CFG_KEY")
+            continue
+        sections[key] = TrainerSection(key, node, cls)
+    return list(sections.values())
+
+
+def import_trainer_module(spec: str) -> ModuleType:
+    """Import a file (``path/to/my_trainer.py``) or module (``mypackage.my_trainer``) that registers trainers.
+
+    A file is imported under its own name (``my_trainer``), so a file given before it (its model,
+    ``--trainer-module my_model.py --trainer-module my_trainer.py``) is importable by name from it.
+
+    Raises:
+        FileNotFoundError: ``spec`` ends with ``.py`` but is not a file.
+        ImportError: the module cannot be imported, or another module already has the file's name.
+    """
+    if not spec.endswith(".py"):
+        return importlib.import_module(spec)
+    path = os.path.abspath(spec)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--trainer-module {spec}: file not found; expected a Python file that registers trainers")
+    name = os.path.splitext(os.path.basename(path))[0]
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if os.path.abspath(getattr(loaded, "__file__", "") or "") == path:
+            return loaded
+        raise ImportError(f"--trainer-module {spec}: a module named {name!r} is already imported "
+                          f"({getattr(loaded, '__file__', 'built in')}); rename the file")
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"--trainer-module {spec}: not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

@@ -31,7 +31,7 @@ from ..common.config_io import merge_config_file, merge_config_list  # noqa: E40
 from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
 from ..common.errors import EXIT_BAD_INPUT, InputError, is_input_error, one_line  # noqa: E402
-from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
+from ..registry import has_parameters, import_trainer_module, list_trainers, register_table_names  # noqa: E402
 from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", type=str, default="", help="path to the trainer config file")
     parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config file")
     parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--trainer-module", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="a Python file or module that registers more trainers (their config keys come with "
+                             "them); repeatable, imported in order")
     parser.add_argument("--backbone", type=str, default="", help="name of the CNN/CLIP backbone")
     parser.add_argument("--head", type=str, default="", help="name of the head")
     parser.add_argument("--eval-only", action="store_true", help="evaluation only")
@@ -93,7 +96,9 @@ def reset_cfg(cfg: Any, args: argparse.Namespace) -> None:
 def setup_cfg(args: argparse.Namespace) -> Any:
     """defaults -> project keys -> dataset YAML -> trainer YAML -> the dataset YAML's TRAINER keys
     (dataset-specific trainer settings such as TRAINER.HGCLIP.CTX_INIT) -> CLI -> opts, then freeze
-    (one-line errors)."""
+    (one-line errors). The ``--trainer-module`` files are imported first: their trainers declare their keys."""
+    for spec in getattr(args, "trainer_module", None) or []:
+        import_trainer_module(spec)
     cfg = extend_cfg(get_cfg_default())
     if args.dataset_config_file:
         merge_config_file(cfg, args.dataset_config_file)

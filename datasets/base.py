@@ -6,7 +6,7 @@ lists of Datum whose label is the leaf index in that full hierarchy. Everything
 a protocol needs is then done here, data-driven from the hierarchy, in this order:
 
 0. Image checks (``DATASET.CHECK_IMAGES``, ``DATASET.SKIP_UNREADABLE``; see
-   :mod:`datasets.checks`), unless the reader already made them while listing the images.
+   :mod:`hgclip.datasets.image_check`), unless the reader already made them while listing the images.
 1. ``DATASET.HIERARCHY_FILE`` (optional) replaces the tree above the leaves. It must
    list exactly the dataset's classes; labels keep the dataset's leaf order, so
    base/new splits and few-shot caches do not depend on the file.
@@ -22,7 +22,7 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
 4. ``self.hierarchy = full_hierarchy.restrict(kept_leaves)``; every Datum is relabelled
    to its index in the restricted hierarchy (class name unchanged, domain 0).
 5. An empty train or test split, or a kept class without images in one of them, is a
-   one-line error (:func:`hgclip.datasets.split_checks.check_splits`).
+   one-line error (:func:`hgclip.datasets.checks.check_splits`).
 """
 from __future__ import annotations
 
@@ -38,9 +38,8 @@ from typing import Iterator, Sequence
 from ..engine.dassl_api import DatasetBase, Datum
 from ..hierarchy import Hierarchy, load_hierarchy
 from ..common.fileio import atomic_write_bytes, atomic_write_text
-from .split_checks import check_splits
-
-from .checks import ImageCheck, preview
+from .checks import check_splits, preview
+from .image_check import ImageCheck
 from .split_io import data_to_rows, rows_to_data
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
@@ -63,7 +62,7 @@ class DatasetSource:
             sampling is done, and ``HierarchicalDataset.test_only`` tells trainers never to learn from
             it or build prototypes from it.
         images_checked: the reader already passed every image through the dataset's
-            :class:`~datasets.checks.ImageCheck`; otherwise the base class checks them.
+            :class:`~hgclip.datasets.image_check.ImageCheck`; otherwise the base class checks them.
     """
 
     dataset_dir: str
@@ -214,7 +213,7 @@ class HierarchicalDataset(DatasetBase):
         dataset_dir: where the dataset lives and its caches are written.
         test_only: an evaluation-only dataset (see :class:`DatasetSource`): ``train_x`` holds the
             test images again and must not be trained on or used for prototypes.
-        image_check: the :class:`~datasets.checks.ImageCheck` of ``DATASET.CHECK_IMAGES``; readers
+        image_check: the :class:`~hgclip.datasets.image_check.ImageCheck` of ``DATASET.CHECK_IMAGES``; readers
             call ``self.image_check.usable(path, where)`` before building a Datum.
     """
 
@@ -272,7 +271,7 @@ class HierarchicalDataset(DatasetBase):
         """``source`` with every image passed through :attr:`image_check` (for readers that did not)."""
         name = type(self).__name__
         splits = {
-            split: [item for item in getattr(source, split) if self.image_check.usable(item.impath, f"{name} {split}")]
+            split: self.image_check.keep_usable(getattr(source, split), f"the {split} split of {name}")
             for split in (("val", "test") if source.test_only else ("train", "val", "test"))
         }
         if source.test_only:

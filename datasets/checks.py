@@ -1,32 +1,27 @@
-"""Checks made when a dataset is loaded, each failing with one line that says what to fix.
+"""Checks on a dataset's layout and splits, each failing with one line that says what to fix.
 
 * :func:`require_paths` -- the dataset's root, image folder and split files exist; the error gives
   the expected layout and where the data is downloaded from.
 * :func:`check_class_names` -- the classes found in the data are exactly the hierarchy's leaves;
   the error lists up to 10 names on each side.
-* :class:`ImageCheck` -- every listed image is usable (``DATASET.CHECK_IMAGES``); the error gives the
-  path, and ``DATASET.SKIP_UNREADABLE`` drops such images and reports how many were dropped.
+* :func:`check_splits` -- a split with no images, or a class without training or test images, is an
+  error (a class without test images is never evaluated; one without training images never learnt).
+* :func:`shots_used` / :func:`warn_if_fewer_shots` -- ``DATASET.NUM_SHOTS`` above what a class has
+  is a one-line warning, and the shots actually used (fewest and most training images per class)
+  go into ``results.json`` (``num_shots_used``).
 
-Image checks are kept cheap by default: ``exists`` costs one ``os.stat`` per image (what Dassl's
-``Datum`` already pays to test that the file exists) and catches missing and empty (zero-byte)
-files. ``header`` also opens each file with PIL and parses its header (catches files that are not
-images or whose header is truncated; it doubled the load time of a 21k-image ImageNet-layout tree
-of small cached files here, and costs a file open per image, far more on a cold or network disk);
-``decode`` decodes every image fully (catches truncated image data; slow, meant for small datasets
-or a one-off audit). Images are always decoded when they are read for training or
-testing, and an image that fails there names its path too (Dassl's ``read_image``).
+The images themselves are checked by :mod:`hgclip.datasets.image_check` (``DATASET.CHECK_IMAGES``).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+import sys
+from collections import Counter
+from typing import Any, Iterable, Optional, Sequence
 
-from PIL import Image
-
+from ..common.errors import InputError
 from ..hierarchy import Hierarchy, normalize_classname
 
-CHECK_MODES = ("exists", "header", "decode")
 PREVIEW = 10
 
 
@@ -121,69 +116,33 @@ def check_class_names(
     )
 
 
-class UnreadableImageError(OSError):
-    """An image listed by a dataset is missing, empty or cannot be parsed."""
+def class_counts(items: Sequence[Any], num_classes: int) -> list[int]:
+    """Images per label ``0..num_classes-1`` (0 for a label without images)."""
+    counts = Counter(int(item.label) for item in items)
+    return [counts.get(label, 0) for label in range(num_classes)]
 
 
-@dataclass
-class ImageCheck:
-    """Checks images as a dataset is read (see the module docstring for the modes and costs).
+def check_splits(train: Sequence[Any], test: Sequence[Any], class_names: Sequence[str], where: str) -> None:
+    """Raise one line when the train or test split is empty or a class has no image in one of them."""
+    for name, items in (("train", train), ("test", test)):
+        if not items:
+            raise InputError(f"{where}: the {name} split has no images; expected at least one image per class")
+        counts = class_counts(items, len(class_names))
+        empty = [class_names[label] for label, count in enumerate(counts) if count == 0]
+        if empty:
+            raise InputError(f"{where}: {len(empty)} class(es) have no images in the {name} split: {preview(empty, 5)}; "
+                             "expected at least one image per class")
 
-    Readers call :meth:`usable` before building a ``Datum``; :meth:`report` prints how many images
-    were skipped. With ``skip`` False the first unusable image stops loading.
-    """
 
-    mode: str = "exists"
-    skip: bool = False
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+def shots_used(dataset: Any, num_classes: int) -> dict[str, int]:
+    """Fewest and most training images of a class (what NUM_SHOTS actually gave)."""
+    counts = class_counts(dataset.train_x, num_classes)
+    return {"min": min(counts), "max": max(counts)}
 
-    def __post_init__(self) -> None:
-        mode = str(self.mode).strip().lower()
-        if mode not in CHECK_MODES:
-            raise ValueError(f"DATASET.CHECK_IMAGES must be one of {', '.join(CHECK_MODES)}; got {self.mode!r}")
-        self.mode = mode
 
-    @classmethod
-    def from_cfg(cls, cfg) -> "ImageCheck":
-        return cls(mode=cfg.DATASET.get("CHECK_IMAGES", "exists"), skip=bool(cfg.DATASET.get("SKIP_UNREADABLE", False)))
-
-    def problem(self, path: str) -> str:
-        """Why ``path`` cannot be used ("" when it can)."""
-        try:
-            size = os.stat(path).st_size
-        except OSError:
-            return "not found"
-        if size == 0:
-            return "empty file"
-        if self.mode == "exists":
-            return ""
-        try:
-            with Image.open(path) as image:
-                if self.mode == "decode":
-                    image.load()
-        except Exception as error:  # PIL raises many types for a bad file
-            return f"{type(error).__name__}: {error}"
-        return ""
-
-    def usable(self, path: str, where: str) -> bool:
-        """True if ``path`` may be used; False if it is unusable and skipped.
-
-        Raises:
-            UnreadableImageError: the image is unusable and ``skip`` is off.
-        """
-        reason = self.problem(path)
-        if not reason:
-            return True
-        if not self.skip:
-            raise UnreadableImageError(
-                f"{where}: unusable image {path} ({reason}); fix or remove it, "
-                "or set DATASET.SKIP_UNREADABLE True to leave such images out"
-            )
-        self.skipped.append((path, reason))
-        return False
-
-    def report(self, dataset: str) -> None:
-        """Print the number of skipped images (and the first one), if any."""
-        if self.skipped:
-            path, reason = self.skipped[0]
-            print(f"{dataset}: skipped {len(self.skipped)} unusable image(s) (DATASET.SKIP_UNREADABLE); first: {path} ({reason})")
+def warn_if_fewer_shots(num_shots: int, used: dict[str, int], dataset_name: str) -> None:
+    """One line on stderr when a class has fewer training images than ``DATASET.NUM_SHOTS`` asked for."""
+    if num_shots >= 1 and used["min"] < num_shots:
+        print(f"warning: DATASET.NUM_SHOTS {num_shots} is more than some classes of {dataset_name} have "
+              f"(fewest: {used['min']} training images); those classes use all of theirs "
+              f"(results.json: num_shots_used)", file=sys.stderr, flush=True)

@@ -36,7 +36,7 @@ def rows_to_data(
         image_dir: directory the relative paths are resolved against.
         hierarchy: the label of a Datum is the index of its class among ``hierarchy.leaf_names``.
         where: names the source in error messages (e.g. ``"/data/x/split.json:train"``).
-        image_check: a :class:`datasets.checks.ImageCheck` deciding about each image (it raises,
+        image_check: a :class:`hgclip.datasets.image_check.ImageCheck` deciding about each image (it raises,
             or skips the image with ``DATASET.SKIP_UNREADABLE``); None = the image must exist.
 
     Raises:

@@ -70,11 +70,11 @@ from .dassl_api import (AverageMeter, MetricMeter, TrainerX, announce_engine, bu
 from ..datasets.attach import dataset_hierarchy
 from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
-from ..datasets.image_check import verify_images
+from ..datasets.image_check import check_dataset_images
 from .loaders import build_eval_loader, build_train_loader
 from .rundir import record_config
 from .rng import capture_rng_state, isolated_rng, restore_rng_state
-from ..datasets.split_checks import shots_used, warn_if_fewer_shots
+from ..datasets.checks import shots_used, warn_if_fewer_shots
 
 from ..models.losses import cross_entropy_terms, resolve_level_weights
 
@@ -115,12 +115,10 @@ class HierarchicalCLIPTrainer(TrainerX):
         with dist.local_main_first(), isolated_rng():  # cache work (dataset generation, few-shot draw) never moves the RNG
             super().build_data_loader()
         dataset = self.dm.dataset
+        check_dataset_images(cfg, dataset)  # DATASET.CHECK_IMAGES for datasets not read by this project (ours check as they read)
         self.shots_used = shots_used(dataset, len(dataset.lab2cname))  # a flat (checkout) dataset has no hierarchy yet
         if dist.is_main():
             warn_if_fewer_shots(int(cfg.DATASET.NUM_SHOTS), self.shots_used, cfg.DATASET.NAME)
-        if cfg.DATASET.VERIFY_IMAGES:
-            splits = {"train": dataset.train_x, "val": dataset.val or [], "test": dataset.test}
-            dist.agree(lambda: print(f"Checked {verify_images(splits, cfg.DATASET.NAME):,} images: all readable"))
         dist.same_everywhere(_split_fingerprint(dataset.train_x), "the training split")
 
         info = dist.process_info()

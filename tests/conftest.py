@@ -6,7 +6,6 @@ of ``tests/contract/test_trainers.py`` (as timm's tests do for every registered 
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
@@ -14,17 +13,19 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--trainer-module", action="append", default=[], metavar="FILE",
-                     help="a Python file that registers extra trainers before collection")
+                     help="a Python file (or module) that registers extra trainers before collection; repeatable, "
+                          "imported in order (a trainer's model file first)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     from hgclip.cli import train  # noqa: F401  (registers this project's trainers under their table names, as train.py does)
+    from hgclip.registry import import_trainer_module
 
-    for index, path in enumerate(config.getoption("--trainer-module")):
-        spec = importlib.util.spec_from_file_location(f"_extra_trainers_{index}", os.path.abspath(path))
-        if spec is None or spec.loader is None:
-            raise pytest.UsageError(f"--trainer-module {path}: not a Python file")
-        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    for path in config.getoption("--trainer-module"):
+        try:
+            import_trainer_module(path)
+        except (OSError, ImportError) as error:
+            raise pytest.UsageError(str(error)) from None
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ Deviations from the original (``trainers/cocoop.py`` of KaiyangZhou/CoOp):
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..hierarchy import Hierarchy
 from ..models.cocoop import CoCoOpModel
@@ -35,6 +36,16 @@ class CoCoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "COCOOP"
     TABLE_ORDER = 2
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.COCOOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.N_CTX = 4  # CoCoOp's published config (vit_b16_c4_ep10_batch1_ctxv1)
+        node.CTX_INIT = "a photo of a"
+        node.PREC = "fp16"
+        node.LEVEL_WEIGHTS = []
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..hierarchy import Hierarchy
 from ..models.coop import CoOpModel
@@ -16,6 +17,17 @@ class CoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "COOP"
     TABLE_ORDER = 1
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.COOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.N_CTX = 16
+        node.CTX_INIT = ""
+        node.CSC = False  # class-specific context (cannot transfer to new classes)
+        node.PREC = "fp16"
+        node.LEVEL_WEIGHTS = []
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

@@ -10,16 +10,19 @@ The official mode is data: ``configs/official_mode.yaml`` pins its keys, and
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 import warnings
 from typing import Any
 
 import torch
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..engine import distributed as dist
-from ..config import OFFICIAL_MODE_FILE, hgclip_defaults, official_pins
+from ..config import deep_prompt_keys
 from ..common.config_io import flatten
+from ..common.paths import config_dir
 from ..engine.dassl_api import build_transform
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.prototypes import (
@@ -41,6 +44,57 @@ from ..engine.trainer import HierarchicalCLIPTrainer
 
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")
+#: The keys TRAINER.HGCLIP.MODE official pins, as data (applied by :func:`resolve_mode`).
+OFFICIAL_MODE_FILE = os.path.join(config_dir(), "official_mode.yaml")
+
+
+# ---------------------------------------------------------------------- config keys
+def _graph_encoder_keys() -> CN:
+    node = CN()
+    node.ENABLED = True
+    node.TYPE = "gat"  # gat | gcn | sage
+    node.LAYERS = 3
+    node.HIDDEN_DIM = 0  # 0 = twice the CLIP embedding width (512 -> 1024 for ViT-B/16; official mode: 1024 always)
+    node.HEADS = 8  # gat only; heads are concatenated in hidden layers and averaged in the last layer
+    node.ACTIVATION = "gelu"  # gelu | relu | elu | leaky_relu | none
+    node.DROPOUT = 0.0
+    node.EDGE_DIRECTION = "both"  # both | parent_to_child | child_to_parent
+    node.SELF_LOOPS = True
+    node.RESIDUAL = False  # add the encoder's input to its output (not in the paper)
+    return node
+
+
+def hgclip_defaults() -> CN:
+    """A fresh ``TRAINER.HGCLIP`` node with every default value."""
+    node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
+    node.MODE = "default"  # default | official (the official forward: configs/official_mode.yaml pins the keys; see README)
+    node.NAME_STYLE = "normalized"  # class names in prompts: normalized (_ and - -> space) | official (only _ -> space)
+    node.TEXT_GNN = _graph_encoder_keys()
+    node.IMAGE_GNN = _graph_encoder_keys()
+    node.ATTENTION = CN()
+    node.ATTENTION.ENABLED = True
+    node.ATTENTION.ALPHA = 0.01  # softmax(tokens . prototypes^T / ALPHA); features are L2-normalised in default mode
+    node.ATTENTION.POOLING = "mean+max"  # mean | max | mean+max
+    node.ATTENTION.NORMALIZE = True  # L2-normalise tokens, prototypes and the global feature
+    node.ATTENTION.INCLUDE_PROMPT_TOKENS = True  # the vision prompt tokens are part of the token map (Eq. 9)
+    node.ATTENTION.LOGIT_SCALE = 0.0  # scale of the attended term; 0 = CLIP's logit scale
+    node.LAMBDA_GLOBAL = 1.0  # lambda_1
+    node.LAMBDA_ATTN = 0.2  # lambda_2
+    node.PROTOTYPES = CN()
+    node.PROTOTYPES.SOURCE = "auto"  # whose training images: auto (base when testing new) | all | base | new
+    node.PROTOTYPES.TRANSFORM = "test"  # test | train: preprocessing of the images averaged into prototypes
+    node.PROTOTYPES.NORMALIZE = True  # L2-normalise each image feature before averaging
+    node.PROTOTYPES.EMPTY = "text"  # nodes without training images: text (CLIP text embedding) | zero | previous
+    node.PROTOTYPES.EMPTY_TEMPLATE = "a photo of a {}."  # prompt of the text surrogate
+    node.PROTOTYPES.CACHE_DIR = ""  # "" = <dataset dir>/prototypes
+    node.PROTOTYPES.BATCH_SIZE = 64
+    return node
+
+
+def official_pins() -> CN:
+    """The ``TRAINER.HGCLIP`` keys that ``MODE official`` pins (``configs/official_mode.yaml``)."""
+    with open(OFFICIAL_MODE_FILE, encoding="utf-8") as handle:
+        return CN.load_cfg(handle)
 
 
 # ---------------------------------------------------------------------- settings
@@ -205,6 +259,11 @@ class HGCLIP(HierarchicalCLIPTrainer):
 
     CFG_KEY = "HGCLIP"
     TABLE_ORDER = 8
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.HGCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        return hgclip_defaults()
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         embed_dim = int(clip_model.text_projection.shape[1])

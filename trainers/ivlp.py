@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
+from ..config import deep_prompt_keys
 from ..hierarchy import Hierarchy
 from ..models.deep_prompt import DeepPromptCLIP
 from ..registry import register_trainer
@@ -16,6 +18,11 @@ class IVLP(HierarchicalCLIPTrainer):
 
     CFG_KEY = "IVLP"
     TABLE_ORDER = 7
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.IVLP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        return deep_prompt_keys(CN(), 2, 2, 9, 9, "a photo of a")
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

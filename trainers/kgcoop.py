@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor, nn
+from yacs.config import CfgNode as CN
 
 from ..hierarchy import Hierarchy
 from ..models.kgcoop import KgCoOpModel
@@ -37,6 +38,19 @@ class KgCoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "KGCOOP"
     TABLE_ORDER = 5
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.KGCOOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.N_CTX = 4
+        node.CTX_INIT = "a photo of a"
+        node.CSC = False
+        node.PREC = "fp16"
+        node.W = 8.0  # weight of mean ||g - g_clip||^2 (paper Eq. 5; the official code's 1 - cos is half of it)
+        node.TEMPLATE = "a photo of a {}."  # hand-crafted prompt whose frozen features anchor the learned ones
+        node.LEVEL_WEIGHTS = []
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

@@ -15,6 +15,7 @@ Deviations from the original (``trainers/maple.py`` of multimodal-prompt-learnin
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..hierarchy import Hierarchy
 from ..models.maple import MaPLeModel
@@ -29,6 +30,17 @@ class MaPLe(HierarchicalCLIPTrainer):
 
     CFG_KEY = "MAPLE"
     TABLE_ORDER = 4
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.MAPLE``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.N_CTX = 2  # text prompt tokens per layer; the vision prompts are projections of them
+        node.CTX_INIT = "a photo of a"
+        node.PREC = "fp16"
+        node.PROMPT_DEPTH = 9  # prompted layers in both branches (input level + 8 deep)
+        node.LEVEL_WEIGHTS = []
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

@@ -44,8 +44,10 @@ from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from yacs.config import CfgNode as CN
 
 from ..datasets.templates import dataset_templates_path, load_level_templates
+from ..config import deep_prompt_keys
 from ..hierarchy import Hierarchy
 from ..models.promptsrc import PromptSRCModel
 from ..registry import register_trainer
@@ -61,6 +63,20 @@ class PromptSRC(HierarchicalCLIPTrainer):
 
     CFG_KEY = "PROMPTSRC"
     TABLE_ORDER = 6
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.PROMPTSRC``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
+        # ints as in PromptSRC's train.py and YAMLs (yacs does not merge an int into a float key)
+        node.TEXT_LOSS_WEIGHT = 25  # L1(prompted text features, frozen CLIP text features)
+        node.IMAGE_LOSS_WEIGHT = 10  # L1(prompted image features, frozen CLIP image features)
+        node.KL_LOSS_WEIGHT = 1.0  # per-level KL(zero-shot softmax || prompted softmax)
+        node.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs (1-based), for a GPA_REF_EPOCHS schedule
+        node.GPA_STD = 1
+        node.GPA_REF_EPOCHS = 20  # MEAN/STD are scaled by MAX_EPOCH / GPA_REF_EPOCHS; 0 = use them as given
+        node.TEMPLATES_FILE = ""  # teacher text templates; "" = configs/templates/<DATASET.NAME>.json or default.json
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

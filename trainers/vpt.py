@@ -12,6 +12,7 @@ vision prompts are registered and checkpointed (not the whole CLIP).
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..hierarchy import Hierarchy
 from ..models.vpt import VPTModel
@@ -26,6 +27,17 @@ class VPT(HierarchicalCLIPTrainer):
 
     CFG_KEY = "VPT"
     TABLE_ORDER = 3
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.VPT``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.N_CTX_VISION = 8  # MaPLe's VPT config (vit_b16_c2_ep5_batch4_4)
+        node.PROMPT_DEPTH_VISION = 12
+        node.CTX_INIT = "a photo of a"  # frozen text prompt: "<CTX_INIT> <name>."
+        node.PREC = "fp16"
+        node.LEVEL_WEIGHTS = []
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

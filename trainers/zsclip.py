@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from torch import nn
+from yacs.config import CfgNode as CN
 
 from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..hierarchy import Hierarchy
@@ -18,6 +19,14 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
     CFG_KEY = "ZEROSHOTCLIP"
     TABLE_ORDER = 0
     HAS_PARAMETERS = False
+
+    @classmethod
+    def config_section(cls) -> CN:
+        """``TRAINER.ZEROSHOTCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
+        node = CN()
+        node.TEMPLATES_FILE = ""  # "" = configs/templates/<DATASET.NAME>.json, else configs/templates/default.json
+        node.PREC = "fp16"
+        return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         path = dataset_templates_path(self.cfg, self.trainer_cfg.TEMPLATES_FILE)

@@ -92,7 +92,7 @@ def _corrupt_image(split: str) -> Callable:
         victim = osp.join(leaf_dir, sorted(os.listdir(leaf_dir))[0])
         with open(victim, "r+b") as handle:
             handle.truncate(os.path.getsize(victim) // 2)
-        return train_args(root, out, "DATASET.NUM_SHOTS", "-1")
+        return train_args(root, out, "DATASET.NUM_SHOTS", "-1", "DATASET.CHECK_IMAGES", "decode")  # the full check
     return case
 
 
@@ -153,6 +153,8 @@ CASES: list[tuple[str, Callable, str]] = [
      r"cfg\.yaml: unknown config key OPTIM\.LRR \(did you mean OPTIM\.LR\?\)"),
     ("config-unknown-key-on-command-line", lambda env, out: hiershapes_args(env.hiershapes, out, "OPTIM.LRR", "0.1"),
      r"command line: unknown config key OPTIM\.LRR"),
+    ("config-removed-key", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.VERIFY_IMAGES", "False"),
+     r"command line: Key DATASET\.VERIFY_IMAGES was renamed to DATASET\.CHECK_IMAGES; .*CHECK_IMAGES exists"),
     ("config-wrong-type", lambda env, out: hiershapes_args(env.hiershapes, out, "DATALOADER.TRAIN_X.BATCH_SIZE", "abc"),
      r"command line: config key DATALOADER\.TRAIN_X\.BATCH_SIZE expects int \(its value so far: 16\), got abc \(str\)"),
     ("config-yaml-syntax-error", lambda env, out: replace_flag(
