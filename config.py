@@ -4,14 +4,15 @@ Call :func:`extend_cfg` right after ``get_cfg_default()`` and before any
 ``merge_from_file`` (yacs rejects unknown keys). Each trainer's keys live under
 ``TRAINER.<CFG_KEY>`` as in CoOp/MaPLe, declared by the trainer class itself
 (its ``config_section()`` classmethod): :func:`extend_cfg` adds the section of every registered
-trainer, so a new trainer needs no edit here. :func:`config_keys` lists every key with its
-default and who declares it (what the documentation lists).
+trainer, so a new trainer needs no edit here (``hgclip.project.config_keys`` lists every key with
+its default and who declares it: what the documentation lists).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
 
 from yacs.config import CfgNode as CN
+
+from .registry import trainer_sections
 
 #: Keys that were removed, with what replaces them: a config that still sets one stops with one line.
 REMOVED_KEYS = {
@@ -75,11 +76,15 @@ def deep_prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: i
 
 
 def _add_trainer_keys(cfg: CN) -> None:
-    """``TRAINER.<CFG_KEY>`` of every registered trainer (the shipped ones are imported here), as it declares it."""
-    from . import trainers  # noqa: F401  (registers the shipped trainers; others register when their module is imported)
-    from .registry import trainer_sections
+    """``TRAINER.<CFG_KEY>`` of every registered trainer, as it declares it.
 
-    for section in trainer_sections():
+    Importing a trainer's module registers it: ``hgclip.project`` (this repository's tools) and
+    ``hgclip.plugin`` (a checkout) import the shipped ones before they build a config.
+    """
+    sections = trainer_sections()
+    if not sections:
+        raise RuntimeError("no trainer is registered: import hgclip.project (or hgclip.trainers) before extend_cfg")
+    for section in sections:
         cfg.TRAINER[section.key] = section.node
 
 
@@ -115,50 +120,6 @@ def _add_shared_keys(cfg: CN) -> None:
     cfg.TRAIN.CHECKPOINT_FREQ_ITERS = 0  # > 0: also write a resume point every this many iterations
 
 
-class ConfigKey(NamedTuple):
-    """One config key this project adds (or whose default it changes), as the documentation lists it."""
-
-    key: str  # e.g. "TRAINER.HGCLIP.LAMBDA_ATTN"
-    default: Any
-    declared_by: str  # "" for a shared key; else the class name of the trainer whose config_section() declares it
-    shipped: bool  # a shared key, or one declared by a trainer of this package (not a user's --trainer-module)
-
-
-def config_keys(base: Optional[CN] = None) -> list[ConfigKey]:
-    """Every key :func:`extend_cfg` adds to ``base`` (default: Dassl's defaults) or changes in it, in order.
-
-    ``declared_by`` names the trainer of a ``TRAINER.<CFG_KEY>`` key (so the documentation can be
-    checked for the shipped keys only: ``shipped``).
-    """
-    from .registry import trainer_sections
-
-    if base is None:
-        from .engine.dassl_api import get_cfg_default
-
-        base = get_cfg_default()
-    before = _flatten(base)
-    extended = _flatten(extend_cfg(base.clone()))  # imports the shipped trainers first
-    owners = {f"TRAINER.{section.key}": section.trainer for section in trainer_sections()}
-    keys = []
-    for key, value in extended.items():
-        if key in before and before[key] == value:
-            continue
-        owner = owners.get(".".join(key.split(".")[:2])) if key.startswith("TRAINER.") else None
-        shipped = owner is None or owner.__module__.startswith(f"{__package__}.trainers.")
-        keys.append(ConfigKey(key, value, owner.__name__ if owner else "", shipped))
-    return keys
-
-
-def _flatten(node: CN, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        if isinstance(value, CN):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _add_missing(cfg: CN, ours: CN) -> None:
     for key, value in ours.items():
         if key not in cfg:
@@ -187,10 +148,3 @@ def merge_dataset_trainer_keys(cfg: CN, dataset_config_file: str) -> None:
         loaded = CN.load_cfg(handle)
     if "TRAINER" in loaded:
         cfg.merge_from_other_cfg(CN({"TRAINER": loaded.TRAINER}))
-
-
-def get_cfg() -> CN:
-    """Dassl's defaults plus this project's keys (a fresh, unfrozen copy)."""
-    from .engine.dassl_api import get_cfg_default
-
-    return extend_cfg(get_cfg_default())

@@ -96,10 +96,9 @@ def register_table_names() -> None:
     """Also register this project's trainers and datasets under their table names (``CoOp``, ``FGVCAircraft``, ...).
 
     Called by this repository's ``train.py`` and scripts; never inside a CoOp/MaPLe checkout,
-    whose own ``CoOp``/``MaPLe``/``FGVCAircraft`` would collide.
+    whose own ``CoOp``/``MaPLe``/``FGVCAircraft`` would collide. Only classes already registered are
+    named (importing their modules registers them: ``hgclip.project`` does both).
     """
-    from . import datasets, trainers  # noqa: F401  (imports every module, registering the plugin names)
-
     for cls in _project_classes(TRAINER_REGISTRY, "hgclip.trainers."):
         _register_as(cls.__name__, cls)
     for cls in _project_classes(DATASET_REGISTRY, "hgclip.datasets."):

@@ -26,7 +26,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from ..config import get_cfg
+from ..project import get_cfg
 from ..datasets.image_check import check_dataset_images
 from ..engine.dassl_api import build_dataset
 

@@ -17,15 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import get_cfg
+from ..project import get_cfg
 from ..engine.dassl_api import TRAINER_REGISTRY
 from ..hierarchy import Hierarchy
 
 def registered_trainers() -> list[str]:
     """Every registered hierarchical trainer, in the registry's table order."""
-    from ..registry import list_trainers, register_table_names
+    from ..registry import list_trainers
 
-    register_table_names()
     return list_trainers()
 
 

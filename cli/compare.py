@@ -36,10 +36,10 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
 from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
 from ..evaluation.comparison_report import comparison_markdown, write_reports  # noqa: E402
-from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
+from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
+from ..registry import has_parameters, list_trainers  # noqa: E402
 from ..engine.runs import run_finished  # noqa: E402
 
-register_table_names()
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"
 EMBEDDED_SHOTS = 16

@@ -23,19 +23,16 @@ from typing import Any, Optional, Sequence  # noqa: E402
 
 import torch  # noqa: E402
 
-from .. import datasets  # noqa: F401,E402  (registers the datasets)
-from .. import evaluation  # noqa: F401,E402  (registers the Hierarchical evaluator)
+from .. import project  # noqa: F401,E402  (registers the trainers, datasets and evaluator; table names CoOp, MaPLe, ...)
 from ..engine import distributed as dist  # noqa: E402
 from ..config import extend_cfg, merge_dataset_trainer_keys  # noqa: E402
 from ..common.config_io import merge_config_file, merge_config_list  # noqa: E402
 from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
 from ..common.errors import EXIT_BAD_INPUT, InputError, is_input_error, one_line  # noqa: E402
-from ..registry import has_parameters, import_trainer_module, list_trainers, register_table_names  # noqa: E402
+from ..registry import has_parameters, import_trainer_module, list_trainers  # noqa: E402
 from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
-
-register_table_names()  # this repository's names: CoOp, MaPLe, ... (and HierCoOp, ... as in a checkout)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,10 +32,10 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
 from ..evaluation.aggregate import average_levels, fmt, load_results  # noqa: E402
 from ..common.fileio import atomic_write_json  # noqa: E402
-from ..registry import has_parameters, register_table_names  # noqa: E402
+from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
+from ..registry import has_parameters  # noqa: E402
 from ..engine.runs import run_finished  # noqa: E402
 
-register_table_names()
 SOURCE = "imagenet"
 DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
 

@@ -30,7 +30,7 @@ def test_trainers_are_listed_in_their_own_table_order():
 
 def test_every_trainer_declares_its_own_config_section():
     """``extend_cfg`` builds TRAINER.<CFG_KEY> from the registered trainers; config.py holds only shared keys."""
-    from hgclip.config import config_keys, get_cfg
+    from hgclip.project import config_keys, get_cfg
 
     cfg, sections = get_cfg(), {section.key: section for section in trainer_sections()}
     for name in list_trainers():
@@ -135,7 +135,7 @@ def test_train_py_gives_a_two_file_trainer_its_config_keys(tmp_path):
     code = textwrap.dedent('''
         import sys
         from hgclip.cli import train
-        from hgclip.config import config_keys
+        from hgclip.project import config_keys
         args = train.build_parser().parse_args(sys.argv[1:] + ["--trainer", "TwoFile", "TRAINER.TWOFILE.N_CTX", "2"])
         cfg = train.setup_cfg(args)
         print("N_CTX", cfg.TRAINER.TWOFILE.N_CTX, cfg.TRAINER.TWOFILE.CTX_INIT)

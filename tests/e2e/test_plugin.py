@@ -275,7 +275,7 @@ def test_a_checkouts_dataset_gets_the_hierarchy_shipped_for_its_name():
     import types
 
     from dataset_fixtures import raw_leaves
-    from hgclip.config import get_cfg
+    from hgclip.project import get_cfg
     from hgclip.datasets.attach import dataset_hierarchy
 
     leaves = raw_leaves("oxford_pets.txt")

@@ -10,7 +10,7 @@ import torch
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
-from hgclip.config import get_cfg
+from hgclip.project import get_cfg
 from hgclip.evaluation import Hierarchical
 from hgclip.evaluation.metric_spec import TREE_METRIC_KEYS
 from hgclip.hierarchy import Hierarchy

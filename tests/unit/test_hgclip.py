@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hgclip.backbones.testing import random_clip
-from hgclip.config import get_cfg
+from hgclip.project import get_cfg
 from hgclip.hierarchy import parse_hierarchy_text
 from hgclip.models.hgclip import HGCLIPModel
 from hgclip.trainers.hgclip import hgclip_settings, prepare_prototypes, prototype_cache_key, prototype_options

@@ -123,7 +123,7 @@ def test_decode_reports_the_first_bad_image_in_list_order(tmp_path):
 
 def test_the_removed_verify_images_key_names_its_replacement(tmp_path):
     from hgclip.common.config_io import merge_config_file, merge_config_list
-    from hgclip.config import get_cfg
+    from hgclip.project import get_cfg
 
     with pytest.raises(InputError, match=r"^command line: Key DATASET\.VERIFY_IMAGES was renamed to "
                                          r"DATASET\.CHECK_IMAGES; .*CHECK_IMAGES decode"):
