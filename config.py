@@ -60,6 +60,9 @@ def _add_test_keys(cfg: CN) -> None:
     cfg.TEST.TREE_CUTS.SEED = 0  # the cuts' own seed, independent of SEED, so every run is scored on the same cuts
     cfg.TEST.CONFUSIONS_TOP_K = 10  # most-confused pairs per level in confusions.json; 0 = no confusions.json
     cfg.TEST.PLOT_PER_LEVEL = False  # write per_level.png (per-level top-1, HCA, full path) beside results.json
+    # Dassl's TEST.PER_CLASS_RESULT (per-class accuracy of every level: log and results.json) and TEST.COMPUTE_CMAT
+    # (cmat.json, one confusion matrix per level) are Dassl defaults, honoured by the Hierarchical evaluator
+    cfg.TEST.SAVE_PREDICTIONS = False  # write predictions.jsonl: per sample, image path, true/predicted path, per-level top-5
 
 
 def deep_prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,

@@ -8,17 +8,18 @@ a single level named ``class``, so any Dassl trainer can use it.
 
 This module computes the numbers (:meth:`Hierarchical.compute`); what ``evaluate``
 prints and writes (the Dassl-style report, ``results.json``, ``confusions.json``,
-``per_level.png``) lives in :mod:`.run_report`.
+``per_level.png``, ``cmat.json``, ``predictions.jsonl``) lives in :mod:`.run_report`.
 
 Memory stays O(N * (L + number of tree cuts)): every metric that needs all-node
 scores (top-5, HCA, hierarchical distance@5, tree-cut accuracy) is reduced to
 per-sample values inside :meth:`process`, batch by batch; no logits are kept.
+``TEST.SAVE_PREDICTIONS`` adds each level's top-5 classes and scores per sample (O(N * L * 5)).
 """
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -29,8 +30,10 @@ from . import metric_spec as spec
 from . import metrics
 from .decoding import DECODINGS
 from .optional_cfg import cfg_get, int_key
+from .per_class import per_class_accuracy
+from .predictions import TOP_K, SampleLog
 from .run_report import print_report, write_outputs
-from .scores import Layout, Scores
+from .scores import Layout, Scores, class_names
 from .treecuts import DROP_RATES, TreeCuts, sample_tree_cuts, treecut_correct
 
 __all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES"]
@@ -49,11 +52,12 @@ class Hierarchical(EvaluatorBase):
 
     Args:
         cfg: the experiment config (uses ``OUTPUT_DIR``, ``TEST.TREE_CUTS.{NUM, SEED}``,
-            ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL`` and, for results.json,
+            ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL``, ``TEST.PER_CLASS_RESULT``,
+            ``TEST.COMPUTE_CMAT``, ``TEST.SAVE_PREDICTIONS`` and, for results.json,
             ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
             missing from the config (a bare Dassl config) takes its ``hgclip/config.py``
             value, except ``TEST.CONFUSIONS_TOP_K``: 0 there, i.e. no confusions.json.
-        lab2cname: leaf label -> class name (names the flat classes in confusions.json).
+        lab2cname: leaf label -> class name (names the flat classes in confusions.json, cmat.json, ...).
         hierarchy: the dataset's :class:`~hierarchy.Hierarchy`; may also be
             attached later with ``evaluator.hierarchy = h`` (before ``process``).
             ``None`` = flat single-level classifier.
@@ -94,6 +98,9 @@ class Hierarchical(EvaluatorBase):
         self.cuts_seed = int_key(cfg, "TEST.TREE_CUTS.SEED", 0)
         self.confusions_top_k = int_key(cfg, "TEST.CONFUSIONS_TOP_K", DEFAULT_CONFUSIONS_TOP_K, minimum=0)
         self.plot = bool(cfg_get(cfg, "TEST.PLOT_PER_LEVEL", False))
+        self.per_class = bool(cfg_get(cfg, "TEST.PER_CLASS_RESULT", False))
+        self.compute_cmat = bool(cfg_get(cfg, "TEST.COMPUTE_CMAT", False))
+        self.save_predictions = bool(cfg_get(cfg, "TEST.SAVE_PREDICTIONS", False))
         self.split = "test"
         #: set by the trainer (``num_shots_used``, ``num_processes``); added to results.json
         self.run_info: Optional[dict] = None
@@ -111,6 +118,7 @@ class Hierarchical(EvaluatorBase):
         self._hca: list[torch.Tensor] = []  # [B] bool, right at every node of the true path
         self._hdist5: list[torch.Tensor] = []  # [B] float64, mean LCA height of the top-5 leaves
         self._cut_hits: list[torch.Tensor] = []  # [B, T] bool, right on tree cut t
+        self._samples: Optional[SampleLog] = SampleLog() if self.save_predictions else None
 
     def _layout_for(self, width: int) -> Layout:
         """The layout implied by the current hierarchy, checked against ``width`` and earlier batches."""
@@ -141,13 +149,16 @@ class Hierarchical(EvaluatorBase):
         self._cuts_cache = {"cuts": cached["cuts"], "hierarchy": hierarchy, "settings": settings}
         return cached["cuts"]
 
-    def process(self, mo: torch.Tensor, gt: torch.Tensor) -> None:
+    def process(self, mo: torch.Tensor, gt: torch.Tensor, impaths: Optional[Sequence[str]] = None) -> None:
         """Accumulate one batch.
 
         Args:
             mo: all-node logits ``[B, num_nodes]`` in the hierarchy's global node
                 order (coarse -> fine); ``[B, num_classes]`` in flat mode.
             gt: leaf labels ``[B]``.
+            impaths: the batch's image paths (a Dassl batch's ``"impath"``), for the
+                predictions file only (``TEST.SAVE_PREDICTIONS``); without them it records
+                each sample's position in the evaluated split alone.
         """
         logits = torch.as_tensor(mo).detach().cpu()
         labels = torch.as_tensor(gt).detach().cpu()
@@ -168,6 +179,10 @@ class Hierarchical(EvaluatorBase):
                 f"Hierarchical evaluator: leaf labels must lie in 0..{num_leaves - 1}, "
                 f"got range {int(labels.min())}..{int(labels.max())}"
             )
+        if impaths is not None and len(impaths) != labels.shape[0]:
+            raise ValueError(
+                f"Hierarchical evaluator: expected {labels.shape[0]} image paths (one per sample), got {len(impaths)}"
+            )
 
         h = layout.hierarchy
         if h is not None:
@@ -179,8 +194,11 @@ class Hierarchical(EvaluatorBase):
             scores = [logits]
             preds = logits.argmax(dim=1)[:, None]
             targets = labels[:, None]
-        ranked = [metrics.topk_predictions(s, targets[:, level], 5) for level, s in enumerate(scores)]
+        ranked = [metrics.topk_predictions(s, targets[:, level], TOP_K) for level, s in enumerate(scores)]
         top5 = torch.stack([hit for hit, _, _ in ranked], dim=1)
+        if self._samples is not None:
+            self._samples.add([values for _, values, _ in ranked], [indices for _, _, indices in ranked],
+                              impaths, labels.shape[0])
 
         self._layout = layout
         self._preds.append(preds)
@@ -290,10 +308,12 @@ class Hierarchical(EvaluatorBase):
                 float(sum(cut_record["accuracies"]) / len(cut_record["accuracies"])) if cut_record["accuracies"] else math.nan
             )
             tree[spec.HIERARCHICAL_DISTANCE_AT_5] = hdist5
-        return Scores(layout, results, tree, per_level, cut_record, preds, targets)
+        names = class_names(layout, self.lab2cname)
+        per_class = per_class_accuracy(preds, targets, layout.level_names, names) if self.per_class else {}
+        return Scores(layout, results, tree, per_level, cut_record, preds, targets, names, per_class, self._samples)
 
     def evaluate(self) -> "OrderedDict[str, float]":
-        """Compute, print the Dassl-style report, write results.json (and confusions.json), return the metrics.
+        """Compute, print the Dassl-style report, write results.json (and the files asked for), return the metrics.
 
         Returned keys (Dassl-facing; Dassl selects on the first and logs them all):
         ``accuracy`` (finest top-1, the selection metric), then per level
@@ -310,5 +330,5 @@ class Hierarchical(EvaluatorBase):
         self.last_results = scores.all_metrics
         print_report(scores)
         write_outputs(self.cfg, scores, self.split, self.decoding, self.confusions_top_k, self.plot,
-                      lab2cname=self.lab2cname, run_info=self.run_info)
+                      run_info=self.run_info, compute_cmat=self.compute_cmat)
         return scores.returned

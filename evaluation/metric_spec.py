@@ -48,6 +48,8 @@ MEAN_TREECUT_ACCURACY = "mean_treecut_accuracy"
 HIERARCHICAL_DISTANCE_AT_5 = "hierarchical_distance_at_5"
 #: not a metric: a level's number of classes, beside its metrics in results.json's ``per_level``
 NUM_CLASSES = "num_classes"
+#: not a metric: results.json's per-class accuracy of every level, written only with ``TEST.PER_CLASS_RESULT``
+PER_CLASS_ACCURACY = "per_class_accuracy"
 
 
 GROUP_TOP1 = TOP1  # a per-level metric names its group

@@ -1,7 +1,9 @@
-"""What one evaluation prints and writes: the Dassl-style report, results.json, confusions.json, per_level.png.
+"""What one evaluation prints and writes: the Dassl-style report, results.json and, on request,
+confusions.json, per_level.png, cmat.json and predictions.jsonl (:func:`output_files` names them all).
 
 The printed report is ``=> result``, a per-level table, the summary lines, then ``* total: N`` and
-one ``* <key>: x.x%`` line per defined metric (what CoOp-style ``parse_test_res --keyword`` greps).
+one ``* <key>: x.x%`` line per defined metric (what CoOp-style ``parse_test_res --keyword`` greps),
+then, with ``TEST.PER_CLASS_RESULT``, one per-class table per level.
 Files go to ``cfg.OUTPUT_DIR`` (nothing is written without one), atomically; a split other than
 ``test`` is named in the file: ``results_<split>.json``. Keys, units, labels and decimals come
 from :mod:`.metric_spec`; the numbers from the evaluator (:class:`.scores.Scores`).
@@ -19,9 +21,15 @@ from . import metric_spec as spec
 from .confusions import confusion_summary
 from .decoding import DECODINGS
 from .optional_cfg import cfg_get
-from .scores import Layout, Scores
+from .per_class import cmat_json_text, confusion_matrices, print_per_class
+from .predictions import predictions_text
+from .scores import Scores
 
-__all__ = ["print_report", "results_payload", "write_outputs", "output_name", "json_number"]
+__all__ = ["print_report", "results_payload", "write_outputs", "output_name", "json_number", "output_files",
+           "CMAT_STEM", "PREDICTIONS_STEM"]
+
+CMAT_STEM = "cmat"  # cmat.json, cmat_<split>.json
+PREDICTIONS_STEM = "predictions"  # predictions.jsonl, predictions_<split>.jsonl
 
 
 def json_number(value: Optional[float]) -> Optional[float]:
@@ -64,12 +72,21 @@ def print_report(scores: Scores) -> None:
         if metric is None or metric.unit == spec.COUNT or math.isnan(value):
             continue
         print(f"* {key}: {value:.{metric.decimals}f}{spec.suffix(key)}")
+    if scores.per_class:
+        print_per_class(scores.per_class)
 
 
 def output_name(stem: str, extension: str, split: str) -> str:
     """``results.json`` for the test split, ``results_<split>.json`` for another."""
     split = split or "test"
     return f"{stem}.{extension}" if split == "test" else f"{stem}_{split}.{extension}"
+
+
+def output_files(split: str = "test") -> list[str]:
+    """The names of every file an evaluation of ``split`` may write (what a fresh run must clear)."""
+    return [output_name(stem, extension, split) for stem, extension in (
+        ("results", "json"), ("confusions", "json"), ("per_level", "png"), (CMAT_STEM, "json"),
+        (PREDICTIONS_STEM, "jsonl"))]
 
 
 def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_info: Optional[dict] = None) -> dict:
@@ -106,35 +123,48 @@ def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_inf
         payload["tree_cuts"] = dict(cuts, accuracies=[json_number(a) for a in cuts["accuracies"]],
                                     std=json_number(cuts["std"]))
     payload.update(run_info or {})  # set by the trainer: num_shots_used, num_processes
+    if scores.per_class:  # TEST.PER_CLASS_RESULT
+        payload[spec.PER_CLASS_ACCURACY] = {
+            level: {"mean": json_number(table["mean"]),
+                    "classes": [dict(c, accuracy=json_number(c["accuracy"])) for c in table["classes"]]}
+            for level, table in scores.per_class.items()
+        }
     return payload
 
 
-def _class_names(layout: Layout, lab2cname: Optional[dict]) -> list[list[str]]:
-    if layout.hierarchy is not None:
-        return [layout.hierarchy.names_at_level(level) for level in range(len(layout.level_names))]
-    names = lab2cname or {}
-    return [[str(names.get(i, i)) for i in range(layout.level_sizes[0])]]
-
-
 def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusions_top_k: int, plot: bool,
-                  lab2cname: Optional[dict] = None, run_info: Optional[dict] = None) -> None:
-    """results.json, then confusions.json (``confusions_top_k`` > 0) and per_level.png (``plot``) in OUTPUT_DIR."""
+                  run_info: Optional[dict] = None, compute_cmat: bool = False) -> list[str]:
+    """Write this evaluation's files into OUTPUT_DIR, each atomically; returns their paths.
+
+    results.json always; confusions.json (``confusions_top_k`` > 0), per_level.png (``plot``),
+    cmat.json (``compute_cmat``) and predictions.jsonl (``scores.samples``, ``TEST.SAVE_PREDICTIONS``)
+    on request. Nothing without an OUTPUT_DIR.
+    """
     output_dir = cfg_get(cfg, "OUTPUT_DIR", "") or ""
     if not output_dir:
-        return
+        return []
     layout = scores.layout
+    written: list[str] = []
+
+    def write(stem: str, extension: str, data: Any, announce: bool = False) -> None:
+        """``data``: bytes or text as they are, anything else as indented JSON."""
+        path = os.path.join(output_dir, output_name(stem, extension, split))
+        if isinstance(data, (bytes, str)):
+            atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode("utf-8"))
+        else:
+            atomic_write_json(path, data)
+        written.append(path)
+        if announce:  # the files a user asked for by a TEST key: say where they are
+            print(f"Wrote {path}")
+
     payload = results_payload(cfg, scores, split, decoding, run_info)
-    atomic_write_json(os.path.join(output_dir, output_name("results", "json", split)), payload)
+    write("results", "json", payload)
+    header = {"split": payload["split"], "decoding": payload["decoding"], "levels": list(layout.level_names)}
     if confusions_top_k > 0:
-        confusions = {
-            "split": payload["split"],
-            "decoding": payload["decoding"],
-            "levels": list(layout.level_names),
-            "top_k": confusions_top_k,
-            "per_level": confusion_summary(scores.preds, scores.targets, layout.level_names, layout.level_sizes,
-                                           _class_names(layout, lab2cname), confusions_top_k),
-        }
-        atomic_write_json(os.path.join(output_dir, output_name("confusions", "json", split)), confusions)
+        confusions = dict(header, top_k=confusions_top_k, per_level=confusion_summary(
+            scores.preds, scores.targets, layout.level_names, layout.level_sizes, scores.class_names,
+            confusions_top_k))
+        write("confusions", "json", confusions)
     if plot:
         from .plots import per_level_png
 
@@ -146,4 +176,12 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
             title=f"{payload['trainer'] or 'run'} on {payload['dataset'] or '?'} "
             f"({payload['split']}, {payload['decoding']} decoding)",
         )
-        atomic_write_bytes(os.path.join(output_dir, output_name("per_level", "png", split)), png)
+        write("per_level", "png", png)
+    if compute_cmat:
+        matrices = confusion_matrices(scores.preds, scores.targets, layout.level_sizes)
+        write(CMAT_STEM, "json", cmat_json_text(dict(header, rows="true class", columns="predicted class"),
+                                                layout.level_names, scores.class_names, matrices), announce=True)
+    if scores.samples is not None:
+        write(PREDICTIONS_STEM, "jsonl", predictions_text(scores.samples, scores.preds, scores.targets,
+                                                          layout.level_names, scores.class_names), announce=True)
+    return written

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
 
 import torch
 
 from ..hierarchy import Hierarchy
+from .predictions import SampleLog
 
-__all__ = ["Layout", "Scores"]
+__all__ = ["Layout", "Scores", "class_names"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ class Layout:
         return ", ".join(f"{n}={s}" for n, s in zip(self.level_names, self.level_sizes))
 
 
+def class_names(layout: Layout, lab2cname: Optional[dict] = None) -> list[list[str]]:
+    """The class names of each level in index order: the hierarchy's, or ``lab2cname`` (else the index) when flat."""
+    if layout.hierarchy is not None:
+        return [layout.hierarchy.names_at_level(level) for level in range(len(layout.level_names))]
+    names = lab2cname or {}
+    return [[str(names.get(i, i)) for i in range(layout.level_sizes[0])]]
+
+
 @dataclass
 class Scores:
     """The numbers of one evaluation.
@@ -39,6 +48,9 @@ class Scores:
         per_level: ``{level: {top1, top5, macro_f1, num_classes}}`` in percent (top5 None when undefined).
         tree_cuts: what results.json records about the tree cuts (empty without ``tree_metrics``).
         preds, targets: ``[N, L]`` local per-level predictions and targets (for confusions.json).
+        class_names: the class names of each level, in index order.
+        per_class: ``per_class.per_class_accuracy`` of the levels (``TEST.PER_CLASS_RESULT``), else empty.
+        samples: the per-sample top-5 log (``TEST.SAVE_PREDICTIONS``), else None.
     """
 
     layout: Layout
@@ -48,6 +60,9 @@ class Scores:
     tree_cuts: dict
     preds: torch.Tensor
     targets: torch.Tensor
+    class_names: Sequence[Sequence[str]] = ()
+    per_class: dict = field(default_factory=dict)
+    samples: Optional[SampleLog] = None
 
     @property
     def all_metrics(self) -> "OrderedDict[str, float]":
