@@ -21,7 +21,9 @@ Split sources:
   ``[path, class, split]`` triples, or a CoOp-style ``{"train": [[path, label, class], ...], ...}``.
 
 Paths are relative to ``IMAGE_ROOT``; ``split`` is ``train``, ``val`` or ``test``; class names
-are matched to the leaves through ``normalize_classname``. Without validation images,
+are matched to the leaves through ``normalize_classname``. An image listed twice (a duplicate row,
+or one image in two splits, e.g. train and test) is refused, naming the file and the first such rows,
+unless ``DATASET.HIERCONFIG.ALLOW_DUPLICATES`` is set: then every row counts, as listed. Without validation images,
 ``DATASET.VAL_FRACTION`` of each class is held out from train. Labels follow the hierarchy file's
 line order. Every leaf needs training images, and every class must be a leaf (one error lists up
 to 10 names on each side). ``DATASET.DISPLAY_NAME`` is required: it keeps two such datasets apart
@@ -34,7 +36,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import defaultdict
+from typing import Sequence
 
+from ..common.errors import InputError
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
@@ -45,6 +50,7 @@ from .image_folder import IMAGE_EXTENSIONS
 from .split_io import SPLIT_NAMES, carve_val
 
 CSV_COLUMNS = ("path", "class", "split")
+REPEATS_SHOWN = 2  # repeated images named in the one-line error
 VAL_SPLIT_SEED = 0
 LAYOUT = ("DATASET.HIERCONFIG.IMAGE_ROOT holding {train,val,test}/<leaf>/ folders, or a CSV/JSON list of "
           "(path, class, split) in DATASET.HIERCONFIG.SPLIT_FILE, and a hierarchy file in DATASET.HIERCONFIG.HIERARCHY")
@@ -115,6 +121,44 @@ def folder_rows(image_root: str) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _row_in(where: str, source: str) -> str:
+    """``line 12`` of a CSV list, ``[3]`` of a JSON list: a row's place without repeating the file's path."""
+    place = where[len(source):] if where.startswith(source) else where
+    return f"line {place[1:]}" if place.startswith(":") else place
+
+
+def check_repeated_images(rows: Sequence[tuple[str, str, str, str]], image_root: str, source: str,
+                          allow: bool) -> None:
+    """Refuse an image listed more than once: in two splits (trained on and tested on), or twice in one.
+
+    A duplicate row would count its image twice in training or in the metrics, and an image in
+    train and test inflates the test numbers. Paths are compared after ``os.path.normpath`` under
+    ``image_root``. With ``allow`` (``DATASET.HIERCONFIG.ALLOW_DUPLICATES``) the rows are kept as
+    listed and one line says how many repeat.
+    """
+    rows_of: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for path, _, split, where in rows:
+        rows_of[os.path.normpath(os.path.join(image_root, path))].append((path, split, where))
+    repeated = [listed for listed in rows_of.values() if len(listed) > 1]
+    if not repeated:
+        return
+    across = [listed for listed in repeated if len({split for _, split, _ in listed}) > 1]
+    if allow:
+        print(f"Note: {source}: {len(repeated)} image(s) listed more than once ({len(across)} in more than one "
+              f"split), kept as listed (DATASET.HIERCONFIG.ALLOW_DUPLICATES True)")
+        return
+    listed_wrong = across or repeated
+    examples = "; ".join(f"{listed[0][0]!r} (" + ", ".join(f"{_row_in(where, source)} {split}"
+                                                           for _, split, where in listed) + ")"
+                         for listed in listed_wrong[:REPEATS_SHOWN])
+    more = f" (+{len(listed_wrong) - REPEATS_SHOWN} more)" if len(listed_wrong) > REPEATS_SHOWN else ""
+    what = (f"{len(across)} image(s) listed in more than one split" if across
+            else f"{len(repeated)} image(s) listed more than once in one split")
+    others = f"; {len(repeated) - len(across)} repeated within one split" if across and len(repeated) > len(across) else ""
+    raise InputError(f"{source}: {what}: {examples}{more}{others}; list each image once, or set "
+                     f"DATASET.HIERCONFIG.ALLOW_DUPLICATES True")
+
+
 @register_dataset
 class HierConfigDataset(HierarchicalDataset):
     """Any dataset described by ``DATASET.HIERCONFIG`` (see the module docstring)."""
@@ -148,6 +192,7 @@ class HierConfigDataset(HierarchicalDataset):
             rows = folder_rows(image_root)
             source, dataset_dir = image_root, image_root
 
+        check_repeated_images(rows, image_root, source, bool(node.get("ALLOW_DUPLICATES", False)))
         splits = self._to_splits(rows, image_root, hierarchy, source, hierarchy_path)
         if not splits["val"]:
             splits["train"], splits["val"] = carve_val(splits["train"], float(cfg.DATASET.VAL_FRACTION),

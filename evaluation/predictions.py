@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from . import metric_spec as spec
+
 __all__ = ["SampleLog", "TOP_K", "predictions_text"]
 
 TOP_K = 5
@@ -77,7 +79,7 @@ def predictions_text(log: SampleLog, preds: torch.Tensor, targets: torch.Tensor,
             "true": {name: names[level][targets_list[row][level]] for level, name in enumerate(level_names)},
             "predicted": {name: names[level][preds_list[row][level]] for level, name in enumerate(level_names)},
             "correct": {name: preds_list[row][level] == targets_list[row][level] for level, name in enumerate(level_names)},
-            "top5": top,
+            spec.TOP5: top,
         }
         lines.append(json.dumps(record, ensure_ascii=False))
     return "".join(line + "\n" for line in lines)
