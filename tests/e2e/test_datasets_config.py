@@ -10,7 +10,7 @@ from hgclip.cli import train
 from hgclip.engine.dassl_api import build_dataset
 from dataset_fixtures import make_cfg, put_image
 from hgclip.datasets.templates import dataset_templates_path
-from run_helpers import REPO
+from run_helpers import REPO, run_train
 
 HIERARCHY = "levels: order > bird\nsongbirds > blue_jay\nsongbirds > robin\nraptors > red-kite\nraptors > barn owl\n"
 CLASSES = ("blue_jay", "robin", "red kite", "barn owl")  # spelled differently from the file on purpose
@@ -167,3 +167,45 @@ def test_templates_are_looked_up_by_display_name(tmp_path):
     with pytest.raises(FileNotFoundError, match="DATASET.TEMPLATES_FILE"):
         dataset_templates_path(cfg)
     assert dataset_templates_path(cfg, override=osp.join(REPO, "configs", "templates", "default.json")).endswith("default.json")
+
+
+def zero_shot_args(root: str, dataset_config: str, output_dir: str, *opts: str) -> list[str]:
+    return ["--root", root, "--seed", "1", "--trainer", "ZeroshotCLIP", "--eval-only", "--output-dir", output_dir,
+            "--dataset-config-file", dataset_config,
+            "--config-file", osp.join(REPO, "configs", "trainers", "ZeroshotCLIP", "tiny.yaml"),
+            "MODEL.BACKBONE.NAME", "tiny-random", *opts]
+
+
+def test_an_image_in_train_and_test_or_listed_twice_is_refused_through_train_py(tmp_path):
+    """Issue 18, item 4: overlap and duplicate rows stop the run with one line naming the file and the rows."""
+    root = str(tmp_path)
+    csv_path = write_csv(root)
+    lines = open(csv_path).read().splitlines()  # line 2: photos/0_train_0.png (train), line 3: 0_train_1.png
+    config = write_dataset_config(osp.join(root, "shots.yaml"), "BirdShots", "shots", "shots/tree.txt",
+                                  split_file="shots/list.csv")
+    overlap = lines + [lines[1].replace(",train,", ",test,")]  # line 18: the first train image again, as test
+    duplicate = lines + [lines[2]]  # line 18: the second train image again
+    for case, rows, expected in (
+        ("overlap", overlap, "1 image(s) listed in more than one split: 'photos/0_train_0.png' (line 2 train, line 18 test)"),
+        ("duplicate", duplicate,
+         "1 image(s) listed more than once in one split: 'photos/0_train_1.png' (line 3 train, line 18 train)"),
+    ):
+        with open(csv_path, "w") as handle:
+            handle.write("\n".join(rows) + "\n")
+        out = osp.join(root, "out", case)
+        result = run_train(zero_shot_args(root, config, out))
+        assert result.returncode == 2, result.stderr[-2000:]
+        error = result.stderr.strip().splitlines()
+        assert len(error) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert csv_path in error[0] and expected in error[0] and "DATASET.HIERCONFIG.ALLOW_DUPLICATES True" in error[0]
+        assert not osp.exists(osp.join(out, "results.json"))
+
+    # the documented way out keeps the rows as listed: the duplicate test row is counted twice
+    with open(csv_path, "w") as handle:
+        handle.write("\n".join(lines + [lines[4]]) + "\n")  # line 18: a test image again
+    out = osp.join(root, "out", "allowed")
+    result = run_train(zero_shot_args(root, config, out, "DATASET.HIERCONFIG.ALLOW_DUPLICATES", "True"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 image(s) listed more than once (0 in more than one split), kept as listed" in result.stdout
+    with open(osp.join(out, "results.json")) as handle:
+        assert json.load(handle)["num_samples"] == 4 + 1
