@@ -184,4 +184,18 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
     if scores.samples is not None:
         write(PREDICTIONS_STEM, "jsonl", predictions_text(scores.samples, scores.preds, scores.targets,
                                                           layout.level_names, scores.class_names), announce=True)
+    _remove_stale(output_dir, split, written)
     return written
+
+
+def _remove_stale(output_dir: str, split: str, written: list[str]) -> None:
+    """Delete the on-request files of ``split`` that this evaluation did not write.
+
+    They come from an earlier evaluation into the same directory with other ``TEST`` switches;
+    beside the new results.json they would describe another model or decoder (issue 18, item 5).
+    """
+    for name in output_files(split):
+        path = os.path.join(output_dir, name)
+        if path not in written and os.path.isfile(path):
+            os.remove(path)
+            print(f"Removed {path}: an earlier evaluation wrote it, this one was not asked to")

@@ -146,3 +146,22 @@ def test_predictions_hold_every_sample_once_after_reset(toy, tmp_path):
     evaluator.evaluate()
     assert len(read_jsonl(tmp_path / "predictions.jsonl")) == 1
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".tmp")]  # atomic writes leave nothing
+
+
+def test_files_of_an_earlier_evaluation_with_other_switches_are_removed(toy, tmp_path, capsys):
+    """A predictions.jsonl or cmat.json beside a results.json always comes from the same evaluation."""
+    on = Hierarchical(make_cfg(str(tmp_path), COMPUTE_CMAT=True, SAVE_PREDICTIONS=True, CONFUSIONS_TOP_K=3),
+                      hierarchy=toy)
+    on.process(LOGITS, LABELS)
+    on.evaluate()
+    (tmp_path / "notes.txt").write_text("mine")
+    assert {"cmat.json", "predictions.jsonl", "confusions.json"} <= set(os.listdir(tmp_path))
+    off = Hierarchical(make_cfg(str(tmp_path)), hierarchy=toy)
+    off.split = "val"
+    off.process(LOGITS, LABELS)
+    off.evaluate()  # another split keeps the test split's files
+    assert {"cmat.json", "predictions.jsonl", "results_val.json"} <= set(os.listdir(tmp_path))
+    off.split = "test"
+    off.evaluate()
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "results.json", "results_val.json"]
+    assert f"Removed {tmp_path / 'predictions.jsonl'}" in capsys.readouterr().out
