@@ -45,7 +45,7 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.HIERCONFIG.IMAGE_ROOT = ""  # images of a HierConfigDataset, under DATASET.ROOT or absolute
     cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""  # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
     cfg.DATASET.HIERCONFIG.HIERARCHY = ""  # its hierarchy file: under DATASET.ROOT, absolute, or a file in datasets/hierarchies/
-    cfg.DATASET.HIERCONFIG.ALLOW_DUPLICATES = False  # keep images listed twice or in two splits (e.g. train and test); default: refuse
+    cfg.DATASET.HIERCONFIG.ALLOW_DUPLICATES = False  # keep an image listed twice or in two splits (default: refuse)
 
 
 def _add_model_keys(cfg: CN) -> None:

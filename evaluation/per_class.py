@@ -75,7 +75,7 @@ def cmat_json_text(header: dict, level_names: Sequence[str], names: Sequence[Seq
     for level, name in enumerate(level_names):
         rows = ",\n".join(pad * 4 + json.dumps(row, separators=(",", ":")) for row in matrices[level])
         block = f"[\n{rows}\n{pad * 3}]" if rows else "[]"
-        marker = f'"matrix": null'
+        marker = '"matrix": null'
         start = text.index(json.dumps(name) + ": {", text.index('"per_level"'))
         at = text.index(marker, start)
         text = text[:at] + '"matrix": ' + block + text[at + len(marker):]

@@ -9,8 +9,9 @@ import json
 import os
 import os.path as osp
 
-from hgclip.evaluation.metric_spec import PER_CLASS_ACCURACY
 from run_helpers import check_ok, results, run_train, train_args
+
+from hgclip.evaluation.metric_spec import PER_CLASS_ACCURACY
 
 SWITCHES = ("TEST.PER_CLASS_RESULT", "True", "TEST.COMPUTE_CMAT", "True", "TEST.SAVE_PREDICTIONS", "True")
 
