@@ -10,13 +10,9 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
 1. ``DATASET.HIERARCHY_FILE`` (optional) replaces the tree above the leaves. It must
    list exactly the dataset's classes; labels keep the dataset's leaf order, so
    base/new splits and few-shot caches do not depend on the file.
-2. Few-shot sampling (``DATASET.NUM_SHOTS >= 1``): Dassl's ``generate_fewshot_dataset``
-   draws K shots per class from train and min(K, 4) from val, right after seeding
-   Python's ``random`` with ``cfg.SEED``. The draw is cached in
-   ``<dataset_dir>/split_fewshot/shot_<K>-seed_<SEED>.pkl`` as ``[relpath, label, classname]``
-   rows (relative paths, so moving ``DATASET.ROOT`` keeps the cache valid) together
-   with a fingerprint of the full split, so a changed split is resampled instead
-   of silently reusing stale images. ``SEED < 0`` samples without a cache.
+2. Few-shot sampling (``DATASET.NUM_SHOTS >= 1``): K shots per class from train and
+   min(K, 4) from val, seeded by ``cfg.SEED``; cached under this project's own file name, and
+   CoOp's draw used when its file is there (:mod:`hgclip.datasets.fewshot`).
 3. Base/new subsampling (``DATASET.SUBSAMPLE_CLASSES``), after few-shot sampling as in
    CoOp/CoCoOp, with ``DATASET.SUBSAMPLE_RULE`` (see :func:`subsample_leaves`).
 4. ``self.hierarchy = full_hierarchy.restrict(kept_leaves)``; every Datum is relabelled
@@ -26,25 +22,20 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
 import os
-import pickle
-import random
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from ..engine.dassl_api import DatasetBase, Datum
 from ..hierarchy import Hierarchy, load_hierarchy
-from ..common.fileio import atomic_write_bytes, atomic_write_text
+from ..common.fileio import atomic_write_text
 from .checks import check_splits, preview
 from .image_check import ImageCheck
-from .split_io import data_to_rows, rows_to_data
+from .fewshot import fewshot_splits
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 SUBSAMPLE_RULES = ("cocoop", "stratified")
-FEWSHOT_CACHE_VERSION = 1
 HIERARCHIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hierarchies")
 
 
@@ -167,40 +158,6 @@ def relabel(data: Sequence[Datum], new_label: dict[int, int]) -> list[Datum]:
     ]
 
 
-@contextlib.contextmanager
-def seeded_python_random(seed: int) -> Iterator[None]:
-    """Seed Python's ``random`` for a block, then restore the caller's state.
-
-    Dassl's few-shot sampler uses the global ``random``; seeding it here makes the
-    draw a function of (split, K, seed) only, and restoring it keeps the rest of the
-    run identical whether or not the few-shot cache existed. ``seed < 0`` leaves the
-    global state alone (a genuinely random draw).
-    """
-    if seed < 0:
-        yield
-        return
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
-
-
-def split_fingerprint(*splits: Sequence[Datum], image_dir: str) -> str:
-    """sha256 of the (relative path, label) sequence of the splits a few-shot draw came from."""
-    digest = hashlib.sha256()
-    for split in splits:
-        for relpath, label, _ in data_to_rows(split, image_dir):
-            digest.update(f"{relpath}\t{label}\n".encode("utf-8"))
-        digest.update(b"--\n")
-    return digest.hexdigest()
-
-
-def fewshot_cache_path(dataset_dir: str, num_shots: int, seed: int) -> str:
-    return os.path.join(dataset_dir, "split_fewshot", f"shot_{num_shots}-seed_{seed}.pkl")
-
-
 class HierarchicalDataset(DatasetBase):
     """Base class of every dataset in this project (see the module docstring).
 
@@ -280,47 +237,9 @@ class HierarchicalDataset(DatasetBase):
                              splits["val"], splits["test"], source.test_only, True)
 
     def _fewshot(self, source: DatasetSource, num_shots: int, seed: int) -> tuple[list[Datum], list[Datum]]:
-        """K-shot train and min(K, 4)-shot val, from the cache when it matches the split."""
-        path = fewshot_cache_path(source.dataset_dir, num_shots, seed)
-        fingerprint = split_fingerprint(source.train, source.val, image_dir=source.image_dir)
-        if seed >= 0 and os.path.isfile(path):
-            cached = self._read_fewshot_cache(path, fingerprint, source)
-            if cached is not None:
-                return cached
-
-        with seeded_python_random(seed):
-            train = self.generate_fewshot_dataset(source.train, num_shots=num_shots)
-            val = self.generate_fewshot_dataset(source.val, num_shots=min(num_shots, 4)) if source.val else []
-        if seed >= 0:
-            content = {
-                "version": FEWSHOT_CACHE_VERSION,
-                "fingerprint": fingerprint,
-                "train": data_to_rows(train, source.image_dir),
-                "val": data_to_rows(val, source.image_dir),
-            }
-            atomic_write_bytes(path, pickle.dumps(content, protocol=4))
-            print(f"Saving the few-shot split to {path}")
-        return list(train), list(val)
-
-    @staticmethod
-    def _read_fewshot_cache(path: str, fingerprint: str, source: DatasetSource):
-        """The cached (train, val), or None when the file is unreadable, foreign or stale."""
-        try:
-            with open(path, "rb") as handle:
-                content = pickle.load(handle)
-        except Exception as error:  # a truncated file or a CoOp pickle of Datum objects
-            print(f"Ignoring the unreadable few-shot cache {path} ({error}); resampling")
-            return None
-        if not isinstance(content, dict) or content.get("version") != FEWSHOT_CACHE_VERSION:
-            print(f"Ignoring the few-shot cache {path} in another format; resampling")
-            return None
-        if content.get("fingerprint") != fingerprint:
-            print(f"The few-shot cache {path} was drawn from a different split; resampling")
-            return None
-        print(f"Loading the few-shot split from {path}")
-        train = rows_to_data(content["train"], source.image_dir, source.hierarchy, where=f"{path}:train")
-        val = rows_to_data(content["val"], source.image_dir, source.hierarchy, where=f"{path}:val")
-        return train, val
+        """K-shot train and min(K, 4)-shot val (:mod:`hgclip.datasets.fewshot`: the draw, its cache, CoOp's file)."""
+        return fewshot_splits(self.generate_fewshot_dataset, source.dataset_dir, source.image_dir, source.hierarchy,
+                              source.train, source.val, num_shots, seed)
 
 
 def write_text_if_changed(path: str, text: str) -> None:

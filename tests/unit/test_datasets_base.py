@@ -15,9 +15,9 @@ from hgclip.engine.dassl_api import get_cfg_default
 from hgclip.datasets.base import (
     DatasetSource,
     HierarchicalDataset,
-    fewshot_cache_path,
     subsample_leaves,
 )
+from hgclip.datasets.fewshot import CACHE_VERSION, cache_path, coop_path
 from hgclip.datasets.split_io import read_split_json, write_split_json
 from hgclip.hierarchy import Hierarchy, parse_hierarchy_text
 
@@ -170,10 +170,11 @@ def test_fewshot_counts_and_cache_with_relative_paths(toy_root):
     assert _count_per_label(dataset.val) == {label: 2 for label in range(7)}  # min(K, 4) = 2
     assert len(dataset.test) == 7 * SPLIT_SIZES["test"]  # test is never subsampled
 
-    cache = fewshot_cache_path(os.path.join(str(toy_root), "toy"), 2, 1)
-    assert cache.endswith(os.path.join("toy", "split_fewshot", "shot_2-seed_1.pkl"))
-    with open(cache, "rb") as handle:
-        content = pickle.load(handle)
+    cache = cache_path(os.path.join(str(toy_root), "toy"), 2, 1)
+    assert cache.endswith(os.path.join("toy", "split_fewshot", "hgclip_shot_2-seed_1.json"))
+    assert not os.path.exists(coop_path(os.path.join(str(toy_root), "toy"), 2, 1))  # CoOp's name is never written
+    with open(cache, encoding="utf-8") as handle:
+        content = json.load(handle)
     for row in content["train"] + content["val"]:
         relpath, label, classname = row
         assert not os.path.isabs(relpath) and relpath.startswith(classname + "/")
@@ -224,14 +225,90 @@ def test_fewshot_depends_on_seed_only_and_restores_global_rng(toy_root):
 
 
 def test_stale_or_foreign_cache_is_resampled(toy_root):
-    cache = fewshot_cache_path(os.path.join(str(toy_root), "toy"), 2, 1)
+    cache = cache_path(os.path.join(str(toy_root), "toy"), 2, 1)
     os.makedirs(os.path.dirname(cache))
-    with open(cache, "wb") as handle:
-        pickle.dump({"train": ["not", "rows"], "val": []}, handle)  # e.g. a CoOp pickle
+    with open(cache, "w", encoding="utf-8") as handle:
+        json.dump({"train": ["not", "rows"], "val": []}, handle)
     dataset = ToyDataset(make_cfg(toy_root, NUM_SHOTS=2))
     assert len(dataset.train_x) == 14
-    with open(cache, "rb") as handle:
-        assert pickle.load(handle)["version"] == 1
+    with open(cache, encoding="utf-8") as handle:
+        assert json.load(handle)["version"] == CACHE_VERSION
+
+
+class _PickledDatum:
+    """Pickles as Dassl's Datum does (``dassl.data.datasets.base_dataset.Datum``, private attributes)."""
+
+    def __init__(self, impath, label, classname):
+        self._impath, self._label, self._domain, self._classname = impath, label, 0, classname
+
+
+_PickledDatum.__module__, _PickledDatum.__qualname__ = "dassl.data.datasets.base_dataset", "Datum"
+
+
+def _write_coop_pickle(path, train, val):
+    """A few-shot file as CoOp/MaPLe write it: ``pickle.dump({"train": [Datum], "val": [Datum]})``."""
+    import sys
+    import types
+
+    names = ["dassl", "dassl.data", "dassl.data.datasets", "dassl.data.datasets.base_dataset"]
+    saved = {name: sys.modules.get(name) for name in names}
+    for name in names:
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules[names[-1]].Datum = _PickledDatum
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            pickle.dump({"train": train, "val": val}, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def test_coops_few_shot_file_is_used_and_never_written(toy_root, tmp_path):
+    """CoOp/MaPLe's shot_K-seed_S.pkl (absolute paths from another root) decides the draw; it is left as it was."""
+    full = ToyDataset(make_cfg(toy_root, NUM_SHOTS=-1))
+    by_label = {}
+    for item in full.train_x:
+        by_label.setdefault(item.label, []).append(item)
+    other_root = "/elsewhere/data/toy"  # where CoOp ran: only the tail under the image folder matters
+    chosen = [items[-1] for items in by_label.values()]  # the last image of each class: not what the seed draws
+    train = [_PickledDatum(os.path.join(other_root, os.path.relpath(item.impath, os.path.join(str(toy_root), "toy"))),
+                           item.label, item.classname) for item in chosen]
+    coops = coop_path(os.path.join(str(toy_root), "toy"), 1, 1)
+    _write_coop_pickle(coops, train, [])
+    before = open(coops, "rb").read()
+
+    dataset = ToyDataset(make_cfg(toy_root, NUM_SHOTS=1))
+    assert sorted(item.impath for item in dataset.train_x) == sorted(item.impath for item in chosen)
+    assert dataset.val == []
+    assert open(coops, "rb").read() == before
+
+
+def test_a_coop_file_naming_other_images_or_code_is_not_used(toy_root):
+    drawn = [item.impath for item in ToyDataset(make_cfg(toy_root, NUM_SHOTS=1)).train_x]
+    coops = coop_path(os.path.join(str(toy_root), "toy"), 1, 1)
+    _write_coop_pickle(coops, [_PickledDatum("/x/not_in_the_split.jpg", 0, "a")], [])
+    assert [item.impath for item in ToyDataset(make_cfg(toy_root, NUM_SHOTS=1)).train_x] == drawn
+    with open(coops, "wb") as handle:  # a pickle that would run code when loaded is refused, not run
+        pickle.dump({"train": [os.system]}, handle)
+    assert [item.impath for item in ToyDataset(make_cfg(toy_root, NUM_SHOTS=1)).train_x] == drawn
+
+
+def test_the_file_an_earlier_version_wrote_under_coops_name_is_given_back(toy_root):
+    dataset_dir = os.path.join(str(toy_root), "toy")
+    drawn = ToyDataset(make_cfg(toy_root, NUM_SHOTS=1))
+    with open(cache_path(dataset_dir, 1, 1), encoding="utf-8") as handle:
+        content = json.load(handle)
+    os.remove(cache_path(dataset_dir, 1, 1))
+    legacy = coop_path(dataset_dir, 1, 1)
+    with open(legacy, "wb") as handle:
+        pickle.dump({**content, "version": 1}, handle, protocol=4)  # what the earlier version wrote
+    again = ToyDataset(make_cfg(toy_root, NUM_SHOTS=1))
+    assert not os.path.exists(legacy) and os.path.isfile(cache_path(dataset_dir, 1, 1))
+    assert [i.impath for i in again.train_x] == [i.impath for i in drawn.train_x]
 
 
 def test_negative_seed_writes_no_cache(toy_root):

@@ -103,7 +103,7 @@ def test_coop_dataset_base_new_and_fewshot(coop_root, name):
     assert len(base.train_x) == cut and len(new.train_x) == len(labelled) - cut  # 1 shot per class
     assert len(base.val) == cut and len(base.test) == cut
     assert sorted(item.label for item in base.train_x) == list(range(cut))
-    assert os.path.isfile(os.path.join(base.dataset_dir, "split_fewshot", "shot_1-seed_1.pkl"))
+    assert os.path.isfile(os.path.join(base.dataset_dir, "split_fewshot", "hgclip_shot_1-seed_1.json"))
     assert_consistent(base)
     assert_consistent(new)
 

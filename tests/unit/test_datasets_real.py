@@ -166,7 +166,7 @@ def test_fgvc_aircraft_coop_layout_and_new_classes(tmp_path):
     assert dataset.hierarchy.leaf_names == ("A300B4", "Falcon 2000")
     assert dataset.hierarchy.names_at_level(0) == ["Airbus", "Dassault Aviation"]
     assert len(dataset.train_x) == 2 and len(dataset.val) == 2
-    assert os.path.isfile(os.path.join(str(tmp_path), "fgvc_aircraft", "split_fewshot", "shot_1-seed_1.pkl"))
+    assert os.path.isfile(os.path.join(str(tmp_path), "fgvc_aircraft", "split_fewshot", "hgclip_shot_1-seed_1.json"))
 
 
 def test_fgvc_aircraft_conflicting_family_names_the_line(tmp_path):
@@ -285,7 +285,7 @@ def test_hiershapes_through_the_registry(tmp_path, monkeypatch):
     for item in dataset.train_x + dataset.val + dataset.test:
         assert dataset.hierarchy.leaf_names[item.label] == item.classname
     assert dataset.dataset_dir == os.path.join(str(tmp_path), "hiershapes")
-    assert os.path.isfile(os.path.join(dataset.dataset_dir, "split_fewshot", "shot_2-seed_1.pkl"))
+    assert os.path.isfile(os.path.join(dataset.dataset_dir, "split_fewshot", "hgclip_shot_2-seed_1.json"))
 
 
 def test_hiershapes_with_a_shipped_hierarchy_file(tmp_path, monkeypatch):
