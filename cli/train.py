@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from .. import project  # noqa: F401,E402  (registers the trainers, datasets and evaluator; table names CoOp, MaPLe, ...)
 from ..engine import distributed as dist  # noqa: E402
-from ..config import extend_cfg, merge_dataset_trainer_keys  # noqa: E402
+from ..config import check_values, extend_cfg, merge_dataset_trainer_keys  # noqa: E402
 from ..common.config_io import merge_config_file, merge_config_list  # noqa: E402
 from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
@@ -131,6 +131,7 @@ def validate(cfg: Any, args: argparse.Namespace) -> None:
         raise InputError(f"--eval-only needs --model-dir for trainer {name}: it has trained parameters (give the "
                          "output directory of its training run); only trainers without parameters, such as "
                          "ZeroshotCLIP, evaluate without one")
+    check_values(cfg, training=has_parameters(name) and not (args.eval_only or args.no_train))
     key = trainer_key(cfg)
     if key in cfg.TRAINER and "LEVEL_WEIGHTS" in cfg.TRAINER[key]:
         check_level_weight_values(list(cfg.TRAINER[key].LEVEL_WEIGHTS), f"TRAINER.{key}.LEVEL_WEIGHTS")

@@ -167,6 +167,36 @@ CASES: list[tuple[str, Callable, str]] = [
     ("config-level-weights-negative", lambda env, out: hiershapes_args(
         env.hiershapes, out, "TRAINER.HGCLIP.LEVEL_WEIGHTS", "[1.0, -1.0, 2.0]"),
      r"TRAINER\.HGCLIP\.LEVEL_WEIGHTS must hold finite weights >= 0"),
+    # values that would run but mean nothing (issue 18, item 6 and the tracebacks)
+    ("config-max-epoch-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "OPTIM.MAX_EPOCH", "0"),
+     r"OPTIM\.MAX_EPOCH is 0: expected at least 1 epoch to train"),
+    ("config-max-epoch-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "OPTIM.MAX_EPOCH", "-2"),
+     r"OPTIM\.MAX_EPOCH is -2: expected at least 1 epoch"),
+    ("config-num-shots-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.NUM_SHOTS", "0"),
+     r"DATASET\.NUM_SHOTS is 0: expected a number of images per class >= 1, or -1"),
+    ("config-num-shots-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.NUM_SHOTS", "-3"),
+     r"DATASET\.NUM_SHOTS is -3"),
+    ("config-lr-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "OPTIM.LR", "0.0"),
+     r"OPTIM\.LR is 0\.0: expected a learning rate > 0"),
+    ("config-lr-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "OPTIM.LR", "-0.1"),
+     r"OPTIM\.LR is -0\.1: expected a learning rate > 0"),
+    ("config-lr-nan", lambda env, out: replace_flag(  # YAML reads .nan and .inf as floats
+        hiershapes_args(env.hiershapes, out), "--config-file", env.file("nan.yaml", "OPTIM:\n  LR: .nan\n")),
+     r"OPTIM\.LR is nan: expected a finite number"),
+    ("config-lr-inf", lambda env, out: replace_flag(
+        hiershapes_args(env.hiershapes, out), "--config-file", env.file("inf.yaml", "OPTIM:\n  LR: .inf\n")),
+     r"OPTIM\.LR is inf: expected a finite number"),
+    ("config-lambda-attn-nan", lambda env, out: replace_flag(
+        hiershapes_args(env.hiershapes, out), "--config-file",
+        env.file("attn.yaml", "TRAINER:\n  HGCLIP:\n    LAMBDA_ATTN: .nan\n")),
+     r"TRAINER\.HGCLIP\.LAMBDA_ATTN is nan: expected a finite number"),
+    ("config-batch-size-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "DATALOADER.TRAIN_X.BATCH_SIZE", "0"),
+     r"DATALOADER\.TRAIN_X\.BATCH_SIZE is 0: expected a batch size >= 1"),
+    ("config-test-batch-size-negative", lambda env, out: hiershapes_args(
+        env.hiershapes, out, "DATALOADER.TEST.BATCH_SIZE", "-1"),
+     r"DATALOADER\.TEST\.BATCH_SIZE is -1: expected a batch size >= 1"),
+    ("config-bad-decoding", lambda env, out: hiershapes_args(env.hiershapes, out, "TEST.DECODING", "greedy"),
+     r"TEST\.DECODING is 'greedy': expected one of independent, bottom_up, top_down, path"),
     ("config-unknown-trainer", lambda env, out: replace_flag(hiershapes_args(env.hiershapes, out), "--trainer",
                                                              "HGCLIPP"),
      r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer; registered: ZeroshotCLIP, CoOp, .*HGCLIP"),
