@@ -23,6 +23,8 @@ from typing import Any, List
 import torch
 from torch import nn
 
+from ..common.errors import InputError
+
 __all__ = ["load_clip", "accepted_backbone_names", "TINY_NAMES"]
 
 #: Names of the embedded tiny CLIP (pretrained / random init).
@@ -93,8 +95,9 @@ def _load_openai(name: str, path: str, download_root: str) -> nn.Module:
             model = clip.model.build_model(dict(state_dict)).float()
             model.load_state_dict({k: v for k, v in state_dict.items() if k not in _NON_WEIGHT_KEYS})
         except Exception as err:  # corrupt file, wrong format, non-CLIP state dict, ...
-            raise RuntimeError(
-                f"MODEL.BACKBONE.PATH: could not load CLIP weights from {path!r}: {_one_line(err)}"
+            raise InputError(
+                f"MODEL.BACKBONE.PATH: could not load CLIP weights from {path!r}: {_one_line(err)}; expected an "
+                "OpenAI CLIP checkpoint (JIT archive or state dict)"
             ) from err
         return _finish(model)
 
@@ -102,8 +105,8 @@ def _load_openai(name: str, path: str, download_root: str) -> nn.Module:
     filename = os.path.basename(clip.clip._MODELS[name])
     try:
         model, _ = clip.load(name, device="cpu", jit=False, download_root=root)
-    except OSError as err:  # urllib.error.URLError, socket errors, read-only root, ...
-        raise RuntimeError(
+    except (OSError, RuntimeError) as err:  # no network (URLError), a read-only root, a bad checksum, ...
+        raise InputError(
             f"Could not download {name} weights ({_one_line(err)}). "
             f"Put {filename} in {root} (MODEL.BACKBONE.DOWNLOAD_ROOT) "
             f"or set MODEL.BACKBONE.PATH to a local file."

@@ -29,7 +29,8 @@ from ..config import check_values, extend_cfg, merge_dataset_trainer_keys  # noq
 from ..common.config_io import merge_config_file, merge_config_list  # noqa: E402
 from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
-from ..common.errors import EXIT_BAD_INPUT, InputError, is_input_error, one_line  # noqa: E402
+from ..common.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MAX_ERROR_LINE, InputError, is_input_error, \
+    one_line  # noqa: E402
 from ..registry import has_parameters, import_trainer_module, list_trainers  # noqa: E402
 from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
@@ -226,18 +227,28 @@ def run(args: argparse.Namespace) -> Any:
         lock.release()
 
 
+def stop_with_one_line(message: str, code: int) -> None:
+    """End the process with ``error: <message>`` on stderr (rank 0 only; the other ranks stay silent) and ``code``."""
+    line = f"error: {message}"
+    log_only(line)
+    if dist.is_main():
+        print(line, file=sys.stderr, flush=True)
+    raise SystemExit(code) from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Any:
     args = build_parser().parse_args(argv)
     try:
         trainer = run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        stop_with_one_line("interrupted (Ctrl-C); run the same command again to continue from the newest checkpoint",
+                           EXIT_INTERRUPTED)
     except Exception as error:
         if args.debug or not is_input_error(error):
             raise
-        line = f"error: {one_line(error)}"
-        log_only(line)
-        prefix = "" if dist.is_main() else f"[rank {dist.rank()}] "
-        print(prefix + line, file=sys.stderr, flush=True)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        stop_with_one_line(one_line(error, limit=MAX_ERROR_LINE - len("error: ")), EXIT_BAD_INPUT)
     dist.shutdown()
     return trainer
 

@@ -36,6 +36,29 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A key given twice in one YAML mapping (PyYAML would keep the last one without a word)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message, self.line = message, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKeyError(f"key {key!r} is given twice (first on line {seen[key]}); give each key once",
+                                        line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputError:
     """A yacs merge error as one line naming ``source`` (a file or ``command line``) and the key."""
     message = " ".join(str(error.args[0] if error.args else error).split())
@@ -56,6 +79,8 @@ def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputErr
 
 def merge_config_file(cfg: Any, path: str) -> None:
     """``cfg.merge_from_file(path)`` with one-line errors (missing file, YAML syntax, unknown key, type)."""
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; expected a YAML config file")
     if not os.path.isfile(path):
         raise InputError(f"{path}: config file not found")
     try:
@@ -64,7 +89,9 @@ def merge_config_file(cfg: Any, path: str) -> None:
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not a UTF-8 text file (byte {error.start}); expected a YAML config") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise InputError(f"{path}:{error.line}: {error.message}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

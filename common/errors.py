@@ -12,6 +12,8 @@ from __future__ import annotations
 import yaml
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+MAX_ERROR_LINE = 300  # characters: a longer message is cut, so the line stays one a terminal shows
 
 
 class InputError(ValueError):
@@ -35,10 +37,11 @@ def is_input_error(error: BaseException) -> bool:
     return isinstance(error, INPUT_ERRORS)
 
 
-def one_line(error: BaseException) -> str:
-    """The error's message on one line (a KeyError's message without the quotes repr adds)."""
+def one_line(error: BaseException, limit: int = MAX_ERROR_LINE) -> str:
+    """The error's message on one line of at most ``limit`` characters (a KeyError's without the quotes repr adds)."""
     if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
         message = error.args[0]
     else:
         message = str(error) or type(error).__name__
-    return " ".join(message.split())
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[:limit - 6].rstrip() + " [...]"

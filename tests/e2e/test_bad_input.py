@@ -197,6 +197,21 @@ CASES: list[tuple[str, Callable, str]] = [
      r"DATALOADER\.TEST\.BATCH_SIZE is -1: expected a batch size >= 1"),
     ("config-bad-decoding", lambda env, out: hiershapes_args(env.hiershapes, out, "TEST.DECODING", "greedy"),
      r"TEST\.DECODING is 'greedy': expected one of independent, bottom_up, top_down, path"),
+    ("config-directory-as-config-file", lambda env, out: replace_flag(
+        hiershapes_args(env.hiershapes, out), "--config-file", env.tmp),
+     r"is a directory; expected a YAML config file"),
+    ("config-duplicate-yaml-key", lambda env, out: replace_flag(
+        hiershapes_args(env.hiershapes, out), "--config-file", env.file("dup.yaml", "OPTIM:\n  LR: 0.1\n  LR: 0.2\n")),
+     r"dup\.yaml:3: key 'LR' is given twice \(first on line 2\)"),
+    ("config-error-line-is-cut", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.NAME", "X" * 600),
+     r"DATASET\.NAME 'X+ \[\.\.\.\]$"),
+    # CLIP weights
+    ("weights-vit-b16-missing-offline", lambda env, out: hiershapes_args(
+        env.hiershapes, out, "MODEL.BACKBONE.NAME", "ViT-B/16", "MODEL.BACKBONE.DOWNLOAD_ROOT", env.tmp + "/clip"),
+     r"Could not download ViT-B/16 weights .*Put ViT-B-16\.pt in .*clip"),
+    ("weights-garbage-path", lambda env, out: hiershapes_args(
+        env.hiershapes, out, "MODEL.BACKBONE.NAME", "ViT-B/16", "MODEL.BACKBONE.PATH", env.file("w.pt", "garbage")),
+     r"MODEL\.BACKBONE\.PATH: could not load CLIP weights from .*w\.pt"),
     ("config-unknown-trainer", lambda env, out: replace_flag(hiershapes_args(env.hiershapes, out), "--trainer",
                                                              "HGCLIPP"),
      r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer; registered: ZeroshotCLIP, CoOp, .*HGCLIP"),

@@ -9,6 +9,7 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
+from hgclip.common.errors import InputError
 from hgclip.backbones import load_clip
 from hgclip.backbones.testing import random_clip
 
@@ -72,14 +73,14 @@ def test_missing_path_file(tmp_path):
 def test_non_clip_state_dict(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"weight": torch.zeros(2)}, path)
-    with pytest.raises(RuntimeError, match="MODEL.BACKBONE.PATH.*text_projection"):
+    with pytest.raises(InputError, match="MODEL.BACKBONE.PATH.*text_projection"):
         load_clip(_cfg(path=str(path)))
 
 
 def test_corrupt_path_file(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match="MODEL.BACKBONE.PATH") as info:
+    with pytest.raises(InputError, match="MODEL.BACKBONE.PATH") as info:
         load_clip(_cfg(path=str(bad)))
     assert "\n" not in str(info.value)
 
@@ -94,7 +95,7 @@ def test_download_failure_is_one_clear_line(tmp_path, monkeypatch, root):
 
     monkeypatch.setattr(clip.clip, "_download", offline)
     root = str(tmp_path / root) if root else ""
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(InputError) as info:
         load_clip(_cfg(name="ViT-B/16", root=root))
     msg = str(info.value)
     expected_root = root or os.path.expanduser("~/.cache/clip")
