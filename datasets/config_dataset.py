@@ -34,6 +34,7 @@ other's draws.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections import defaultdict
@@ -64,26 +65,34 @@ def _under_root(root: str, path: str) -> str:
 def read_csv_list(path: str) -> list[tuple[str, str, str, str]]:
     """``(path, class, split, where)`` per row of a CSV list (header row required)."""
     rows = []
-    with open(path, "r", encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in CSV_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}:1: the header must name the columns {list(CSV_COLUMNS)}; missing {missing}")
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if any(row.get(column) is None for column in CSV_COLUMNS):
-                raise ValueError(f"{where}: expected the columns {list(CSV_COLUMNS)}, got {row}")
-            rows.append((row["path"].strip(), row["class"].strip(), row["split"].strip().lower(), where))
+    reader = csv.DictReader(io.StringIO(read_utf8_text(path, "a CSV list"), newline=""))
+    missing = [column for column in CSV_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{path}:1: the header must name the columns {list(CSV_COLUMNS)}; missing {missing}")
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if any(row.get(column) is None for column in CSV_COLUMNS):
+            raise ValueError(f"{where}: expected the columns {list(CSV_COLUMNS)}, got {row}")
+        rows.append((row["path"].strip(), row["class"].strip(), row["split"].strip().lower(), where))
     return rows
+
+
+def read_utf8_text(path: str, what: str) -> str:
+    """The text of ``path`` (a UTF-8 byte-order mark, as spreadsheet programs write, is dropped)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); expected {what} saved as UTF-8") from None
 
 
 def read_json_list(path: str) -> list[tuple[str, str, str, str]]:
     """``(path, class, split, where)`` per entry of a JSON list (see the module docstring)."""
-    with open(path, "r", encoding="utf-8") as handle:
-        try:
-            content = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    try:
+        content = json.loads(read_utf8_text(path, "a JSON list"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     if isinstance(content, dict):  # CoOp's {"train": [[path, label, class], ...]}
         entries = [(row[0], row[2], split) if isinstance(row, (list, tuple)) and len(row) == 3 else row
                    for split, items in content.items() for row in (items if isinstance(items, list) else [items])]

@@ -209,3 +209,23 @@ def test_an_image_in_train_and_test_or_listed_twice_is_refused_through_train_py(
     assert "1 image(s) listed more than once (0 in more than one split), kept as listed" in result.stdout
     with open(osp.join(out, "results.json")) as handle:
         assert json.load(handle)["num_samples"] == 4 + 1
+
+
+def test_a_csv_list_with_a_bom_is_read_and_one_not_in_utf8_is_named(tmp_path):
+    """Spreadsheet programs write a UTF-8 byte-order mark (accepted); a Latin-1 file is one line naming it."""
+    root = str(tmp_path)
+    csv_path = write_csv(root)
+    config = write_dataset_config(osp.join(root, "shots.yaml"), "BirdShots", "shots", "shots/tree.txt",
+                                  split_file="shots/list.csv")
+    text = open(csv_path, encoding="utf-8").read()
+    with open(csv_path, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    result = run_train(zero_shot_args(root, config, osp.join(root, "out", "bom")))
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    with open(csv_path, "wb") as handle:
+        handle.write(text.replace("someone", "Ren\u00e9e").encode("latin-1"))
+    result = run_train(zero_shot_args(root, config, osp.join(root, "out", "latin1")))
+    error = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(error) == 1, result.stderr[-2000:]
+    assert csv_path in error[0] and "not UTF-8 text" in error[0]
