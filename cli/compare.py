@@ -37,7 +37,7 @@ from .base2new import run_train  # noqa: E402  (one subprocess runner for every 
 from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
 from ..evaluation.report import comparison_markdown, write_reports  # noqa: E402
 from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
-from ..engine.runs import run_finished  # noqa: E402
+from ..engine.run_dir import results_path, run_finished  # noqa: E402
 
 register_table_names()
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
@@ -154,7 +154,7 @@ def check_protocol(results: dict, run_dir: str, expected: dict) -> None:
     """Refuse to reuse a finished run made with another protocol or backbone."""
     for key, value in expected.items():
         if key in results and results[key] != value:
-            raise StaleRunError(f"{osp.join(run_dir, 'results.json')}: {key} is {results[key]!r}, this "
+            raise StaleRunError(f"{results_path(run_dir)}: {key} is {results[key]!r}, this "
                                 f"comparison needs {value!r}; delete that run or choose another OUTPUT")
 
 

@@ -32,7 +32,7 @@ from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_eng
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
 from ..common.errors import EXIT_BAD_INPUT, InputError, is_input_error, one_line  # noqa: E402
 from ..registry import has_parameters, list_trainers, register_table_names  # noqa: E402
-from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
+from ..engine.run_dir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
 
 register_table_names()  # this repository's names: CoOp, MaPLe, ... (and HierCoOp, ... as in a checkout)
@@ -115,7 +115,7 @@ def trainer_key(cfg: Any) -> str:
 
 def validate(cfg: Any, args: argparse.Namespace) -> None:
     """What can be checked before anything is built: names, the eval-only model, level weights."""
-    from ..trainers.losses import check_level_weight_values
+    from ..models.losses import check_level_weight_values
 
     name = cfg.TRAINER.NAME
     if name not in TRAINER_REGISTRY.registered_names():

@@ -34,7 +34,7 @@ from .base2new import run_train  # noqa: E402  (one subprocess runner for every 
 from ..evaluation.aggregate import average_levels, fmt, load_results  # noqa: E402
 from ..common.fileio import atomic_write_json  # noqa: E402
 from ..registry import has_parameters, register_table_names  # noqa: E402
-from ..engine.runs import run_finished  # noqa: E402
+from ..engine.run_dir import run_finished  # noqa: E402
 
 register_table_names()
 SOURCE = "imagenet"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hgclip.engine.rundir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
+from hgclip.engine.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
 from run_helpers import check_ok, metrics, results, run_train, train_args
 
 
