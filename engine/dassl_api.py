@@ -138,9 +138,9 @@ def _self_check() -> None:
 
 def _describe(real: bool) -> str:
     if not real:
-        from . import builtin as minidassl
+        from . import builtin
 
-        return f"built-in engine (hgclip.engine.builtin, Dassl {minidassl.DASSL_API_VERSION} API)"
+        return f"built-in engine (hgclip.engine.builtin, Dassl {builtin.DASSL_API_VERSION} API)"
     import dassl
 
     return f"Dassl.pytorch {getattr(dassl, '__version__', '?')} ({os.path.dirname(dassl.__file__)})"
