@@ -1,7 +1,6 @@
 """The built-in engine's config, registry, meters, logger and checkpoint loading."""
 from __future__ import annotations
 
-import os
 import sys
 
 import pytest
