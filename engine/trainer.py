@@ -1,6 +1,6 @@
 """The life cycle shared by every hierarchical CLIP trainer.
 
-This class owns the whole life cycle (set-up, the epoch loop, evaluation, checkpoints and
+:class:`HierarchicalCLIPTrainer` owns the whole life cycle (set-up, the epoch loop, evaluation, checkpoints and
 resume), the same under the built-in engine and the real Dassl: Dassl's ``train.py`` only
 calls ``build_trainer(cfg)``, ``load_model``, ``test`` and ``train``, and the trainers are
 registered into the active engine's registry (:mod:`hgclip.registry`). Beyond the loop it
@@ -20,16 +20,16 @@ gives what all hierarchical trainers need, so that a method only says how to bui
 It also owns what must work the same under either engine:
 
 * **data**: the dataset is built through the active ``DATASET_REGISTRY`` (so a checkout's
-  own datasets work), by the first process of each machine first (it fills
-  the caches), checked (every image readable, the same split on every process; the
-  dataset itself refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose order and augmentations
-  depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
+  own datasets work), by the first process of each machine first (it fills the caches),
+  checked (every image readable, the same split on every process; the dataset itself
+  refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose
+  order and augmentations depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
   global batch, split over the processes of a ``torchrun`` run;
 * **several processes** (:mod:`hgclip.engine.distributed`): gradients are all-reduced before each
   step, evaluation gathers every rank's predictions so each test sample counts once, and
   only rank 0 logs and writes files;
-* **exact resume** (:mod:`hgclip.engine.checkpointing`; files: :mod:`hgclip.engine.run_dir`): a checkpoint at every epoch end (and
-  every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
+* **exact resume** (:mod:`hgclip.engine.checkpointing`; the files: :mod:`hgclip.engine.run_dir`):
+  a checkpoint at every epoch end (and every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
   scheduler, grad scaler, epoch, iteration, every RNG state, the sampler position and the
   trainer's own state (:meth:`trainer_state`); a re-run continues from the newest valid one.
 
