@@ -34,7 +34,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 from ..evaluation import metric_spec as spec  # noqa: E402
 from ..evaluation.aggregate import base_new_summary, fmt, load_results  # noqa: E402
 from ..common.fileio import atomic_write_json  # noqa: E402
-from ..engine.runs import run_finished  # noqa: E402
+from ..engine.run_dir import run_finished  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
 from ..evaluation.comparison_report import comparison_markdown, write_reports  # noqa: E402
 from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
 from ..registry import has_parameters, list_trainers  # noqa: E402
-from ..engine.runs import run_finished  # noqa: E402
+from ..engine.run_dir import results_path, run_finished  # noqa: E402
 
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"
@@ -154,7 +154,7 @@ def check_protocol(results: dict, run_dir: str, expected: dict) -> None:
     """Refuse to reuse a finished run made with another protocol or backbone."""
     for key, value in expected.items():
         if key in results and results[key] != value:
-            raise StaleRunError(f"{osp.join(run_dir, 'results.json')}: {key} is {results[key]!r}, this "
+            raise StaleRunError(f"{results_path(run_dir)}: {key} is {results[key]!r}, this "
                                 f"comparison needs {value!r}; delete that run or choose another OUTPUT")
 
 

@@ -26,6 +26,7 @@ from tabulate import tabulate
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
+from ..engine.run_dir import log_path  # noqa: E402
 from ..evaluation import metric_spec as spec  # noqa: E402
 from ..evaluation.aggregate import flat_metrics, load_results  # noqa: E402
 from ..evaluation.decoding import DECODINGS  # noqa: E402
@@ -42,7 +43,7 @@ LITERALS = ("seed", "load_epoch", "opts", "source_domains", "target_domains", "t
 
 def read_run_arguments(model_dir: str) -> dict:
     """The ``** Arguments **`` block that ``train.py`` printed into ``<model_dir>/log.txt``, as a dict."""
-    path = osp.join(model_dir, "log.txt")
+    path = log_path(model_dir)
     if not osp.isfile(path):
         raise SystemExit(f"{path}: not found (is {model_dir} a train.py --output-dir?)")
     arguments: dict = {}

@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
+from ..engine.run_dir import results_path
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import base_new_summary, find_result_dirs, flat_metrics, load_results, mean_std, spread
 
@@ -59,7 +60,7 @@ def collect(directory: str, keyword: str) -> tuple[list[str], dict[str, list[flo
         raise SystemExit(f"Nothing found in {directory} (no results.json under it)")
     files, values, runs = [], {}, []
     for run_dir in dirs:
-        path = osp.join(run_dir, "results.json")
+        path = results_path(run_dir)
         try:
             results = load_results(run_dir)
         except ValueError as error:  # json.JSONDecodeError

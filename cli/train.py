@@ -32,7 +32,7 @@ from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_eng
 from ..common.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MAX_ERROR_LINE, InputError, is_input_error, \
     one_line  # noqa: E402
 from ..registry import has_parameters, import_trainer_module, list_trainers  # noqa: E402
-from ..engine.rundir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
+from ..engine.run_dir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
 
 

@@ -34,7 +34,7 @@ from ..evaluation.aggregate import average_levels, fmt, load_results  # noqa: E4
 from ..common.fileio import atomic_write_json  # noqa: E402
 from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
 from ..registry import has_parameters  # noqa: E402
-from ..engine.runs import run_finished  # noqa: E402
+from ..engine.run_dir import run_finished  # noqa: E402
 
 SOURCE = "imagenet"
 DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")

@@ -17,10 +17,13 @@ They are worked around here, without touching Dassl's files:
   (a heavy, pinned dependency): without it, a placeholder ``wilds`` is given for the
   import, so only Dassl's WILDS datasets fail, with a message saying what to install;
   and the process-wide ``logging.disable(logging.WARNING)`` those modules run is undone;
-* ``TrainerBase.load_model`` crashes when a checkpoint's ``val_result`` is ``None``
-  (every checkpoint not saved by best-val selection): the exported ``TrainerX`` fixes it;
 * Dassl's default ``Classification`` evaluator is flat: every trainer of this project
   uses the shared ``Hierarchical`` evaluator itself, whatever ``TEST.EVALUATOR`` says.
+
+Only the names this project's code uses are exported, and each is bound explicitly below
+(one import block per engine). The trainers do not subclass Dassl's: they own their life
+cycle (:mod:`hgclip.engine.trainer`) and are registered into the active ``TRAINER_REGISTRY``,
+so Dassl's ``train.py`` drives them as its own.
 """
 from __future__ import annotations
 
@@ -37,14 +40,11 @@ from typing import Any, Iterator
 __all__ = [
     "USING_REAL_DASSL", "ENGINE_DESCRIPTION", "announce_engine",
     "CfgNode", "get_cfg_default",
-    "Registry", "TRAINER_REGISTRY", "build_trainer", "TrainerBase", "SimpleTrainer", "TrainerX",
-    "DATASET_REGISTRY", "build_dataset", "DatasetBase", "Datum",
-    "DataManager", "DatasetWrapper", "build_data_loader", "build_transform",
+    "TRAINER_REGISTRY", "build_trainer",
+    "DATASET_REGISTRY", "build_dataset", "DatasetBase", "Datum", "DatasetWrapper", "build_transform",
     "EVALUATOR_REGISTRY", "EvaluatorBase", "build_evaluator",
     "build_optimizer", "build_lr_scheduler",
-    "set_random_seed", "setup_logger", "collect_env_info", "mkdir_if_missing", "read_image",
-    "listdir_nohidden", "check_isfile",
-    "save_checkpoint", "load_checkpoint", "load_pretrained_weights", "count_num_param",
+    "set_random_seed", "setup_logger", "collect_env_info",
     "AverageMeter", "MetricMeter",
 ]
 
@@ -114,113 +114,80 @@ def _warmup_safe(dassl_build_lr_scheduler: Any) -> Any:
     return build_lr_scheduler
 
 
-def _fixed_trainer_x(dassl_trainer_x: type) -> type:
-    from dassl.utils import load_checkpoint
-
-    class TrainerX(dassl_trainer_x):
-        """Dassl's ``TrainerX`` whose ``load_model`` accepts checkpoints without a ``val_result``."""
-
-        def load_model(self, directory: str, epoch: Any = None) -> None:
-            if not directory:
-                print("Note that load_model() is skipped as no pretrained model is given")
-                return
-            model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-            for name in self.get_model_names():
-                path = os.path.join(directory, name, model_file)
-                if not os.path.exists(path):
-                    raise FileNotFoundError(f"No model at {path}")
-                checkpoint = load_checkpoint(path)
-                val_result = checkpoint.get("val_result")
-                shown = "" if val_result is None else f", val_result={val_result:.1f}"
-                print(f"Load {path} to {name} (epoch={checkpoint['epoch']}{shown})")
-                self._models[name].load_state_dict(checkpoint["state_dict"])
-
-    TrainerX.__module__ = __name__
-    return TrainerX
-
-
-def _real_dassl_names() -> dict:
-    """The export list from an installed Dassl, with the workarounds applied (raises ImportError if unusable)."""
-    with _dassl_import_guard():
-        from yacs.config import CfgNode
-        from dassl.config import get_cfg_default
-        from dassl.data import DataManager, DatasetWrapper
-        from dassl.data.data_manager import build_data_loader
-        from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
-        from dassl.data.transforms import build_transform
-        from dassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, build_trainer
-        from dassl.engine import TrainerX as DasslTrainerX
-        from dassl.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
-        from dassl.optim import build_optimizer
-        from dassl.optim import build_lr_scheduler as dassl_build_lr_scheduler
-        from dassl.utils import (AverageMeter, MetricMeter, Registry, check_isfile, collect_env_info,
-                                 count_num_param, listdir_nohidden, load_checkpoint, load_pretrained_weights,
-                                 mkdir_if_missing, read_image, save_checkpoint, set_random_seed, setup_logger)
-    names = {key: value for key, value in locals().items() if key not in ("DasslTrainerX", "dassl_build_lr_scheduler")}
-    names["TrainerX"] = _fixed_trainer_x(DasslTrainerX)
-    names["build_lr_scheduler"] = _warmup_safe(dassl_build_lr_scheduler)
-    return names
-
-
-def _self_check(names: dict) -> None:
-    """Build what every run builds first (defaults, an optimizer, a warm-up scheduler); raise if it fails."""
+def _self_check() -> None:
+    """Import the real Dassl and build what every run builds first (defaults, an optimizer, a warm-up
+    scheduler); raise if anything fails."""
     import torch
 
-    cfg = names["get_cfg_default"]()
+    with _dassl_import_guard():
+        from dassl.config import get_cfg_default as dassl_cfg_default
+        import dassl.data.datasets  # noqa: F401  (every module the exports below come from)
+        import dassl.data.transforms  # noqa: F401
+        import dassl.engine  # noqa: F401
+        import dassl.evaluation  # noqa: F401
+        import dassl.utils  # noqa: F401
+        from dassl.optim import build_lr_scheduler as dassl_build_lr_scheduler
+        from dassl.optim import build_optimizer as dassl_build_optimizer
+    cfg = dassl_cfg_default()
     cfg.OPTIM.WARMUP_EPOCH = 1
     cfg.OPTIM.LR_SCHEDULER = "cosine"
     parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = names["build_optimizer"]([parameter], cfg.OPTIM)
-    names["build_lr_scheduler"](optimizer, cfg.OPTIM).step()
-
-
-def _builtin_names() -> dict:
-    from .builtin.config import CfgNode, get_cfg_default
-    from .builtin.data import (DATASET_REGISTRY, DataManager, DatasetBase, DatasetWrapper, Datum,
-                                       build_data_loader, build_dataset, build_transform)
-    from .builtin.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, TrainerX, build_trainer
-    from .builtin.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
-    from .builtin.optim import build_lr_scheduler, build_optimizer
-    from .builtin.utils import (AverageMeter, MetricMeter, Registry, check_isfile, collect_env_info,
-                                        count_num_param, listdir_nohidden, load_checkpoint,
-                                        load_pretrained_weights, mkdir_if_missing, read_image, save_checkpoint,
-                                        set_random_seed, setup_logger)
-    return dict(locals())
+    optimizer = dassl_build_optimizer([parameter], cfg.OPTIM)
+    _warmup_safe(dassl_build_lr_scheduler)(optimizer, cfg.OPTIM).step()
 
 
 def _describe(real: bool) -> str:
     if not real:
-        from . import builtin as minidassl
+        from . import builtin
 
-        return f"built-in engine (hgclip.engine.builtin, Dassl {minidassl.DASSL_API_VERSION} API)"
+        return f"built-in engine (hgclip.engine.builtin, Dassl {builtin.DASSL_API_VERSION} API)"
     import dassl
 
     return f"Dassl.pytorch {getattr(dassl, '__version__', '?')} ({os.path.dirname(dassl.__file__)})"
 
 
-def _select() -> tuple[bool, dict]:
+def _select() -> bool:
+    """True for the real Dassl (see the module docstring), False for the built-in engine."""
     choice = _engine_choice()
     if choice == "builtin":
-        return False, _builtin_names()
+        return False
     if choice == "dassl":
         if importlib.util.find_spec("dassl") is None:
             raise ImportError(f"HGCLIP_ENGINE=dassl but the 'dassl' package is not installed. {_INSTALL_HINT}")
-        return True, _real_dassl_names()
+        return True
     if importlib.util.find_spec("dassl") is None:
-        return False, _builtin_names()
+        return False
     try:
-        names = _real_dassl_names()
-        _self_check(names)
-        return True, names
+        _self_check()
+        return True
     except Exception as error:  # installed but unusable here: never pick an engine that then fails
         warnings.warn(f"dassl is installed but unusable ({type(error).__name__}: {error}); using the built-in "
                       "engine (set HGCLIP_ENGINE=dassl to make this an error)")
-        return False, _builtin_names()
+        return False
 
 
-USING_REAL_DASSL, _names = _select()
-globals().update(_names)
-del _names
+USING_REAL_DASSL = _select()
+if USING_REAL_DASSL:
+    with _dassl_import_guard():
+        from yacs.config import CfgNode
+        from dassl.config import get_cfg_default
+        from dassl.data import DatasetWrapper
+        from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
+        from dassl.data.transforms import build_transform
+        from dassl.engine import TRAINER_REGISTRY, build_trainer
+        from dassl.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
+        from dassl.optim import build_optimizer
+        from dassl.optim import build_lr_scheduler as _dassl_build_lr_scheduler
+        from dassl.utils import AverageMeter, MetricMeter, collect_env_info, set_random_seed, setup_logger
+    build_lr_scheduler = _warmup_safe(_dassl_build_lr_scheduler)
+else:
+    from .builtin.config import CfgNode, get_cfg_default
+    from .builtin.data import DATASET_REGISTRY, DatasetBase, DatasetWrapper, Datum, build_dataset, build_transform
+    from .builtin.engine import TRAINER_REGISTRY, build_trainer
+    from .builtin.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
+    from .builtin.optim import build_lr_scheduler, build_optimizer
+    from .builtin.utils import AverageMeter, MetricMeter, collect_env_info, set_random_seed, setup_logger
+
 ENGINE_DESCRIPTION = _describe(USING_REAL_DASSL)
 _announced = False
 

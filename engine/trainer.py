@@ -1,7 +1,10 @@
 """The life cycle shared by every hierarchical CLIP trainer.
 
-Dassl's ``TrainerX`` owns the loop; this class adds what all hierarchical
-trainers need, so that a method only says how to build its model:
+:class:`HierarchicalCLIPTrainer` owns the whole life cycle (set-up, the epoch loop, evaluation, checkpoints and
+resume), the same under the built-in engine and the real Dassl: Dassl's ``train.py`` only
+calls ``build_trainer(cfg)``, ``load_model``, ``test`` and ``train``, and the trainers are
+registered into the active engine's registry (:mod:`hgclip.registry`). Beyond the loop it
+gives what all hierarchical trainers need, so that a method only says how to build its model:
 
 * the hierarchy comes from the dataset (its own, or one attached by class name to a flat
   Dassl dataset: :func:`hgclip.datasets.attach.dataset_hierarchy`); every node of every
@@ -14,19 +17,19 @@ trainers need, so that a method only says how to build its model:
 * the loss is the weighted sum of per-level cross-entropies (:mod:`hgclip.models.losses`);
 * the shared :class:`~hgclip.evaluation.Hierarchical` evaluator gets the hierarchy.
 
-It also owns what must work the same under the real Dassl and the built-in engine
-(so it overrides Dassl's hooks rather than relying on either engine):
+It also owns what must work the same under either engine:
 
-* **data**: the dataset is built by the first process of each machine first (it fills
-  the caches), checked (every image readable, the same split on every process; the
-  dataset itself refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose order and augmentations
-  depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
+* **data**: the dataset is built through the active ``DATASET_REGISTRY`` (so a checkout's
+  own datasets work), by the first process of each machine first (it fills the caches),
+  checked (every image readable, the same split on every process; the dataset itself
+  refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose
+  order and augmentations depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
   global batch, split over the processes of a ``torchrun`` run;
 * **several processes** (:mod:`hgclip.engine.distributed`): gradients are all-reduced before each
   step, evaluation gathers every rank's predictions so each test sample counts once, and
   only rank 0 logs and writes files;
-* **exact resume** (:mod:`hgclip.engine.checkpoints`): a checkpoint at every epoch end (and
-  every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
+* **exact resume** (:mod:`hgclip.engine.checkpointing`; the files: :mod:`hgclip.engine.run_dir`):
+  a checkpoint at every epoch end (and every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
   scheduler, grad scaler, epoch, iteration, every RNG state, the sampler position and the
   trainer's own state (:meth:`trainer_state`); a re-run continues from the newest valid one.
 
@@ -36,12 +39,11 @@ It may override :meth:`compute_loss` to add terms.
 """
 from __future__ import annotations
 
-import contextlib
+import datetime
 import hashlib
-import io
 import os
-import os.path as osp
 import time
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
@@ -51,38 +53,49 @@ from tqdm import tqdm
 from . import distributed as dist
 from ..backbones import load_clip
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
-from .checkpoints import (
-    BEST_FILE,
-    POINTER_FILE,
-    CheckpointError,
-    ResumePoint,
-    check_state_dict,
-    check_trainer,
-    list_resume_points,
-    prune_resume_points,
-    read_verified,
-    remove_stale_temporaries,
-    resume_point_name,
-    write_checkpoint,
-)
-from .dassl_api import (AverageMeter, MetricMeter, TrainerX, announce_engine, build_lr_scheduler,
-                                 build_optimizer, build_transform)
+from . import run_dir
+from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
+from .dassl_api import (AverageMeter, MetricMeter, announce_engine, build_dataset, build_lr_scheduler,
+                        build_optimizer, build_transform)
+from .checkpointing import CheckpointedModels
 from ..datasets.attach import dataset_hierarchy
 from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
 from ..datasets.image_check import check_dataset_images
 from .loaders import build_eval_loader, build_train_loader
-from .rundir import record_config
-from .rng import capture_rng_state, isolated_rng, restore_rng_state
+from .rng import isolated_rng
 from ..datasets.checks import shots_used, warn_if_fewer_shots
 
 from ..models.losses import cross_entropy_terms, resolve_level_weights
 
-LEARNER_NAME = "prompt_learner"
-RUN_STATE_FORMAT = 1
+
+@dataclass
+class LoadedDataset:
+    """What Dassl's DataManager tells a trainer about the data (``trainer.dm``), without its loaders."""
+
+    dataset: Any
+    num_classes: int
+    lab2cname: dict
+    num_source_domains: int
+
+    def show_summary(self, cfg: Any) -> None:
+        """The split sizes, as a two-column table (Dassl prints the same summary)."""
+        from tabulate import tabulate
+
+        rows: list[list[Any]] = [["Dataset", cfg.DATASET.NAME]]
+        if cfg.DATASET.SOURCE_DOMAINS:
+            rows.append(["Source", cfg.DATASET.SOURCE_DOMAINS])
+        if cfg.DATASET.TARGET_DOMAINS:
+            rows.append(["Target", cfg.DATASET.TARGET_DOMAINS])
+        rows.append(["# classes", f"{self.num_classes:,}"])
+        for label, items in (("# train_x", self.dataset.train_x), ("# train_u", getattr(self.dataset, "train_u", None)),
+                             ("# val", self.dataset.val), ("# test", self.dataset.test)):
+            if items or label in ("# train_x", "# test"):
+                rows.append([label, f"{len(items or []):,}"])
+        print(tabulate(rows))
 
 
-class HierarchicalCLIPTrainer(TrainerX):
+class HierarchicalCLIPTrainer(CheckpointedModels):
     """Base class of ZeroshotCLIP, CoOp, IVLP, HGCLIP, ... (not registered itself)."""
 
     CFG_KEY: str = ""
@@ -91,14 +104,23 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     # ------------------------------------------------------------------ set-up
     def __init__(self, cfg: Any) -> None:
+        """Check the config, build the data and the model, then the evaluator (Dassl's order, hence its RNG use)."""
         announce_engine()
+        super().__init__()
         self._resume_batch = 0  # iterations of the first epoch already done (resuming mid-epoch)
         self._local_batch_size = 0  # this process's share of the current global batch
-        super().__init__(cfg)
-        # Dassl builds its TEST.EVALUATOR (a flat Classification one by default) without the
-        # hierarchy; every trainer here reports every level with the shared evaluator.
+        self.check_cfg(cfg)
+        self.device = torch.device("cuda" if torch.cuda.is_available() and cfg.USE_CUDA else "cpu")
+        self.start_epoch = self.epoch = 0
+        self.max_epoch = cfg.OPTIM.MAX_EPOCH
+        self.output_dir = cfg.OUTPUT_DIR
+        self.cfg = cfg
+        self.build_data_loader()
+        self.build_model()
+        # whatever TEST.EVALUATOR says, every trainer here reports every level with the shared evaluator
         self.evaluator = Hierarchical(cfg, lab2cname=self.lab2cname, hierarchy=self.hierarchy,
                                       decoding=cfg.TEST.DECODING)
+        self.best_result = -float("inf")
         self.evaluator.run_info = {"num_shots_used": self.shots_used, "num_processes": dist.world_size()}
 
     @property
@@ -110,11 +132,15 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     # ------------------------------------------------------------------ data
     def build_data_loader(self) -> None:
-        """Dassl's DataManager builds and splits the dataset; the loaders are :mod:`hgclip.engine.loaders`' (module docstring)."""
+        """The active engine's registry builds and splits the dataset; the loaders are :mod:`hgclip.engine.loaders`'."""
         cfg = self.cfg
         with dist.local_main_first(), isolated_rng():  # cache work (dataset generation, few-shot draw) never moves the RNG
-            super().build_data_loader()
-        dataset = self.dm.dataset
+            dataset = build_dataset(cfg)
+        self.dm = LoadedDataset(dataset, dataset.num_classes, dataset.lab2cname, len(cfg.DATASET.SOURCE_DOMAINS))
+        self.num_classes, self.lab2cname = self.dm.num_classes, self.dm.lab2cname
+        self.num_source_domains = self.dm.num_source_domains
+        if cfg.VERBOSE:
+            self.dm.show_summary(cfg)
         check_dataset_images(cfg, dataset)  # DATASET.CHECK_IMAGES for datasets not read by this project (ours check as they read)
         self.shots_used = shots_used(dataset, len(dataset.lab2cname))  # a flat (checkout) dataset has no hierarchy yet
         if dist.is_main():
@@ -123,8 +149,7 @@ class HierarchicalCLIPTrainer(TrainerX):
 
         info = dist.process_info()
         self.data_seed = self._data_seed()
-        with contextlib.redirect_stdout(io.StringIO()):  # the DataManager has printed these transforms already
-            tfm_train, tfm_test = build_transform(cfg, is_train=True), build_transform(cfg, is_train=False)
+        tfm_train, tfm_test = build_transform(cfg, is_train=True), build_transform(cfg, is_train=False)
         self.train_loader_x = build_train_loader(cfg, dataset.train_x, tfm_train, self.data_seed, info.rank,
                                                  info.world_size)
         self.val_loader = build_eval_loader(cfg, dataset.val, tfm_test, info.rank, info.world_size) if dataset.val else None
@@ -169,7 +194,7 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     # ------------------------------------------------------------------ training
     def set_model_mode(self, mode: str = "train", names: Any = None) -> None:
-        """Dassl only switches registered modules; the frozen wrapper follows too (it caches at eval)."""
+        """The registered modules, and the frozen wrapper too (it caches at eval)."""
         super().set_model_mode(mode, names)
         self.model.train(mode == "train")
 
@@ -224,19 +249,32 @@ class HierarchicalCLIPTrainer(TrainerX):
         if dist.is_main():  # only rank 0 writes tensorboard logs
             super().init_writer(log_dir)
 
+    def train(self) -> None:
+        """before_train (resume) -> before_epoch, run_epoch, after_epoch per remaining epoch -> after_train."""
+        self.before_train()
+        for self.epoch in range(self.start_epoch, self.max_epoch):
+            self.before_epoch()
+            self.run_epoch()
+            self.after_epoch()
+        self.after_train()
+
+    def before_epoch(self) -> None:
+        """Hook: nothing by default."""
+
     def before_train(self) -> None:
         """Resume from the newest valid checkpoint in RESUME (or OUTPUT_DIR), record the config, open tensorboard."""
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
         if dist.is_main():
-            record_config(self.output_dir, self.cfg)  # the run knows what it is (hgclip.engine.rundir)
-            writer_dir = osp.join(self.output_dir, "tensorboard")
+            run_dir.record_config(self.output_dir, self.cfg)  # the run knows what it is
+            writer_dir = run_dir.tensorboard_dir(self.output_dir)
             os.makedirs(writer_dir, exist_ok=True)
             self.init_writer(writer_dir)
         self.time_start = time.time()
 
     def run_epoch(self) -> None:
-        """Dassl's TrainerX epoch, from a mid-epoch resume point if there is one, with iteration checkpoints."""
+        """One pass over the training loader (Dassl's log lines), from a mid-epoch resume point if there is one,
+        with iteration checkpoints."""
         self.set_model_mode("train")
         losses, batch_time, data_time = MetricMeter(), AverageMeter(), AverageMeter()
         sampler = self.train_loader_x.batch_sampler
@@ -279,6 +317,19 @@ class HierarchicalCLIPTrainer(TrainerX):
         self.save_model(self.epoch, self.output_dir)
         self.prune_checkpoints()
 
+    def after_train(self) -> None:
+        """Test the final model (the last one, or the best on val), report the time, close tensorboard."""
+        print("Finish training")  # the end marker parse_test_res.py looks for
+        if not self.cfg.TEST.NO_TEST:
+            if self.cfg.TEST.FINAL_MODEL == "best_val":
+                print("Deploy the model with the best val performance")
+                self.load_model(self.output_dir)
+            else:
+                print("Deploy the last-epoch model")
+            self.test()
+        print(f"Elapsed: {datetime.timedelta(seconds=round(time.time() - self.time_start))}")
+        self.close_writer()
+
     # ------------------------------------------------------------------ testing
     def model_inference(self, images: Tensor) -> Tensor:
         with autocast(self.precision, self.device):
@@ -286,7 +337,9 @@ class HierarchicalCLIPTrainer(TrainerX):
 
     @torch.inference_mode()
     def test(self, split: Optional[str] = None) -> Any:
-        """Dassl's test; with several processes every rank evaluates its shard and rank 0 scores them all once.
+        """Evaluate on ``split`` (default ``TEST.SPLIT``; "val" without val data is test) and return the first metric.
+
+        With several processes every rank evaluates its shard and rank 0 scores them all once.
 
         Runs under ``torch.inference_mode``; the models compute what does not depend on the image
         (text features, refined prototypes) once per evaluation (:class:`hgclip.models.CachedTextModel`).
@@ -303,7 +356,7 @@ class HierarchicalCLIPTrainer(TrainerX):
         if dist.world_size() == 1:
             for batch in tqdm(data_loader):
                 images, labels = self.parse_batch_test(batch)
-                self.evaluator.process(self.model_inference(images), labels)
+                self.evaluator.process(self.model_inference(images), labels, impaths=batch["impath"])
             results = self.evaluator.evaluate()
         else:
             results = self._evaluate_shards(data_loader)
@@ -330,181 +383,12 @@ class HierarchicalCLIPTrainer(TrainerX):
             if index.numel() != expected:
                 raise RuntimeError(f"distributed evaluation saw {index.numel()} of {expected} samples")
             step = int(self.cfg.DATALOADER.TEST.BATCH_SIZE)
+            items = data_loader.dataset.data_source
             for begin in range(0, expected, step):
-                self.evaluator.process(logits[begin:begin + step], target[begin:begin + step])
+                impaths = [items[i].impath for i in index[begin:begin + step].tolist()]
+                self.evaluator.process(logits[begin:begin + step], target[begin:begin + step], impaths=impaths)
             results = dict(self.evaluator.evaluate())
         return dist.broadcast_object(results)
-
-    # ------------------------------------------------------------------ checkpoints
-    def trainer_state(self) -> dict:
-        """What a checkpoint must hold besides the models for an exact resume (subclasses extend it)."""
-        return {"best_result": self.best_result}
-
-    def load_trainer_state(self, state: dict) -> None:
-        """Restore what :meth:`trainer_state` returned."""
-        self.best_result = state.get("best_result", self.best_result)
-
-    def _run_state(self) -> dict:
-        """RNG states of every process, sampler position, loader generator, grad scaler, trainer state."""
-        loader = self.train_loader_x
-        sampler = getattr(loader, "batch_sampler", None)
-        return {
-            "format": RUN_STATE_FORMAT,
-            "world_size": dist.world_size(),
-            "rng": dist.all_gather_objects(capture_rng_state()),
-            "sampler": sampler.state_dict() if hasattr(sampler, "state_dict") else None,
-            "loader_generator": loader.generator.get_state() if getattr(loader, "generator", None) is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "trainer_state": self.trainer_state(),
-        }
-
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None,
-                   model_name: str = "") -> None:
-        """Dassl's ``save_model`` (``model.pth.tar-<epoch + 1>`` or ``model_name``), with everything a resume needs."""
-        self._write_checkpoints(directory, model_name or resume_point_name(epoch + 1), epoch + 1, 0, val_result, is_best)
-
-    def _write_checkpoints(self, directory: str, filename: str, epochs_done: int, batches_done: int,
-                           val_result: Optional[float] = None, is_best: bool = False) -> None:
-        names = self.get_model_names()
-        if not names:
-            return
-        run_state = self._run_state()  # every rank takes part (RNG states are gathered)
-        if dist.is_main():
-            for position, name in enumerate(names):
-                optim, sched = self._optims[name], self._scheds[name]
-                state = {
-                    "state_dict": self._models[name].state_dict(),
-                    "epoch": epochs_done,
-                    "batch": batches_done,
-                    "optimizer": optim.state_dict() if optim is not None else None,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "val_result": val_result,
-                    "trainer": type(self).__name__,
-                }
-                if position == 0:
-                    state["run_state"] = run_state
-                model_dir = osp.join(directory, name)
-                path = write_checkpoint(state, model_dir, filename, update_pointer=filename != BEST_FILE)
-                print(f"Checkpoint saved to {path}")
-                if is_best and filename != BEST_FILE:
-                    write_checkpoint(state, model_dir, BEST_FILE, update_pointer=False)
-        dist.barrier()
-
-    def prune_checkpoints(self) -> None:
-        """Keep Dassl's files (last epoch, every CHECKPOINT_FREQ epochs) and the two newest resume points."""
-        if not dist.is_main():
-            return
-        freq = int(self.cfg.TRAIN.CHECKPOINT_FREQ)
-        keep = {resume_point_name(e) for e in range(1, self.max_epoch + 1)
-                if e == self.max_epoch or (freq > 0 and e % freq == 0)}
-        for name in self.get_model_names():
-            prune_resume_points(osp.join(self.output_dir, name), keep)
-
-    def resume_model_if_exist(self, directory: str) -> int:
-        """Continue from the newest valid resume point in ``directory``; return the epochs already done.
-
-        A truncated or corrupt file is reported in one line and the previous one is tried.
-        A checkpoint written by another trainer or for other shapes is an error.
-        """
-        names = self.get_model_names()
-        model_dirs = {name: osp.join(directory, name) for name in names}
-        if dist.is_main():
-            for model_dir in model_dirs.values():
-                remove_stale_temporaries(model_dir)
-        listed = [{p.filename: p for p in list_resume_points(d)} for d in model_dirs.values()]
-        common = sorted(p for p in listed[0].values() if all(p.filename in other for other in listed)) if listed else []
-        if not common:
-            print("No checkpoint found, train from scratch")
-            return 0
-        for point in reversed(common):
-            checkpoints, problem = dist.compute_on_main(lambda p=point: self._read_resume_point(model_dirs, p))
-            if problem is not None:
-                print(f"Skipping {problem}; trying the previous checkpoint")
-                continue
-            print(f"Found checkpoint at {directory} (will resume training)")
-            self._load_resume_point(checkpoints, model_dirs, point)
-            return point.epochs_done
-        print(f"No readable checkpoint in {directory}, train from scratch")
-        return 0
-
-    def _read_resume_point(self, model_dirs: dict, point: ResumePoint) -> tuple[Optional[dict], Optional[str]]:
-        checkpoints = {}
-        for name, model_dir in model_dirs.items():
-            path = osp.join(model_dir, point.filename)
-            try:
-                checkpoint = read_verified(path)
-            except CheckpointError as error:
-                return None, str(error)
-            check_trainer(checkpoint, path, type(self).__name__)
-            checkpoints[name] = checkpoint
-        return checkpoints, None
-
-    def _load_resume_point(self, checkpoints: dict, model_dirs: dict, point: ResumePoint) -> None:
-        for name, checkpoint in checkpoints.items():
-            path = osp.join(model_dirs[name], point.filename)
-            check_state_dict(self._models[name], checkpoint["state_dict"], path)
-            self._models[name].load_state_dict(checkpoint["state_dict"])
-            if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
-                self._optims[name].load_state_dict(checkpoint["optimizer"])
-            if self._scheds[name] is not None and checkpoint.get("scheduler") is not None:
-                self._scheds[name].load_state_dict(checkpoint["scheduler"])
-        run_state = next(iter(checkpoints.values())).get("run_state")
-        first = osp.join(next(iter(model_dirs.values())), point.filename)
-        if run_state is None:
-            print(f"{first} holds no RNG or sampler state (an older checkpoint): "
-                  "training continues, but not exactly as an uninterrupted run would")
-        else:
-            self._restore_run_state(run_state)
-        self._resume_batch = point.batches_done
-        clear = getattr(self.model, "clear_cache", None)
-        if clear is not None:
-            clear()
-        print(f"Resuming from {first}: {point.epochs_done} epoch(s) and {point.batches_done} iteration(s) done")
-
-    def _restore_run_state(self, run_state: dict) -> None:
-        states = run_state["rng"]
-        if len(states) == dist.world_size():
-            restore_rng_state(states[dist.rank()])
-        else:
-            print(f"The checkpoint was written by {len(states)} process(es), this run has {dist.world_size()}: "
-                  "every process continues from rank 0's random state")
-            restore_rng_state(states[0])
-        sampler = getattr(self.train_loader_x, "batch_sampler", None)
-        if run_state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
-            sampler.load_state_dict(run_state["sampler"])
-        generator = getattr(self.train_loader_x, "generator", None)
-        if run_state.get("loader_generator") is not None and generator is not None:
-            generator.set_state(run_state["loader_generator"])
-        if self.scaler is not None and run_state.get("scaler") is not None:
-            self.scaler.load_state_dict(run_state["scaler"])
-        self.load_trainer_state(run_state.get("trainer_state") or {})
-
-    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
-        """Load the learner from ``directory`` (Dassl layout), whatever the current class set.
-
-        ``epoch=None`` loads ``model-best.pth.tar`` when present, otherwise the
-        checkpoint named by the ``checkpoint`` pointer file. Only the learner is
-        stored, so no class-dependent buffer has to be dropped; a checkpoint of another
-        trainer, or a class-specific parameter that cannot transfer, fails with one line.
-        """
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        for name in self.get_model_names():
-            model_dir = osp.join(directory, name)
-
-            def read(model_dir: str = model_dir) -> tuple[str, dict]:
-                path = checkpoint_path(model_dir, epoch)
-                return path, read_verified(path)
-
-            path, checkpoint = dist.compute_on_main(read)
-            check_trainer(checkpoint, path, type(self).__name__)
-            check_state_dict(self._models[name], checkpoint["state_dict"], path)
-            print(f"Loading weights to {name} from {path} (epoch = {checkpoint.get('epoch')})")
-            self._models[name].load_state_dict(checkpoint["state_dict"], strict=True)
-        clear = getattr(self.model, "clear_cache", None)
-        if clear is not None:
-            clear()
 
 
 def _split_fingerprint(items: Any) -> str:
@@ -515,21 +399,4 @@ def _split_fingerprint(items: Any) -> str:
     return digest.hexdigest()
 
 
-def checkpoint_path(model_dir: str, epoch: Optional[int]) -> str:
-    """``model.pth.tar-<epoch>``, else ``model-best.pth.tar``, else the file the ``checkpoint`` pointer names."""
-    if epoch is not None:
-        path = osp.join(model_dir, f"model.pth.tar-{epoch}")
-    elif osp.isfile(osp.join(model_dir, BEST_FILE)):
-        path = osp.join(model_dir, BEST_FILE)
-    else:
-        pointer = osp.join(model_dir, POINTER_FILE)
-        if not osp.isfile(pointer):
-            raise FileNotFoundError(f"{model_dir}: no checkpoint found (expected {BEST_FILE} or a '{POINTER_FILE}' file)")
-        with open(pointer, encoding="utf-8", errors="replace") as handle:
-            path = osp.join(model_dir, handle.readline().strip())
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Model not found at "{path}"')
-    return path
-
-
-__all__ = ["HierarchicalCLIPTrainer", "LEARNER_NAME", "checkpoint_path"]
+__all__ = ["HierarchicalCLIPTrainer", "LoadedDataset"]

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import metric_spec as spec
+from ..engine.run_dir import RESULTS_FILE
 
 
 def harmonic_mean(base: float, new: float) -> float:
@@ -22,7 +23,7 @@ def harmonic_mean(base: float, new: float) -> float:
     return 0.0 if base + new == 0 else 2 * base * new / (base + new)
 
 
-def load_results(directory: str, name: str = "results.json") -> dict:
+def load_results(directory: str, name: str = RESULTS_FILE) -> dict:
     path = osp.join(directory, name)
     if not osp.isfile(path):
         raise FileNotFoundError(f"no {name} in {directory} (did the run finish?)")
@@ -30,7 +31,7 @@ def load_results(directory: str, name: str = "results.json") -> dict:
         return json.load(handle)
 
 
-def find_result_dirs(root: str, name: str = "results.json") -> list[str]:
+def find_result_dirs(root: str, name: str = RESULTS_FILE) -> list[str]:
     """Every directory under ``root`` (itself included) holding ``name``, sorted."""
     found = [dirpath for dirpath, _, files in os.walk(root) if name in files]
     return sorted(found)

@@ -17,6 +17,7 @@ from typing import Any, Optional
 from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_json
+from ..engine.run_dir import CMAT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
 from . import metric_spec as spec
 from .confusions import confusion_summary
 from .decoding import DECODINGS
@@ -25,11 +26,9 @@ from .per_class import cmat_json_text, confusion_matrices, print_per_class
 from .predictions import predictions_text
 from .scores import Scores
 
-__all__ = ["print_report", "results_payload", "write_outputs", "output_name", "json_number", "output_files",
+__all__ = ["print_report", "results_payload", "write_outputs", "json_number", "output_files",
            "CMAT_STEM", "PREDICTIONS_STEM"]
 
-CMAT_STEM = "cmat"  # cmat.json, cmat_<split>.json
-PREDICTIONS_STEM = "predictions"  # predictions.jsonl, predictions_<split>.jsonl
 
 
 def json_number(value: Optional[float]) -> Optional[float]:
@@ -76,17 +75,9 @@ def print_report(scores: Scores) -> None:
         print_per_class(scores.per_class)
 
 
-def output_name(stem: str, extension: str, split: str) -> str:
-    """``results.json`` for the test split, ``results_<split>.json`` for another."""
-    split = split or "test"
-    return f"{stem}.{extension}" if split == "test" else f"{stem}_{split}.{extension}"
-
-
 def output_files(split: str = "test") -> list[str]:
     """The names of every file an evaluation of ``split`` may write (what a fresh run must clear)."""
-    return [output_name(stem, extension, split) for stem, extension in (
-        ("results", "json"), ("confusions", "json"), ("per_level", "png"), (CMAT_STEM, "json"),
-        (PREDICTIONS_STEM, "jsonl"))]
+    return evaluation_outputs(split)
 
 
 def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_info: Optional[dict] = None) -> dict:
@@ -148,7 +139,7 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
 
     def write(stem: str, extension: str, data: Any, announce: bool = False) -> None:
         """``data``: bytes or text as they are, anything else as indented JSON."""
-        path = os.path.join(output_dir, output_name(stem, extension, split))
+        path = os.path.join(output_dir, evaluation_output_name(stem, extension, split))
         if isinstance(data, (bytes, str)):
             atomic_write_bytes(path, data if isinstance(data, bytes) else data.encode("utf-8"))
         else:

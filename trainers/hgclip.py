@@ -40,6 +40,7 @@ from ..models.handcrafted import handcrafted_text_features
 from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
 from ..registry import register_trainer
 
+from ..engine.run_dir import PROTOTYPES_FILE, prototypes_path
 from ..engine.trainer import HierarchicalCLIPTrainer
 
 MODES = ("default", "official")
@@ -242,7 +243,6 @@ def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: to
 
 
 # ---------------------------------------------------------------------- trainer
-PROTOTYPES_FILE = "prototypes.pt"  # beside a trained model's checkpoints (in its output directory)
 
 
 @register_trainer
@@ -307,12 +307,12 @@ class HGCLIP(HierarchicalCLIPTrainer):
                    model_name: str = "") -> None:
         super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
         if self.node_prototypes is not None:
-            save_model_prototypes(osp.join(directory, PROTOTYPES_FILE), self.node_prototypes,
+            save_model_prototypes(prototypes_path(directory), self.node_prototypes,
                                   prototype_options(self.trainer_cfg))
 
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         super().load_model(directory, epoch)
-        path = osp.join(directory, PROTOTYPES_FILE) if directory else ""
+        path = prototypes_path(directory) if directory else ""
         if self.model.attention is None or not path:
             return
         if not osp.isfile(path):

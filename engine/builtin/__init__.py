@@ -1,8 +1,10 @@
-"""minidassl: a small engine with Dassl 0.6.3's API for prompt-learning plugins.
+"""The built-in engine: the part of Dassl 0.6.3's API that prompt-learning plugins touch.
 
 Dassl.pytorch is not on PyPI; this package provides the part of its surface that
 CoOp-style trainers use (config, registries, data, optim, evaluation, engine).
-Import it through ``dassl_compat``, which prefers a real ``dassl`` when installed.
+Import it through :mod:`hgclip.engine.dassl_api`, which prefers a real ``dassl`` when installed.
+This project's trainers do not subclass its trainers (:mod:`hgclip.engine.trainer` owns their
+life cycle under either engine); ``TrainerX`` is here for a checkout's own trainers.
 """
 __version__ = "0.1.0"
 DASSL_API_VERSION = "0.6.3"  # the Dassl release whose behaviour is mirrored

@@ -112,7 +112,7 @@ def _empty_split(env: Env, out: str) -> list[str]:
 
 def _recorded_config(env: Env, out: str) -> list[str]:
     from hgclip.cli import train
-    from hgclip.engine.rundir import record_config
+    from hgclip.engine.run_dir import record_config
 
     old = hiershapes_args(env.hiershapes, out, "DATASET.NUM_SHOTS", "4", "OPTIM.LR", "0.5")
     record_config(out, train.setup_cfg(train.build_parser().parse_args(old)))
@@ -120,7 +120,7 @@ def _recorded_config(env: Env, out: str) -> list[str]:
 
 
 def _lock_held(env: Env, out: str) -> list[str]:
-    from hgclip.engine.rundir import _process_start_time
+    from hgclip.engine.run_dir import _process_start_time
 
     with open(osp.join(out, "run.lock"), "w", encoding="utf-8") as handle:  # this test process holds it
         json.dump({"pid": os.getpid(), "host": socket.gethostname(), "start": _process_start_time(os.getpid())}, handle)

@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from hgclip.engine.checkpoints import (
+from hgclip.engine.run_dir import (
     CheckpointError,
     list_resume_points,
     parse_resume_point,

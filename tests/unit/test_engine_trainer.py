@@ -107,7 +107,7 @@ def test_train_logs_checkpoints_resumes_and_loads(tmp_path, logged, capsys):
     assert "Finish training" in log and "Deploy the last-epoch model" in log
     assert "Evaluate on the *test* set" in log and "* accuracy:" in log and "Elapsed:" in log
     ckpt_dir = out / "linear_head"
-    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["checkpoint", "model.pth.tar-2"]
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["checkpoint", "checkpoints.sha256", "model.pth.tar-2"]
     assert (ckpt_dir / "checkpoint").read_text().strip() == "model.pth.tar-2"
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "tensorboard").iterdir())
     trained = {k: v.clone() for k, v in trainer.model.state_dict().items()}

@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 from yacs.config import CfgNode
 
+from ...run_dir import BEST_FILE, TENSORBOARD_DIR
 from ..data import DataManager
 from ..evaluation import build_evaluator
 from ..utils import mkdir_if_missing
@@ -68,7 +69,7 @@ class SimpleTrainer(TrainerBase):
         """Resume automatically from RESUME (or OUTPUT_DIR), open tensorboard, start the clock."""
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
-        writer_dir = os.path.join(self.output_dir, "tensorboard")
+        writer_dir = os.path.join(self.output_dir, TENSORBOARD_DIR)
         mkdir_if_missing(writer_dir)
         self.init_writer(writer_dir)
         self.time_start = time.time()
@@ -85,7 +86,7 @@ class SimpleTrainer(TrainerBase):
             if curr_result > self.best_result:
                 self.best_result = curr_result
                 self.save_model(self.epoch, self.output_dir, val_result=curr_result,
-                                model_name="model-best.pth.tar")
+                                model_name=BEST_FILE)
         if meet_checkpoint_freq or last_epoch:
             self.save_model(self.epoch, self.output_dir)
 
@@ -134,8 +135,3 @@ class SimpleTrainer(TrainerBase):
 
     def parse_batch_test(self, batch: dict):
         return batch["img"].to(self.device), batch["label"].to(self.device)
-
-    def get_current_lr(self, names=None) -> float:
-        """LR of the first param group of the first (or first named) model's optimizer."""
-        name = self.get_model_names(names)[0]
-        return self._optims[name].param_groups[0]["lr"]

@@ -1,4 +1,4 @@
-"""Utilities with Dassl's names: registry, seeding, logging, meters, checkpoints."""
+"""Utilities with Dassl's names: registry, seeding, logging, meters, checkpoint loading."""
 from .logger import StdoutTee, setup_logger
 from .meters import AverageMeter, MetricMeter
 from .registry import Registry
@@ -16,8 +16,6 @@ from .torchtools import (
     count_num_param,
     load_checkpoint,
     load_pretrained_weights,
-    resume_from_checkpoint,
-    save_checkpoint,
 )
 
 __all__ = [
@@ -37,6 +35,4 @@ __all__ = [
     "count_num_param",
     "load_checkpoint",
     "load_pretrained_weights",
-    "resume_from_checkpoint",
-    "save_checkpoint",
 ]

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Optional, TextIO
 
+from ...run_dir import LOG_FILE
 from .tools import mkdir_if_missing
 
 
@@ -50,7 +51,7 @@ def _log_path(output: str) -> str:
     if output.endswith(".txt") or output.endswith(".log"):
         fpath = output
     else:
-        fpath = os.path.join(output, "log.txt")
+        fpath = os.path.join(output, LOG_FILE)
     if os.path.exists(fpath):
         # keep the old log; parse scripts read log.txt, so the newest run goes beside it
         fpath += time.strftime("-%Y-%m-%d-%H-%M-%S")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hgclip.engine.rundir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
+from hgclip.engine.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
 from run_helpers import check_ok, metrics, results, run_train, train_args
 
 
@@ -76,3 +76,22 @@ def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
     assert "Taking over the stale lock" in capsys.readouterr().out
     assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
     taken.release()
+
+
+def test_the_run_directory_names_are_spelled_in_one_module():
+    """Every reader and writer of a run directory calls hgclip.engine.run_dir instead of repeating its names."""
+    import re
+
+    from run_helpers import REPO as repo
+    names = re.compile(r"model-best\.pth\.tar|model\.pth\.tar-|[\"'](results\.json|checkpoint|checkpoints\.sha256|"
+                       r"prompt_learner|config\.yaml|run\.lock|prototypes\.pt|log\.txt)[\"']")
+    spelled_in = set()
+    for folder, subfolders, files in os.walk(repo):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("tests", "docs", "build")]
+        for name in files:
+            if name.endswith(".py"):
+                path = osp.join(folder, name)
+                with open(path, encoding="utf-8") as handle:
+                    if names.search(handle.read()):
+                        spelled_in.add(osp.relpath(path, repo))
+    assert spelled_in == {osp.join("engine", "run_dir.py")}
