@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import fcntl
 import json
 import os
 import re
@@ -448,85 +449,69 @@ def _process_start_time(pid: int) -> Optional[str]:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLock:
-    """``run.lock`` in an output directory, held by this process until :meth:`release`."""
+    """``run.lock`` in an output directory, held by this process until :meth:`release`.
+
+    The lock is the operating system's (``flock`` on the open file), not the file's existence: it
+    is released when its process ends, however it ends, so a killed run never leaves a lock that
+    must be guessed stale, and two processes that start together cannot both take it. The file
+    holds the holder's pid and host, for the message another process prints.
+    """
 
     def __init__(self, output_dir: str) -> None:
         self.path = os.path.join(output_dir, LOCK_FILE)
         self.held = False
+        self._fd: Optional[int] = None
 
     def _content(self) -> str:
         pid = os.getpid()
         return json.dumps({"pid": pid, "host": socket.gethostname(), "start": _process_start_time(pid),
                            "since": time.strftime("%Y-%m-%d %H:%M:%S")})
 
-    def _holder(self) -> Optional[dict]:
-        """The recorded holder if it still runs, else None (stale)."""
+    def _recorded_holder(self) -> dict:
         try:
             with open(self.path, encoding="utf-8") as handle:
                 info = json.loads(handle.read() or "{}")
         except (OSError, ValueError):
             info = {}
-        pid = info.get("pid")
-        if not isinstance(pid, int):
-            # being written this very moment, or garbage: stale only once it is old
-            try:
-                age = time.time() - os.path.getmtime(self.path)
-            except OSError:
-                return None
-            return None if age > 10 else {"pid": "?", "host": "?"}
-        if info.get("host") not in (None, socket.gethostname()):
-            return info  # another machine's process: cannot be checked from here
-        if not _alive(pid):
-            return None
-        start = info.get("start")
-        if start is not None and _process_start_time(pid) not in (None, start):
-            return None  # the pid was reused by another process
-        return info
+        return info if isinstance(info, dict) else {}
 
     def acquire(self) -> "RunLock":
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        for _ in range(3):
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None:
-                    raise RunDirError(
-                        f"{os.path.dirname(self.path)} is in use by process {holder.get('pid')} on "
-                        f"{holder.get('host')} (lock {self.path}); wait for it to finish or use another --output-dir"
-                    ) from None
-                print(f"Taking over the stale lock {self.path} (its process is no longer running)")
-                try:
-                    os.remove(self.path)
-                except FileNotFoundError:
-                    pass
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                holder = self._recorded_holder()
+                raise RunDirError(
+                    f"{os.path.dirname(self.path)} is in use by process {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')} (lock {self.path}); wait for it to finish or use another --output-dir"
+                ) from None
+            try:
+                same_file = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if not same_file:  # its holder released (and removed) it between our open and our lock
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self._content())
-            self.held = True
+            previous = self._recorded_holder()
+            if previous.get("pid") not in (None, os.getpid()):
+                print(f"Taking over the stale lock {self.path} (its process {previous.get('pid')} is no longer running)")
+            os.ftruncate(fd, 0)
+            os.write(fd, self._content().encode("utf-8"))
+            self._fd, self.held = fd, True
             return self
         raise RunDirError(f"{self.path}: could not take the lock (another process keeps taking it)")
 
     def release(self) -> None:
-        if not self.held:
+        if not self.held or self._fd is None:
             return
         self.held = False
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                info = json.loads(handle.read() or "{}")
-            if info.get("pid") == os.getpid():
-                os.remove(self.path)
-        except (OSError, ValueError):
+            os.remove(self.path)  # while still locked: whoever opened the old file sees it is gone and retries
+        except OSError:
             pass
-
+        os.close(self._fd)
+        self._fd = None

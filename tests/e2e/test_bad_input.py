@@ -8,7 +8,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import socket
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -52,6 +51,7 @@ class Env:
     hiershapes: str
     tmp: str
     checkpoints: dict = field(default_factory=dict)
+    held_locks: list = field(default_factory=list)
 
     def file(self, name: str, content) -> str:
         path = osp.join(self.tmp, name)
@@ -120,10 +120,9 @@ def _recorded_config(env: Env, out: str) -> list[str]:
 
 
 def _lock_held(env: Env, out: str) -> list[str]:
-    from hgclip.engine.run_dir import _process_start_time
+    from hgclip.engine.run_dir import RunLock
 
-    with open(osp.join(out, "run.lock"), "w", encoding="utf-8") as handle:  # this test process holds it
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "start": _process_start_time(os.getpid())}, handle)
+    env.held_locks.append(RunLock(out).acquire())  # this test process holds it for the run
     return hiershapes_args(env.hiershapes, out)
 
 
