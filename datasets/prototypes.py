@@ -227,15 +227,6 @@ def save_cached(path: str, prototypes: NodePrototypes) -> None:
     prototypes.path = path
 
 
-def backbone_fingerprint(clip_model: torch.nn.Module) -> str:
-    """A short hash of weights that change whenever the backbone does."""
-    digest = hashlib.sha256()
-    for tensor in (clip_model.visual.conv1.weight, clip_model.visual.proj, clip_model.text_projection):
-        if tensor is not None:
-            digest.update(tensor.detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def items_fingerprint(items: Iterable[Any], root: str) -> str:
     """A hash of the training images (paths relative to ``root``, size and modification time) and their labels.
 

@@ -22,6 +22,7 @@ from .run_dir import (
     BEST_FILE,
     CheckpointError,
     ResumePoint,
+    check_backbone,
     check_state_dict,
     check_trainer,
     checkpoint_path,
@@ -85,6 +86,7 @@ class CheckpointedModels(ModelRegistry):
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "trainer": type(self).__name__,
+                    "backbone": self.backbone_id,
                 }
                 if position == 0:
                     state["run_state"] = run_state
@@ -141,6 +143,7 @@ class CheckpointedModels(ModelRegistry):
             except CheckpointError as error:
                 return None, str(error)
             check_trainer(checkpoint, path, type(self).__name__)
+            check_backbone(checkpoint, path, self.backbone_id)
             checkpoints[name] = checkpoint
         return checkpoints, None
 
@@ -204,6 +207,7 @@ class CheckpointedModels(ModelRegistry):
 
             path, checkpoint = dist.compute_on_main(read)
             check_trainer(checkpoint, path, type(self).__name__)
+            check_backbone(checkpoint, path, self.backbone_id)
             check_state_dict(self._models[name], checkpoint["state_dict"], path)
             print(f"Loading weights to {name} from {path} (epoch = {checkpoint.get('epoch')})")
             self._models[name].load_state_dict(checkpoint["state_dict"], strict=True)

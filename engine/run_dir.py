@@ -237,6 +237,18 @@ def check_trainer(checkpoint: dict, path: str, trainer: str) -> None:
                               f"expected a {trainer} checkpoint")
 
 
+def check_backbone(checkpoint: dict, path: str, backbone: dict) -> None:
+    """Refuse a checkpoint trained on other CLIP weights (``checkpoint['backbone']``: name and fingerprint).
+
+    Checkpoints written before the backbone was recorded are accepted as they are.
+    """
+    written_for = checkpoint.get("backbone")
+    if isinstance(written_for, dict) and written_for.get("weights") != backbone.get("weights"):
+        raise CheckpointError(f"{path}: trained on backbone {written_for.get('name')} (weights {written_for.get('weights')}), "
+                              f"but this run loads {backbone.get('name')} (weights {backbone.get('weights')}); "
+                              "evaluate it with the backbone it was trained on (MODEL.BACKBONE)")
+
+
 def check_state_dict(module: torch.nn.Module, state_dict: dict, path: str) -> None:
     """One-line errors for a state dict that does not fit ``module`` (names and shapes)."""
     expected = module.state_dict()

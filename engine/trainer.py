@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 from . import distributed as dist
 from ..backbones import load_clip
+from ..backbones.identity import backbone_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
 from . import run_dir
 from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
@@ -169,6 +170,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME}, precision: {self.precision})")
         with dist.local_main_first(), isolated_rng():  # the tiny CLIP may be pre-trained (and cached) here
             clip_model = load_clip(cfg.MODEL.BACKBONE)
+        #: what a checkpoint of this run records, and what a checkpoint it loads must match
+        self.backbone_id = {"name": str(cfg.MODEL.BACKBONE.NAME), "weights": backbone_fingerprint(clip_model)}
         clip_model = apply_precision(clip_model, self.precision)
 
         print(f"Building {type(self).__name__} over {self.hierarchy}")

@@ -22,13 +22,13 @@ from yacs.config import CfgNode as CN
 from ..engine import distributed as dist
 from ..config import deep_prompt_keys
 from ..common.config_io import flatten
+from ..backbones.identity import backbone_fingerprint
 from ..common.paths import config_dir
 from ..engine.dassl_api import build_transform
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.prototypes import (
     NodePrototypes,
     PrototypeOptions,
-    backbone_fingerprint,
     build_node_prototypes,
     items_fingerprint,
     load_model_prototypes,

@@ -131,6 +131,20 @@ def _eval_only(name: str) -> Callable:
                                        "--model-dir", env.checkpoints[name])
 
 
+def _other_backbone(env: Env, out: str) -> list[str]:
+    """An HGCLIP checkpoint of the tiny random CLIP, evaluated on CLIP weights of the same shapes but another seed."""
+    import torch
+
+    from hgclip.embedded.tiny_clip import build_tiny_clip
+
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        weights = osp.join(env.tmp, "other_clip.pt")
+        torch.save(build_tiny_clip(pretrained=False).state_dict(), weights)
+    args = hiershapes_args(env.hiershapes, out, "MODEL.BACKBONE.NAME", "ViT-B/16", "MODEL.BACKBONE.PATH", weights)
+    return with_flags(args, "--eval-only", "--model-dir", env.checkpoints["HGCLIP"])
+
+
 # (case id, how to build the arguments, what the one line must say)
 CASES: list[tuple[str, Callable, str]] = [
     # hierarchy files
@@ -232,6 +246,8 @@ CASES: list[tuple[str, Callable, str]] = [
     # checkpoints
     ("checkpoint-of-another-trainer", _eval_only("CoOp"),
      r"model\.pth\.tar-1: written by trainer CoOp, but this run's trainer is HGCLIP"),
+    ("checkpoint-of-another-backbone", _other_backbone,
+     r"model\.pth\.tar-1: trained on backbone tiny-random \(weights \w+\), but this run loads ViT-B/16 \(weights \w+\)"),
     ("checkpoint-mismatching-shapes", _eval_only("HGCLIP-2ctx"),
      r"model\.pth\.tar-1: parameter '.*' has shape .* in the checkpoint but .* here"),
     ("checkpoint-truncated", _eval_only("HGCLIP-truncated"),
@@ -250,7 +266,8 @@ def checkpoints(hiershapes_root, tmp_path_factory) -> dict:
     from trainer_helpers import make_trainer
 
     made = {}
-    for name, trainer, opts in [("CoOp", "CoOp", ()), ("HGCLIP-2ctx", "HGCLIP", ("TRAINER.HGCLIP.N_CTX_TEXT", "2")),
+    for name, trainer, opts in [("CoOp", "CoOp", ()), ("HGCLIP", "HGCLIP", ()),
+                                ("HGCLIP-2ctx", "HGCLIP", ("TRAINER.HGCLIP.N_CTX_TEXT", "2")),
                                 ("HGCLIP-truncated", "HGCLIP", ())]:
         out = str(tmp_path_factory.mktemp("ckpt") / name)
         make_trainer(trainer, hiershapes_root, out, *opts).save_model(0, out)
