@@ -172,6 +172,8 @@ def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.OUTPUT_DIR}")
         elif not args.overwrite:
             check_recorded_config(cfg.OUTPUT_DIR, cfg, trainer_key(cfg))
+        if cfg.RESUME and os.path.abspath(cfg.RESUME) != os.path.abspath(cfg.OUTPUT_DIR):
+            check_recorded_config(cfg.RESUME, cfg, trainer_key(cfg), resuming=True)
     except BaseException:
         lock.release()
         raise

@@ -389,8 +389,12 @@ def read_recorded_config(output_dir: str) -> Optional[dict]:
     return recorded
 
 
-def check_recorded_config(output_dir: str, cfg: Any, trainer_key: str) -> None:
-    """Stop unless the config recorded in ``output_dir`` (if any) agrees with ``cfg`` on every result-changing key."""
+def check_recorded_config(output_dir: str, cfg: Any, trainer_key: str, resuming: bool = False) -> None:
+    """Stop unless the config recorded in ``output_dir`` (if any) agrees with ``cfg`` on every result-changing key.
+
+    ``resuming``: ``output_dir`` is another run's directory given to ``--resume``, whose model this run
+    would continue (and, if that run had finished, evaluate under this run's settings).
+    """
     recorded = read_recorded_config(output_dir)
     if recorded is None:
         return
@@ -400,6 +404,11 @@ def check_recorded_config(output_dir: str, cfg: Any, trainer_key: str) -> None:
         old, new = flatten(recorded), flatten(current)
         shown = ", ".join(f"{k} ({old[k]!r} -> {new[k]!r})" for k in keys[:6])
         more = f" and {len(keys) - 6} more" if len(keys) > 6 else ""
+        if resuming:
+            raise RunDirError(
+                f"{os.path.join(output_dir, CONFIG_FILE)}: --resume continues a run made with another config: "
+                f"{shown}{more}; resume it with its own config, or train afresh without --resume"
+            )
         raise RunDirError(
             f"{os.path.join(output_dir, CONFIG_FILE)}: this directory was run with another config: {shown}{more}; "
             "use a new --output-dir, or pass --overwrite to start it afresh"

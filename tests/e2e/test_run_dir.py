@@ -131,3 +131,17 @@ def test_the_run_directory_names_are_spelled_in_one_module():
                     if names.search(handle.read()):
                         spelled_in.add(osp.relpath(path, repo))
     assert spelled_in == {osp.join("engine", "run_dir.py")}
+
+
+def test_resume_from_a_run_made_with_other_settings_is_refused(baseline_run, tmp_path):
+    """Issue 18, item 2: --resume DIR with other settings trained nothing and labelled DIR's model with them."""
+    from run_helpers import run_train, train_args
+
+    out = str(tmp_path / "other")
+    args = train_args(baseline_run["root"], out, "OPTIM.LR", "0.5", "DATASET.NUM_SHOTS", "3")
+    result = run_train(args[:2] + ["--resume", baseline_run["dir"]] + args[2:])
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert "--resume continues a run made with another config" in lines[0]
+    assert "DATASET.NUM_SHOTS (2 -> 3)" in lines[0] and "OPTIM.LR (0.05 -> 0.5)" in lines[0]
+    assert not os.path.exists(os.path.join(out, "results.json"))
