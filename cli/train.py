@@ -17,6 +17,7 @@ import warnings
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 import argparse  # noqa: E402
+import difflib  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 from typing import Any, Optional, Sequence  # noqa: E402
@@ -116,18 +117,25 @@ def trainer_key(cfg: Any) -> str:
     return getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "CFG_KEY", "") or cfg.TRAINER.NAME.upper()
 
 
+def did_you_mean(name: str, names: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest registered name, so it survives a message cut to one line."""
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def validate(cfg: Any, args: argparse.Namespace) -> None:
     """What can be checked before anything is built: names, the eval-only model, level weights."""
     from ..models.losses import check_level_weight_values
 
     name = cfg.TRAINER.NAME
     if name not in TRAINER_REGISTRY.registered_names():
-        raise InputError(f"TRAINER.NAME (--trainer) {name!r} is not a registered trainer; "
+        raise InputError(f"TRAINER.NAME (--trainer) {name!r} is not a registered trainer{did_you_mean(name, list_trainers())}; "
                          f"registered: {', '.join(list_trainers())}")
     dataset = cfg.DATASET.NAME
     if dataset not in DATASET_REGISTRY.registered_names():
-        raise InputError(f"DATASET.NAME {dataset!r} is not a registered dataset (set it with --dataset-config-file "
-                         f"configs/datasets/<name>.yaml); registered: {', '.join(sorted(DATASET_REGISTRY.registered_names()))}")
+        names = sorted(DATASET_REGISTRY.registered_names())
+        raise InputError(f"DATASET.NAME {dataset!r} is not a registered dataset{did_you_mean(dataset, names)} (set it with "
+                         f"--dataset-config-file configs/datasets/<name>.yaml); registered: {', '.join(names)}")
     if args.eval_only and not args.model_dir and has_parameters(name):
         raise InputError(f"--eval-only needs --model-dir for trainer {name}: it has trained parameters (give the "
                          "output directory of its training run); only trainers without parameters, such as "

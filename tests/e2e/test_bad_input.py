@@ -229,7 +229,7 @@ CASES: list[tuple[str, Callable, str]] = [
                                                              "HGCLIPP"),
      r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer; registered: ZeroshotCLIP, CoOp, .*HGCLIP"),
     ("config-unknown-dataset", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.NAME", "HierShape"),
-     r"DATASET\.NAME 'HierShape' is not a registered dataset .*registered: .*HierShapes"),
+     r"DATASET\.NAME 'HierShape' is not a registered dataset \(did you mean HierShapes\?\)"),
     ("config-eval-only-without-model-dir", lambda env, out: with_flags(hiershapes_args(env.hiershapes, out),
                                                                        "--eval-only"),
      r"--eval-only needs --model-dir for trainer HGCLIP"),
