@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 from ..backbones.openai_clip import clip
 
-tokenize = clip.tokenize
 
 from .hiershapes import leaf_paths
+
+tokenize = clip.tokenize
 
 DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",

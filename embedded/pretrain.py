@@ -25,13 +25,14 @@ import torch.nn.functional as F
 from PIL import Image
 from ..backbones.openai_clip import clip
 
-CLIP, Transformer = clip.model.CLIP, clip.model.Transformer
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms import functional as TF
 from tqdm import tqdm
 
 from .captions import DEFAULT_TEMPLATES, build_caption_bank, positive_weights
 from .hiershapes import load_split
+
+CLIP, Transformer = clip.model.CLIP, clip.model.Transformer
 
 LOGIT_SCALE_MAX = math.log(100.0)
 

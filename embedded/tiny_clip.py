@@ -20,11 +20,12 @@ import os
 import torch
 from ..backbones.openai_clip import clip
 
-CLIP = clip.model.CLIP
 
 from . import pretrain as _pretrain
 from .hiershapes import GENERATOR_VERSION, ensure_hiershapes
 from ..common.fileio import atomic_torch_save
+
+CLIP = clip.model.CLIP
 
 CONFIG_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tiny_clip.json")
 PRETRAIN_CODE_VERSION = 2  # bump when embedded/pretrain.py changes what it produces (2: seeded init)

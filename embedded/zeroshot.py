@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from ..backbones.openai_clip import clip
 
-CLIP, tokenize = clip.model.CLIP, clip.tokenize
 
 from .hiershapes import LEVEL_NAMES, leaf_paths, load_split
 from .pretrain import load_images, normalize
+
+CLIP, tokenize = clip.model.CLIP, clip.tokenize
 
 
 @torch.no_grad()

@@ -16,12 +16,12 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import REPO
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("dassl") is None,
     reason="Dassl.pytorch is not installed (docs/guide/engines.md says how)",
 )
-
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
