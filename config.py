@@ -37,7 +37,8 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.HIERIMAGEFOLDER.DIR = ""  # folder under DATASET.ROOT (or absolute) of a HierImageFolder dataset
     cfg.DATASET.DISPLAY_NAME = ""  # name in results.json and of configs/templates/<name>.json; "" = DATASET.NAME
     cfg.DATASET.TEMPLATES_FILE = ""  # the dataset's templates JSON; "" = configs/templates/<display name>.json
-    cfg.DATASET.CHECK_IMAGES = "exists"  # exists (one stat per image, the default) | header (PIL parses each header) | decode (PIL decodes every image)
+    # exists (one stat per image, the default) | header (PIL parses each header) | decode (PIL decodes every image)
+    cfg.DATASET.CHECK_IMAGES = "exists"
     cfg.DATASET.SKIP_UNREADABLE = False  # drop images that fail CHECK_IMAGES (any mode) and report their count, instead of stopping
     cfg.DATASET.WORDNET = CN()
     cfg.DATASET.WORDNET.DIR = ""  # folder of ImageNet's wordnet.is_a.txt and words.txt; "" = <DATASET.ROOT>/imagenet
@@ -48,7 +49,8 @@ def _add_dataset_keys(cfg: CN) -> None:
     cfg.DATASET.BREEDS.INFO_DIR = ""  # class_hierarchy.txt, node_names.txt, dataset_class_info.json; "" = <DATASET.ROOT>/breeds
     cfg.DATASET.HIERCONFIG = CN()
     cfg.DATASET.HIERCONFIG.IMAGE_ROOT = ""  # images of a HierConfigDataset, under DATASET.ROOT or absolute
-    cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""  # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
+    # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
+    cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""
     cfg.DATASET.HIERCONFIG.HIERARCHY = ""  # its hierarchy file: under DATASET.ROOT, absolute, or a file in datasets/hierarchies/
     cfg.DATASET.HIERCONFIG.ALLOW_DUPLICATES = False  # keep an image listed twice or in two splits (default: refuse)
 

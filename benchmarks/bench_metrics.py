@@ -50,7 +50,7 @@ def synthetic_hierarchy(sizes: tuple[int, ...] = LEVEL_SIZES) -> Hierarchy:
             if level:
                 index = index * sizes[level - 1] // sizes[level]
         paths.append(tuple(reversed(path)))
-    return Hierarchy(tuple(f"level{l}" for l in range(len(sizes))), paths)
+    return Hierarchy(tuple(f"level{level}" for level in range(len(sizes))), paths)
 
 
 def synthetic_batches(h: Hierarchy, samples: int, batch_size: int, seed: int = 0) -> list:

@@ -92,8 +92,8 @@ def main() -> None:
           f"deep prompts n_ctx={args.n_ctx} depth={args.depth}; {torch.get_num_threads()} CPU threads")
     infer(True)  # warm-up (allocator, kernels)
     for label, fn in (("inference (no grad)", infer), ("forward+backward", train_step)):
-        t_full, full = best_time(lambda: fn(False), args.repeats)
-        t_fast, fast = best_time(lambda: fn(True), args.repeats)
+        t_full, full = best_time(lambda fn=fn: fn(False), args.repeats)
+        t_fast, fast = best_time(lambda fn=fn: fn(True), args.repeats)
         diff = (full - fast).abs().max().item()
         scale = full.abs().max().item()
         print(f"{label:20s} truncate=False {t_full * 1000:8.1f} ms | truncate=True {t_fast * 1000:7.1f} ms | "

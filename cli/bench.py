@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--binomial-nodes", type=int, default=None, help="ETHEC-like nodes (default 723 * nodes / 120)")
     p.add_argument("--official-batches", type=_ints, default=None, help="batch sizes of official_ratio (4,32)")
     p.add_argument("--eval-batch", type=int, default=None, help="evaluation batch size (default: --batch)")
-    p.add_argument("--eval-batches", type=int, default=None, help="batches per evaluation pass (quick: 2, else 25: a pass of 100 images at batch 4)")
+    p.add_argument("--eval-batches", type=int, default=None,
+                   help="batches per evaluation pass (quick: 2, else 25: a pass of 100 images at batch 4)")
     p.add_argument("--scaling", type=_ints, default=None, help="node counts of the scaling section")
     p.add_argument("--trainers", default="", help="comma-separated trainers (default: every registered one)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")

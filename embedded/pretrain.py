@@ -95,7 +95,8 @@ def encode_text_prefix(model: CLIP, tokens: torch.Tensor, length: int) -> torch.
     return x[torch.arange(x.shape[0]), eot] @ model.text_projection
 
 
-def multi_positive_clip_loss(image_feats: torch.Tensor, text_feats: torch.Tensor, targets: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+def multi_positive_clip_loss(image_feats: torch.Tensor, text_feats: torch.Tensor, targets: torch.Tensor,
+                             logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE with several positives per row.
 
     image_feats [B, D], text_feats [U, D]; targets [B, U] >= 0, zero for negatives,
@@ -184,7 +185,8 @@ def _train(
     if max_steps is not None:
         total = min(total, max_steps)
     warmup = max(1, int(float(settings["warmup_fraction"]) * total))
-    optimizer = torch.optim.AdamW(_param_groups(model, float(settings["weight_decay"])), lr=float(settings["lr"]), betas=(0.9, 0.98), eps=1e-6)
+    optimizer = torch.optim.AdamW(_param_groups(model, float(settings["weight_decay"])), lr=float(settings["lr"]),
+                                  betas=(0.9, 0.98), eps=1e-6)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, total, warmup))
 
     model.train()

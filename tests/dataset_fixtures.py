@@ -86,10 +86,11 @@ def _sun_path(classname: str) -> str:
 
 #: How each dataset names its image files (relative to its image folder), as in the real data and
 #: CoOp's split files; ``i`` counts images over the whole dataset.
+CALTECH_FOLDERS = {'airplane': 'airplanes', 'face': 'Faces', 'leopard': 'Leopards', 'motorbike': 'Motorbikes'}
 RELPATH: dict[str, Callable[[str, str, int], str]] = {
     "OxfordPets": lambda c, s, i: f"{_folder(c)}_{i}.jpg",  # images/american_bulldog_100.jpg
     "StanfordCars": lambda c, s, i: f"cars_{'test' if s == 'test' else 'train'}/{i:05d}.jpg",
-    "Caltech101": lambda c, s, i: f"{ {'airplane': 'airplanes', 'face': 'Faces', 'leopard': 'Leopards', 'motorbike': 'Motorbikes'}.get(c, c)}/image_{i:04d}.jpg",
+    "Caltech101": lambda c, s, i: f"{CALTECH_FOLDERS.get(c, c)}/image_{i:04d}.jpg",
     "Food101": lambda c, s, i: f"{c}/{1000000 + i}.jpg",
     "DescribableTextures": lambda c, s, i: f"{c}/{c}_{i:04d}.jpg",
     "EuroSAT": lambda c, s, i: f"{EUROSAT_FOLDERS[c]}/{EUROSAT_FOLDERS[c]}_{i}.jpg",

@@ -176,7 +176,8 @@ STANDIN_DASSL = {
     "dassl/config/__init__.py": "from hgclip.engine.builtin.config import CfgNode, get_cfg_default  # noqa: F401\n",
     "dassl/data/__init__.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper  # noqa: F401\n",
     "dassl/data/data_manager.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
-    "dassl/data/datasets/__init__.py": "from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
+    "dassl/data/datasets/__init__.py":
+        "from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
     "dassl/data/transforms/__init__.py": "from hgclip.engine.builtin.data import build_transform  # noqa: F401\n",
     "dassl/engine/__init__.py": "from hgclip.engine.builtin.engine import *  # noqa: F401,F403\n",
     "dassl/evaluation/__init__.py": "from hgclip.engine.builtin.evaluation import *  # noqa: F401,F403\n",
@@ -210,7 +211,7 @@ def checkout(tmp_path_factory, hiershapes_root):
         for part, rows in (("train", split["train"]), ("test", split["test"])):
             target = root / "data" / "toy" / part / name.replace(" ", "_")
             target.mkdir(parents=True, exist_ok=True)
-            for relpath, _, classname in [r for r in rows if r[2] == name][:4]:
+            for relpath, _, _classname in [r for r in rows if r[2] == name][:4]:
                 shutil.copy(osp.join(hiershapes_root, "hiershapes", "images", relpath), target / osp.basename(relpath))
     return root
 

@@ -176,7 +176,8 @@ def test_fgvc_aircraft_conflicting_family_names_the_line(tmp_path):
     image_id = lines[0].split(" ")[0]  # a 707-320 image
     lines[0] = f"{image_id} Boeing 737"
     open(path, "w").write("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"images_family_val\.txt:1: variant '707-320' has family 'Boeing 737', but .*images_family_train\.txt:1 gives 'Boeing 707'"):
+    with pytest.raises(ValueError, match=r"images_family_val\.txt:1: variant '707-320' has family 'Boeing 737', "
+                                         r"but .*images_family_train\.txt:1 gives 'Boeing 707'"):
         build_dataset(make_cfg("FGVCAircraft", tmp_path))
 
 

@@ -47,7 +47,8 @@ def test_cache_key_changes_with_any_setting(tmp_path):
     config = load_tiny_config()
     key = cache_key(config)
     assert key == cache_key(copy.deepcopy(config))
-    for section, name, value in [("model", "vision_width", 64), ("pretraining", "epochs", 1), ("pretraining", "hiershapes_seed", 7), ("preprocess", "mean", [0.5, 0.5, 0.5])]:
+    for section, name, value in [("model", "vision_width", 64), ("pretraining", "epochs", 1),
+                                 ("pretraining", "hiershapes_seed", 7), ("preprocess", "mean", [0.5, 0.5, 0.5])]:
         changed = copy.deepcopy(config)
         changed[section][name] = value
         assert cache_key(changed) != key, (section, name)

@@ -225,7 +225,7 @@ def test_path_decoding_is_exact_against_enumerating_paths():
     scores = decoding.level_scores(logits, h, "path")
     preds = decoding.decode(logits, h, "path")
     for i in range(logits.shape[0]):  # brute force: every leaf is one path
-        totals = [sum(logp[l][i, h.ancestors[leaf, l]].item() for l in range(h.num_levels))
+        totals = [sum(logp[lv][i, h.ancestors[leaf, lv]].item() for lv in range(h.num_levels))
                   for leaf in range(h.num_leaves)]
         best = max(range(h.num_leaves), key=lambda leaf: totals[leaf])
         assert preds[i].tolist() == h.ancestors[best].tolist()

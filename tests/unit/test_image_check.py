@@ -64,7 +64,8 @@ def test_a_corrupt_but_present_image_passes_the_default_and_fails_decode_in_one_
         build_dataset(make_cfg("OxfordPets", pets_root, CHECK_IMAGES="decode"))
     message = str(error.value)
     assert message.startswith(f"{corrupt}: cannot read this image, listed in ") and "\n" not in message
-    assert "(OSError: image file is truncated" in message and "SKIP_UNREADABLE" in message and is_input_error(error.value) and isinstance(error.value, OSError)
+    assert "(OSError: image file is truncated" in message and "SKIP_UNREADABLE" in message
+    assert is_input_error(error.value) and isinstance(error.value, OSError)
 
 
 @pytest.mark.parametrize("mode,damage,reason", [("exists", lambda path: open(path, "wb").close(), "empty file"),
@@ -110,7 +111,8 @@ def test_the_engine_checks_datasets_not_read_here_in_both_modes(tmp_path, monkey
 
 def test_datasets_read_here_are_not_checked_twice(monkeypatch):
     monkeypatch.setattr(image_check, "image_problem", lambda *a: pytest.fail("checked again"))
-    check_dataset_images(_cfg(CHECK_IMAGES="decode"), SimpleNamespace(image_check=ImageCheck(), train_x=[SimpleNamespace(impath="/no/such.png")]))
+    dataset = SimpleNamespace(image_check=ImageCheck(), train_x=[SimpleNamespace(impath="/no/such.png")])
+    check_dataset_images(_cfg(CHECK_IMAGES="decode"), dataset)
 
 
 def test_decode_reports_the_first_bad_image_in_list_order(tmp_path):
