@@ -31,7 +31,7 @@ from ..common.config_io import merge_config_file, merge_config_list  # noqa: E40
 from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
                                  collect_env_info, get_cfg_default, set_random_seed, setup_logger)
 from ..common.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MAX_ERROR_LINE, InputError, is_input_error, \
-    one_line  # noqa: E402
+    is_storage_error, one_line  # noqa: E402
 from ..registry import has_parameters, import_trainer_module, list_trainers  # noqa: E402
 from ..engine.run_dir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
     record_config  # noqa: E402
@@ -141,6 +141,10 @@ def validate(cfg: Any, args: argparse.Namespace) -> None:
                          "output directory of its training run); only trainers without parameters, such as "
                          "ZeroshotCLIP, evaluate without one")
     check_values(cfg, training=has_parameters(name) and not (args.eval_only or args.no_train))
+    for flag, path in (("--output-dir", cfg.OUTPUT_DIR), ("--root", cfg.DATASET.ROOT), ("--resume", cfg.RESUME),
+                       ("--model-dir", args.model_dir)):
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            raise InputError(f"{flag} {path} is a file; expected a directory")
     key = trainer_key(cfg)
     if key in cfg.TRAINER and "LEVEL_WEIGHTS" in cfg.TRAINER[key]:
         check_level_weight_values(list(cfg.TRAINER[key].LEVEL_WEIGHTS), f"TRAINER.{key}.LEVEL_WEIGHTS")
@@ -256,7 +260,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Any:
         stop_with_one_line("interrupted (Ctrl-C); run the same command again to continue from the newest checkpoint",
                            EXIT_INTERRUPTED)
     except Exception as error:
-        if args.debug or not is_input_error(error):
+        if args.debug or not (is_input_error(error) or is_storage_error(error)):
             raise
         stop_with_one_line(one_line(error, limit=MAX_ERROR_LINE - len("error: ")), EXIT_BAD_INPUT)
     dist.shutdown()

@@ -9,6 +9,8 @@ standard exceptions listed in :data:`INPUT_ERRORS` are what the libraries it cal
 """
 from __future__ import annotations
 
+import errno
+
 import yaml
 
 EXIT_BAD_INPUT = 2
@@ -33,14 +35,26 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: The file system refusing a write: not a bug, and the user can act on it (the message names the file).
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def is_input_error(error: BaseException) -> bool:
     return isinstance(error, INPUT_ERRORS)
+
+
+def is_storage_error(error: BaseException) -> bool:
+    """A full disk, an exceeded quota, a read-only file system: one line naming the file (files are written
+    atomically, so what was there before stays as it was)."""
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
 def one_line(error: BaseException, limit: int = MAX_ERROR_LINE) -> str:
     """The error's message on one line of at most ``limit`` characters (a KeyError's without the quotes repr adds)."""
     if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
         message = error.args[0]
+    elif isinstance(error, OSError) and error.filename and error.strerror:
+        message = f"{error.filename}: {error.strerror}"
     else:
         message = str(error) or type(error).__name__
     message = " ".join(message.split())
