@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Sequence
 
 import torch
 
-from .names import normalize_classname
+from .names import NAME_STYLES, normalize_classname, official_prompt_name
 
 EDGE_DIRECTIONS = ("both", "parent_to_child", "child_to_parent")
 
@@ -159,19 +159,21 @@ class Hierarchy:
     def leaf_names(self) -> tuple[str, ...]:
         return self._names_by_level[-1]
 
-    def prompt_names(self, style: str = "normalized") -> list[str]:
+    def prompt_names(self, style: str = "official") -> list[str]:
         """One class name per node for text prompts, in node order.
 
-        ``normalized``: :attr:`node_names` (``_`` and ``-`` become spaces; the names nodes are
-        matched by). ``official``: the official HGCLIP code's handling, the name as written with
-        only ``_`` replaced by a space (``large_man-made_outdoor_things`` -> ``large man-made
-        outdoor things``), so that prompts tokenize exactly as the official code's do.
+        ``official`` (the default of every trainer): the name as written with only ``_`` replaced
+        by a space (``large_man-made_outdoor_things`` -> ``large man-made outdoor things``,
+        ``707-320`` stays), as CoOp, CoCoOp, MaPLe, KgCoOp, PromptSRC, zero-shot CLIP and the
+        official HGCLIP code write it, so prompts tokenize exactly as theirs. ``normalized``:
+        :attr:`node_names` (``_`` and ``-`` become spaces; the names nodes are matched by).
+        Only the prompt text depends on the style; nodes are always identified by :attr:`node_names`.
         """
         if style == "normalized":
             return list(self.node_names)
         if style == "official":
-            return [name.replace("_", " ") for name in self.raw_node_names]
-        raise ValueError(f"class-name style must be 'normalized' or 'official', got {style!r}")
+            return [official_prompt_name(name) for name in self.raw_node_names]
+        raise ValueError(f"class-name style must be one of {NAME_STYLES}, got {style!r}")
 
     def names_at_level(self, level: int) -> list[str]:
         """Node names of one level (0 = coarsest), in index order."""

@@ -1,0 +1,115 @@
+"""Class names in prompts: every trainer writes them as the official codes do (only '_' -> space).
+
+CoOp, CoCoOp, MaPLe, KgCoOp, PromptSRC, zero-shot CLIP and the official HGCLIP code put
+``classname.replace("_", " ")`` into their prompts, so "707-320" keeps its hyphen (it tokenizes
+differently from "707 320"). ``TRAINER.<NAME>.NAME_STYLE normalized`` gives the normalised names
+instead; nodes are identified by the normalised name in both styles.
+"""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+
+import pytest
+
+from hgclip.backbones.clip_loader import load_clip
+from hgclip.common.errors import InputError
+from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname, official_prompt_name
+from hgclip.models import handcrafted, text_prompts
+from hgclip.registry import list_trainers, trainer_class
+from trainer_helpers import REPO, make_cfg
+
+HIERARCHIES = sorted(glob.glob(osp.join(REPO, "datasets", "hierarchies", "*.txt")))
+#: FGVC-Aircraft's hyphenated variants (variants.txt), with a '_' name to show both rules at once
+AIRCRAFT = Hierarchy(("maker", "family", "variant"), [
+    ("Boeing", "Boeing 707", "707-320"),
+    ("Boeing", "Boeing 727", "727-200"),
+    ("Airbus", "A300", "A300B4"),
+    ("McDonnell_Douglas", "DC-10", "DC-10"),
+])
+
+
+def official_rule(raw_name: str) -> str:
+    """What the official codes write into a prompt for a class name as the data spells it."""
+    return raw_name.replace("_", " ")
+
+
+@pytest.mark.parametrize("path", HIERARCHIES, ids=osp.basename)
+def test_every_shipped_hierarchy_prompts_with_the_official_rule(path):
+    hierarchy = load_hierarchy(path)
+    official = hierarchy.prompt_names("official")
+    assert official == [official_rule(name) for name in hierarchy.raw_node_names]
+    assert hierarchy.prompt_names("normalized") == list(hierarchy.node_names)
+    assert [normalize_classname(name) for name in official] == list(hierarchy.node_names)  # same nodes
+
+
+def test_the_datasets_with_hyphens_keep_them_in_official_prompts():
+    hyphenated = {}
+    for path in HIERARCHIES:
+        hierarchy = load_hierarchy(path)
+        names = [n for n in hierarchy.prompt_names("official") if "-" in n]
+        if names:
+            hyphenated[osp.basename(path)] = names
+    for name in ("stanford_cars.txt", "oxford_flowers.txt", "dtd.txt"):
+        assert name in hyphenated, sorted(hyphenated)
+    assert "hard-leaved pocket orchid" in hyphenated["oxford_flowers.txt"]
+
+
+def test_official_prompt_name_is_the_official_rule():
+    assert official_prompt_name("large_man-made_outdoor_things") == "large man-made outdoor things"
+    assert official_prompt_name("707-320") == "707-320"
+
+
+class _Recorder:
+    """Records every string given to CLIP's tokenizer (the prompt text, as the models build it)."""
+
+    def __init__(self, monkeypatch):
+        self.prompts: list[str] = []
+        for module in (text_prompts, handcrafted):
+            real = module.clip.tokenize
+
+            def tokenize(texts, *args, _real=real, **kwargs):
+                self.prompts.extend([texts] if isinstance(texts, str) else list(texts))
+                return _real(texts, *args, **kwargs)
+
+            monkeypatch.setattr(module.clip, "tokenize", tokenize)
+
+
+def build_prompts(trainer: str, hierarchy: Hierarchy, tmp_path, monkeypatch, *opts: str) -> list[str]:
+    """The prompt strings ``trainer`` builds for ``hierarchy`` (its own model-building code, a random tiny CLIP)."""
+    cls = trainer_class(trainer)
+    cfg = make_cfg(trainer, str(tmp_path), str(tmp_path / "out"), *opts)
+    instance = cls.__new__(cls)
+    instance.cfg = cfg
+    recorder = _Recorder(monkeypatch)
+    instance.build_clip_model(load_clip(cfg.MODEL.BACKBONE), hierarchy)  # tiny-random
+    return recorder.prompts
+
+
+def class_names_in(prompts: list[str], names: list[str]) -> list[str]:
+    """Which of ``names`` end a prompt (``... <name>.``) or appear in it."""
+    return [name for name in names if any(p.rstrip(".").endswith(name) or f" {name} " in p for p in prompts)]
+
+
+@pytest.mark.parametrize("trainer", list_trainers())
+def test_each_trainer_prompts_with_the_official_names_by_default(trainer, tmp_path, monkeypatch):
+    prompts = build_prompts(trainer, AIRCRAFT, tmp_path, monkeypatch)
+    official = [official_rule(name) for name in AIRCRAFT.raw_node_names]
+    assert class_names_in(prompts, official) == official, prompts
+    assert not [p for p in prompts if "707 320" in p or "DC 10" in p or "McDonnell_Douglas" in p], prompts
+
+
+@pytest.mark.parametrize("trainer", list_trainers())
+def test_each_trainer_keeps_the_normalized_style_as_an_option(trainer, tmp_path, monkeypatch):
+    key = f"TRAINER.{trainer_class(trainer).CFG_KEY}.NAME_STYLE"
+    prompts = build_prompts(trainer, AIRCRAFT, tmp_path, monkeypatch, key, "normalized")
+    normalized = list(AIRCRAFT.node_names)
+    assert class_names_in(prompts, normalized) == normalized, prompts
+    assert not [p for p in prompts if "707-320" in p or "DC-10" in p], prompts
+
+
+@pytest.mark.parametrize("trainer", ["CoOp", "ZeroshotCLIP"])
+def test_an_unknown_name_style_is_one_line_naming_the_key(trainer, tmp_path, monkeypatch):
+    key = f"TRAINER.{trainer_class(trainer).CFG_KEY}.NAME_STYLE"
+    with pytest.raises(InputError, match=key.replace(".", r"\.")):
+        build_prompts(trainer, AIRCRAFT, tmp_path, monkeypatch, key, "spaces")
