@@ -113,3 +113,45 @@ def test_an_unknown_name_style_is_one_line_naming_the_key(trainer, tmp_path, mon
     key = f"TRAINER.{trainer_class(trainer).CFG_KEY}.NAME_STYLE"
     with pytest.raises(InputError, match=key.replace(".", r"\.")):
         build_prompts(trainer, AIRCRAFT, tmp_path, monkeypatch, key, "spaces")
+
+
+# ---------------------------------------------------------------------- the data's spelling
+def _flowers(root, lotus: str):
+    from dataset_fixtures import make_cfg as dataset_cfg, raw_leaves, write_coop_split
+    from hgclip.datasets.coop_datasets import OxfordFlowers
+    from hgclip.engine.dassl_api import build_dataset
+
+    names = [lotus if name == "lotus lotus" else name for name in raw_leaves(OxfordFlowers.hierarchy_file)]
+    write_coop_split(root, OxfordFlowers, classnames=names)
+    return build_dataset(dataset_cfg("OxfordFlowers", root)), names
+
+
+@pytest.mark.parametrize("lotus", ["lotus lotus", "lotus"])
+def test_flowers_class_78_is_accepted_in_both_published_spellings(tmp_path, lotus):
+    dataset, names = _flowers(tmp_path, lotus)
+    hierarchy = dataset.hierarchy
+    assert hierarchy.num_leaves == 102
+    label = names.index(lotus)
+    assert label == 77 and hierarchy.leaf_names[label] == lotus  # CoOp's label 77 = class 78
+    assert hierarchy.prompt_names("official")[hierarchy.level_offsets[-1] + label] == lotus  # the data's spelling
+    assert hierarchy.paths[label] == ("Nelumbonaceae", lotus)
+    assert sum(item.label == label for item in dataset.train_x) == 2
+
+
+def test_an_unknown_spelling_is_still_refused(tmp_path):
+    with pytest.raises(ValueError, match="lotus flower"):
+        _flowers(tmp_path, "lotus flower")
+
+
+def test_coop_leaves_take_the_split_files_spelling(tmp_path):
+    """A split that writes a leaf with '_' or another separator than the hierarchy file prompts as the split does."""
+    from dataset_fixtures import make_cfg as dataset_cfg, raw_leaves, write_coop_split
+    from hgclip.datasets.coop_datasets import DescribableTextures
+    from hgclip.engine.dassl_api import build_dataset
+
+    names = [name.replace(" ", "_") for name in raw_leaves(DescribableTextures.hierarchy_file)]
+    write_coop_split(tmp_path, DescribableTextures, classnames=names)
+    hierarchy = build_dataset(dataset_cfg("DescribableTextures", tmp_path)).hierarchy
+    leaves = hierarchy.prompt_names("official")[hierarchy.level_offsets[-1]:]
+    assert leaves == [official_rule(name) for name in names]
+    assert "polka-dotted" in leaves
