@@ -155,3 +155,42 @@ def test_coop_leaves_take_the_split_files_spelling(tmp_path):
     leaves = hierarchy.prompt_names("official")[hierarchy.level_offsets[-1]:]
     assert leaves == [official_rule(name) for name in names]
     assert "polka-dotted" in leaves
+
+
+# ---------------------------------------------------------------------- leaves that share a prompt name
+def test_two_leaves_can_share_a_prompt_spelling_and_stay_two_nodes():
+    paths = [("weapon", "missile"), ("weapon", "projectile, missile"), ("tool", "mid-size_hammer")]
+    hierarchy = Hierarchy(("parent", "class"), paths, {"projectile, missile": "missile"})
+    assert hierarchy.leaf_names == ("missile", "projectile, missile", "mid size hammer")  # identities unchanged
+    assert hierarchy.prompt_names("official")[2:] == ["missile", "missile", "mid-size hammer"]
+    assert hierarchy.prompt_names("normalized")[2:] == ["missile", "missile", "mid size hammer"]
+    plain = Hierarchy(("parent", "class"), paths)
+    assert hierarchy == plain and hierarchy.digest() == plain.digest()  # the tree is the same
+    assert plain.prompt_names("normalized") == list(plain.node_names)
+    kept = hierarchy.restrict([1, 2])
+    assert kept.prompt_spellings == {"projectile, missile": "missile"}
+    assert kept.prompt_names("official") == ["weapon", "tool", "missile", "mid-size hammer"]
+    assert hierarchy.restrict([0, 2]).prompt_spellings == {}
+
+
+def test_a_prompt_spelling_for_a_name_that_is_not_a_leaf_is_refused():
+    from hgclip.hierarchy import HierarchyError
+
+    with pytest.raises(HierarchyError, match="not leaves: \\['weapon'\\]"):
+        Hierarchy(("parent", "class"), [("weapon", "missile")], {"weapon": "arms"})
+
+
+def test_imagenet_prompts_keep_clips_class_names(tmp_path):
+    """CLIP's class list names two classes "missile"; they are two nodes, both prompted "missile"."""
+    from dataset_fixtures import make_cfg as dataset_cfg, write_imagenet_family
+    from hgclip.engine.dassl_api import build_dataset
+
+    tree = write_imagenet_family(tmp_path)
+    wnids = tree["wnids"]
+    full = build_dataset(dataset_cfg("ImageNet", tmp_path)).hierarchy
+    leaves = full.prompt_names("official")[full.level_offsets[-1]:]
+    assert leaves[1:3] == ["twin class", "twin class"]  # classnames.txt's shared name, as CLIP prompts it
+    assert full.leaf_names[1:3] == (f"synset {wnids[1]}", f"synset {wnids[2]}")  # told apart by words.txt
+    assert leaves[0] == f"class {wnids[0]}"
+    base = build_dataset(dataset_cfg("ImageNet", tmp_path, NUM_SHOTS=1, SUBSAMPLE_CLASSES="base")).hierarchy
+    assert base.prompt_names("official")[base.level_offsets[-1]:][1:3] == ["twin class", "twin class"]
