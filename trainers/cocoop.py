@@ -43,7 +43,7 @@ class CoCoOp(HierarchicalCLIPTrainer):
         node = CN()
         node.N_CTX = 4  # CoCoOp's published config (vit_b16_c4_ep10_batch1_ctxv1)
         node.CTX_INIT = "a photo of a"
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node

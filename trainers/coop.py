@@ -25,7 +25,7 @@ class CoOp(HierarchicalCLIPTrainer):
         node.N_CTX = 16
         node.CTX_INIT = ""
         node.CSC = False  # class-specific context (cannot transfer to new classes)
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node

@@ -46,7 +46,7 @@ class KgCoOp(HierarchicalCLIPTrainer):
         node.N_CTX = 4
         node.CTX_INIT = "a photo of a"
         node.CSC = False
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.W = 8.0  # weight of mean ||g - g_clip||^2 (paper Eq. 5; the official code's 1 - cos is half of it)
         node.TEMPLATE = "a photo of a {}."  # hand-crafted prompt whose frozen features anchor the learned ones

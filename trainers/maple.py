@@ -37,7 +37,7 @@ class MaPLe(HierarchicalCLIPTrainer):
         node = CN()
         node.N_CTX = 2  # text prompt tokens per layer; the vision prompts are projections of them
         node.CTX_INIT = "a photo of a"
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.PROMPT_DEPTH = 9  # prompted layers in both branches (input level + 8 deep)
         node.LEVEL_WEIGHTS = []

@@ -35,7 +35,7 @@ class VPT(HierarchicalCLIPTrainer):
         node.N_CTX_VISION = 8  # MaPLe's VPT config (vit_b16_c2_ep5_batch4_4)
         node.PROMPT_DEPTH_VISION = 12
         node.CTX_INIT = "a photo of a"  # frozen text prompt: "<CTX_INIT> <name>."
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node

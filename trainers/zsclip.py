@@ -25,7 +25,7 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
         """``TRAINER.ZEROSHOTCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
         node = CN()
         node.TEMPLATES_FILE = ""  # "" = configs/templates/<DATASET.NAME>.json, else configs/templates/default.json
-        node.NAME_STYLE = "official"  # class names in prompts: official (only _ -> space, as the official code) | normalized (_ and - too)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         return node
 

@@ -11,13 +11,17 @@ import glob
 import os.path as osp
 
 import pytest
+from dataset_fixtures import make_cfg as dataset_cfg
+from dataset_fixtures import raw_leaves, write_coop_split, write_imagenet_family
+from trainer_helpers import REPO, make_cfg
 
 from hgclip.backbones.clip_loader import load_clip
 from hgclip.common.errors import InputError
-from hgclip.hierarchy import Hierarchy, load_hierarchy, normalize_classname, official_prompt_name
+from hgclip.datasets.coop_datasets import DescribableTextures, OxfordFlowers
+from hgclip.engine.dassl_api import build_dataset
+from hgclip.hierarchy import Hierarchy, HierarchyError, load_hierarchy, normalize_classname, official_prompt_name
 from hgclip.models import handcrafted, text_prompts
 from hgclip.registry import list_trainers, trainer_class
-from trainer_helpers import REPO, make_cfg
 
 HIERARCHIES = sorted(glob.glob(osp.join(REPO, "datasets", "hierarchies", "*.txt")))
 #: FGVC-Aircraft's hyphenated variants (variants.txt), with a '_' name to show both rules at once
@@ -117,10 +121,6 @@ def test_an_unknown_name_style_is_one_line_naming_the_key(trainer, tmp_path, mon
 
 # ---------------------------------------------------------------------- the data's spelling
 def _flowers(root, lotus: str):
-    from dataset_fixtures import make_cfg as dataset_cfg, raw_leaves, write_coop_split
-    from hgclip.datasets.coop_datasets import OxfordFlowers
-    from hgclip.engine.dassl_api import build_dataset
-
     names = [lotus if name == "lotus lotus" else name for name in raw_leaves(OxfordFlowers.hierarchy_file)]
     write_coop_split(root, OxfordFlowers, classnames=names)
     return build_dataset(dataset_cfg("OxfordFlowers", root)), names
@@ -145,10 +145,6 @@ def test_an_unknown_spelling_is_still_refused(tmp_path):
 
 def test_coop_leaves_take_the_split_files_spelling(tmp_path):
     """A split that writes a leaf with '_' or another separator than the hierarchy file prompts as the split does."""
-    from dataset_fixtures import make_cfg as dataset_cfg, raw_leaves, write_coop_split
-    from hgclip.datasets.coop_datasets import DescribableTextures
-    from hgclip.engine.dassl_api import build_dataset
-
     names = [name.replace(" ", "_") for name in raw_leaves(DescribableTextures.hierarchy_file)]
     write_coop_split(tmp_path, DescribableTextures, classnames=names)
     hierarchy = build_dataset(dataset_cfg("DescribableTextures", tmp_path)).hierarchy
@@ -174,17 +170,12 @@ def test_two_leaves_can_share_a_prompt_spelling_and_stay_two_nodes():
 
 
 def test_a_prompt_spelling_for_a_name_that_is_not_a_leaf_is_refused():
-    from hgclip.hierarchy import HierarchyError
-
     with pytest.raises(HierarchyError, match="not leaves: \\['weapon'\\]"):
         Hierarchy(("parent", "class"), [("weapon", "missile")], {"weapon": "arms"})
 
 
 def test_imagenet_prompts_keep_clips_class_names(tmp_path):
     """CLIP's class list names two classes "missile"; they are two nodes, both prompted "missile"."""
-    from dataset_fixtures import make_cfg as dataset_cfg, write_imagenet_family
-    from hgclip.engine.dassl_api import build_dataset
-
     tree = write_imagenet_family(tmp_path)
     wnids = tree["wnids"]
     full = build_dataset(dataset_cfg("ImageNet", tmp_path)).hierarchy
