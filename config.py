@@ -82,6 +82,7 @@ def deep_prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: i
     node.PROMPT_DEPTH_VISION = depth_vision
     node.CTX_INIT = ctx_init
     node.PREC = prec
+    node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
     node.LEVEL_WEIGHTS = []  # [] = finest level x2, others x1; the weighted sum is divided by the number of levels
     return node
 

@@ -13,7 +13,12 @@ each hierarchy file's header lists those rewrites). At load time:
   declares (e.g. Caltech-101's ``faces_easy``, which CoOp's split drops): one error lists up to 10
   names on each side otherwise;
 * leaves are put in the order of the split's integer labels, so that base/new halves and
-  relabelling are CoOp's whatever the line order of the hierarchy file.
+  relabelling are CoOp's whatever the line order of the hierarchy file;
+* each leaf keeps the spelling of the split file (the class name CoOp prompts with, ``_`` aside),
+  so prompts are CoOp's (``TRAINER.<NAME>.NAME_STYLE official``);
+* a leaf that published copies of the data spell in more than one way declares the other spellings
+  (``leaf_aliases``, e.g. Flowers' class 78, ``lotus lotus`` or ``lotus``): the split's spelling is
+  accepted and becomes the leaf's name.
 
 A missing split file is an error that gives the expected layout and the download: the split
 must be CoOp's own for results to be comparable with published numbers, so none is generated.
@@ -42,10 +47,50 @@ def without_leaves(hierarchy: Hierarchy, unused: tuple[str, ...], source: str) -
     return hierarchy.restrict([i for i, name in enumerate(hierarchy.leaf_names) if name not in drop])
 
 
-def in_leaf_order(hierarchy: Hierarchy, leaf_names: list[str]) -> Hierarchy:
-    """The same tree with its leaves (paths) in the order of ``leaf_names``."""
-    path_of = {path[-1]: path for path in hierarchy.paths}
-    return Hierarchy(hierarchy.level_names, [path_of[name] for name in leaf_names])
+def with_aliases(hierarchy: Hierarchy, aliases: dict[str, tuple[str, ...]], found: list[str], source: str) -> Hierarchy:
+    """``hierarchy`` with each leaf that the data names by one of its declared ``aliases`` renamed to it.
+
+    ``aliases``: leaf -> other spellings of the same class; ``found``: the data's class names
+    (normalised). A leaf whose own name is found, or none of whose aliases is, stays as it is.
+    """
+    if not aliases:
+        return hierarchy
+    present = set(found)
+    rename: dict[str, str] = {}
+    for leaf, others in aliases.items():
+        leaf = normalize_classname(leaf)
+        if leaf not in hierarchy.leaf_names:
+            raise ValueError(f"{source}: the leaf {leaf!r} given aliases is not in the file")
+        if leaf in present:
+            continue
+        used = [normalize_classname(name) for name in others if normalize_classname(name) in present]
+        if used:
+            rename[leaf] = used[0]
+    if not rename:
+        return hierarchy
+    paths = [raw[:-1] + (rename.get(path[-1], raw[-1]),) for path, raw in zip(hierarchy.paths, hierarchy.raw_paths)]
+    return Hierarchy(hierarchy.level_names, paths)
+
+
+def in_leaf_order(hierarchy: Hierarchy, leaf_names: list[str], spellings: dict[str, str] | None = None) -> Hierarchy:
+    """The same tree with its leaves (paths) in the order of ``leaf_names`` (normalised names).
+
+    ``spellings``: normalised name -> the data's spelling of a leaf, kept as the leaf's name as written
+    (what the prompts use); a leaf without one keeps the file's.
+    """
+    spellings = spellings or {}
+    raw_of = {path[-1]: raw for path, raw in zip(hierarchy.paths, hierarchy.raw_paths)}
+    return Hierarchy(hierarchy.level_names,
+                     [raw_of[name][:-1] + (spellings.get(name, raw_of[name][-1]),) for name in leaf_names])
+
+
+def split_spellings(rows: dict[str, list]) -> dict[str, str]:
+    """Normalised class name -> its spelling in the split rows (the first one met)."""
+    spellings: dict[str, str] = {}
+    for items in rows.values():
+        for _, _, classname in items:
+            spellings.setdefault(normalize_classname(str(classname)), str(classname).strip())
+    return spellings
 
 
 class CoOpSplitDataset(HierarchicalDataset):
@@ -64,6 +109,8 @@ class CoOpSplitDataset(HierarchicalDataset):
     hierarchy_file: str = ""
     #: leaves of the hierarchy file that CoOp's split does not have
     unused_leaves: tuple[str, ...] = ()
+    #: leaf of the hierarchy file -> other spellings of it in published copies of the data
+    leaf_aliases: dict[str, tuple[str, ...]] = {}
     #: where the data comes from, for the missing-file error
     download: str = ""
 
@@ -82,8 +129,9 @@ class CoOpSplitDataset(HierarchicalDataset):
         hierarchy_path = resolve_hierarchy_file(self.hierarchy_file)
         shipped = without_leaves(load_hierarchy(hierarchy_path), self.unused_leaves, hierarchy_path)
         order = class_order(rows, split_path)
+        shipped = with_aliases(shipped, self.leaf_aliases, order, hierarchy_path)
         check_class_names(order, shipped, split_path, hierarchy_path)
-        hierarchy = in_leaf_order(shipped, order)
+        hierarchy = in_leaf_order(shipped, order, split_spellings(rows))
 
         splits = {
             split: rows_to_data(rows[split], image_dir, hierarchy, f"{split_path}:{split}", self.image_check)

@@ -22,9 +22,10 @@ Names: classes keep the dataset's class names (``classnames.txt``); an ancestor 
 first synonym in ``words.txt``. Two different synsets on one level with the same name are named by
 their full ``words.txt`` synonym list instead, and if that still collides, by the list plus the
 wnid, so that no two synsets are merged into one node. This applies to classes too: CLIP's class
-list (CoOp's ``classnames.txt``) names two classes "missile" and two "sunglasses", which become
-"missile" / "projectile, missile" and "sunglass, dark glasses, shades" / "sunglasses, dark glasses,
-shades".
+list (CoOp's ``classnames.txt``) names two classes "missile" and two "sunglasses", which become the
+nodes "missile" / "projectile, missile" and "sunglass, dark glasses, shades" / "sunglasses, dark
+glasses, shades". Their prompts keep CLIP's names ("missile" twice, as CLIP and CoOp prompt them:
+``Hierarchy.prompt_spellings``); only the node that identifies each class is renamed.
 """
 from __future__ import annotations
 
@@ -146,9 +147,12 @@ def wordnet_hierarchy(
         counts[normalize_classname(name)] = counts.get(normalize_classname(name), 0) + 1
     clashing = [wnid for wnid, name in classes if counts[normalize_classname(name)] > 1]
     words = read_words(words_path) if levels > 1 or clashing else {}
+    spellings: dict[str, str] = {}
     if clashing:
         renamed = distinct_names(clashing, words, words_path)
-        print(f"Classes sharing a name, named by their {WORDS_FILE} synonyms: " + "; ".join(renamed.values()))
+        print(f"Classes sharing a name, told apart by their {WORDS_FILE} synonyms (their prompts keep the class "
+              "name): " + "; ".join(renamed.values()))
+        spellings = {renamed[wnid]: name for wnid, name in classes if wnid in renamed}
         classes = [(wnid, renamed.get(wnid, name)) for wnid, name in classes]
     level_names = [height_name(levels - 1 - level) for level in range(levels - 1)] + ["class"]
     names_per_level = [
@@ -159,4 +163,4 @@ def wordnet_hierarchy(
         tuple(names_per_level[level][chain[level]] for level in range(levels - 1)) + (name,)
         for chain, (_, name) in zip(chains, classes)
     ]
-    return Hierarchy(level_names, paths)
+    return Hierarchy(level_names, paths, spellings)

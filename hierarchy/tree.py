@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import torch
 
-from .names import normalize_classname
+from .names import NAME_STYLES, normalize_classname, official_prompt_name
 
 EDGE_DIRECTIONS = ("both", "parent_to_child", "child_to_parent")
 
@@ -79,13 +79,18 @@ class Hierarchy:
             :func:`normalize_classname` (nodes are identified by the normalised name);
             the spelling as given is kept too (:attr:`raw_node_names`), for code that
             must reproduce another implementation's prompts exactly.
+        prompt_spellings: leaf (normalised name) -> the spelling its prompts use, where that is not
+            the name that identifies the leaf. ImageNet's two "missile" classes are two leaves told
+            apart by their WordNet synonyms, and both are prompted "missile", as CLIP and CoOp do.
+            Kept by :meth:`restrict`; the tree, :meth:`digest` and equality do not depend on it.
 
     Raises:
         HierarchyError: ragged paths, empty names, duplicate leaves, a node with two
             parents, no levels or no paths.
     """
 
-    def __init__(self, level_names: Sequence[str], paths: Iterable[Sequence[str]]):
+    def __init__(self, level_names: Sequence[str], paths: Iterable[Sequence[str]],
+                 prompt_spellings: Optional[Mapping[str, str]] = None):
         level_names = tuple(str(name).strip() for name in level_names)
         raw_paths = tuple(tuple(str(name).strip() for name in path) for path in paths)
         paths = tuple(tuple(normalize_classname(name) for name in path) for path in raw_paths)
@@ -102,6 +107,14 @@ class Hierarchy:
         self.level_names: tuple[str, ...] = level_names
         self.paths: tuple[tuple[str, ...], ...] = paths
         self.raw_paths: tuple[tuple[str, ...], ...] = raw_paths
+        spellings = {normalize_classname(str(leaf)): str(text).strip() for leaf, text in (prompt_spellings or {}).items()}
+        unknown = sorted(set(spellings) - {path[-1] for path in paths})
+        if unknown:
+            raise HierarchyError(f"prompt spellings given for names that are not leaves: {unknown[:5]}")
+        if any(not text for text in spellings.values()):
+            raise HierarchyError("an empty prompt spelling")
+        #: leaf (normalised name) -> the spelling its prompts use instead of the name as written
+        self.prompt_spellings: dict[str, str] = spellings
         self._build_tables()
 
     # ------------------------------------------------------------------ construction
@@ -116,7 +129,8 @@ class Hierarchy:
                 if name not in local_index[level]:
                     local_index[level][name] = len(names[level])
                     names[level].append(name)
-                    raw[level].append(raw_path[level])
+                    last = level == num_levels - 1
+                    raw[level].append(self.prompt_spellings.get(name, raw_path[level]) if last else raw_path[level])
                     parent_local[level].append(local_index[level - 1][path[level - 1]] if level else -1)
 
         self.level_sizes: tuple[int, ...] = tuple(len(level) for level in names)
@@ -133,7 +147,8 @@ class Hierarchy:
         self.num_leaves: int = self.level_sizes[-1]
         self._names_by_level = tuple(tuple(level) for level in names)
         self.node_names: tuple[str, ...] = tuple(name for level in names for name in level)
-        #: each node's name as first written (before normalisation), e.g. ``large_man-made_outdoor_things``
+        #: each node's name as first written (before normalisation), e.g. ``large_man-made_outdoor_things``;
+        #: for a leaf with a :attr:`prompt_spellings` entry, that spelling
         self.raw_node_names: tuple[str, ...] = tuple(name for level in raw for name in level)
         self.node_levels: tuple[int, ...] = tuple(
             level for level, size in enumerate(self.level_sizes) for _ in range(size)
@@ -159,19 +174,22 @@ class Hierarchy:
     def leaf_names(self) -> tuple[str, ...]:
         return self._names_by_level[-1]
 
-    def prompt_names(self, style: str = "normalized") -> list[str]:
+    def prompt_names(self, style: str = "official") -> list[str]:
         """One class name per node for text prompts, in node order.
 
-        ``normalized``: :attr:`node_names` (``_`` and ``-`` become spaces; the names nodes are
-        matched by). ``official``: the official HGCLIP code's handling, the name as written with
-        only ``_`` replaced by a space (``large_man-made_outdoor_things`` -> ``large man-made
-        outdoor things``), so that prompts tokenize exactly as the official code's do.
+        ``official`` (the default of every trainer): the name as written with only ``_`` replaced
+        by a space (``large_man-made_outdoor_things`` -> ``large man-made outdoor things``,
+        ``707-320`` stays), as CoOp, CoCoOp, MaPLe, KgCoOp, PromptSRC, zero-shot CLIP and the
+        official HGCLIP code write it, so prompts tokenize exactly as theirs. ``normalized``:
+        the names as written, normalised (``_`` and ``-`` become spaces: :attr:`node_names`, the names
+        nodes are matched by, except for leaves with a :attr:`prompt_spellings` entry).
+        Only the prompt text depends on the style; nodes are always identified by :attr:`node_names`.
         """
         if style == "normalized":
-            return list(self.node_names)
+            return [normalize_classname(name) for name in self.raw_node_names]
         if style == "official":
-            return [name.replace("_", " ") for name in self.raw_node_names]
-        raise ValueError(f"class-name style must be 'normalized' or 'official', got {style!r}")
+            return [official_prompt_name(name) for name in self.raw_node_names]
+        raise ValueError(f"class-name style must be one of {NAME_STYLES}, got {style!r}")
 
     def names_at_level(self, level: int) -> list[str]:
         """Node names of one level (0 = coarsest), in index order."""
@@ -248,7 +266,9 @@ class Hierarchy:
         bad = [i for i in kept if not 0 <= i < self.num_leaves]
         if bad:
             raise HierarchyError(f"leaf indices out of range 0..{self.num_leaves - 1}: {bad[:5]}")
-        return Hierarchy(self.level_names, [self.raw_paths[i] for i in kept])
+        kept_leaves = {self.paths[i][-1] for i in kept}
+        spellings = {leaf: text for leaf, text in self.prompt_spellings.items() if leaf in kept_leaves}
+        return Hierarchy(self.level_names, [self.raw_paths[i] for i in kept], spellings)
 
     # ------------------------------------------------------------------ serialisation
     def to_text(self) -> str:

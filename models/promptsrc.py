@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +33,13 @@ class PromptSRCModel(DeepPromptCLIP):
     also returns the teacher's features and logits.
     """
 
-    def __init__(self, clip_model: nn.Module, hierarchy: Hierarchy, level_templates: list[list[str]],
+    def __init__(self, clip_model: nn.Module, hierarchy: Hierarchy, class_names: Sequence[str],
+                 level_templates: list[list[str]],
                  n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int, ctx_init: str) -> None:
-        super().__init__(clip_model, list(hierarchy.node_names), n_ctx_text, n_ctx_vision, depth_text,
+        super().__init__(clip_model, list(class_names), n_ctx_text, n_ctx_vision, depth_text,
                          depth_vision, ctx_init)
         templates = [level_templates[level] for level in hierarchy.node_levels]
-        features = handcrafted_text_features(clip_model, list(hierarchy.node_names), templates)
+        features = handcrafted_text_features(clip_model, list(class_names), templates)
         self.register_buffer("zs_text_features", features, persistent=False)
 
     def forward_train(self, images: Tensor) -> PromptSRCOutputs:

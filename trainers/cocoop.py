@@ -23,7 +23,7 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.cocoop import CoCoOpModel
 from ..registry import register_trainer
 
@@ -43,10 +43,12 @@ class CoCoOp(HierarchicalCLIPTrainer):
         node = CN()
         node.N_CTX = 4  # CoCoOp's published config (vit_b16_c4_ep10_batch1_ctxv1)
         node.CTX_INIT = "a photo of a"
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return CoCoOpModel(clip_model, hierarchy.node_names, c.N_CTX, c.CTX_INIT)
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return CoCoOpModel(clip_model, names, c.N_CTX, c.CTX_INIT)

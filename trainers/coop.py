@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.coop import CoOpModel
 from ..registry import register_trainer
 
@@ -25,10 +25,12 @@ class CoOp(HierarchicalCLIPTrainer):
         node.N_CTX = 16
         node.CTX_INIT = ""
         node.CSC = False  # class-specific context (cannot transfer to new classes)
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return CoOpModel(clip_model, hierarchy.node_names, c.N_CTX, c.CTX_INIT, c.CSC)
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return CoOpModel(clip_model, names, c.N_CTX, c.CTX_INIT, c.CSC)

@@ -35,7 +35,7 @@ from ..datasets.prototypes import (
     save_model_prototypes,
     transfer_prototypes,
 )
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, check_name_style
 from ..models.handcrafted import handcrafted_text_features
 from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
 from ..registry import register_trainer
@@ -69,7 +69,6 @@ def hgclip_defaults() -> CN:
     """A fresh ``TRAINER.HGCLIP`` node with every default value."""
     node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
     node.MODE = "default"  # default | official (the official forward: configs/official_mode.yaml pins the keys; see README)
-    node.NAME_STYLE = "normalized"  # class names in prompts: normalized (_ and - -> space) | official (only _ -> space)
     node.TEXT_GNN = _graph_encoder_keys()
     node.IMAGE_GNN = _graph_encoder_keys()
     node.ATTENTION = CN()
@@ -141,8 +140,7 @@ def _graph_settings(node: Any, embed_dim: int) -> GraphSettings:
 def hgclip_settings(trainer_cfg: Any, embed_dim: int) -> HGCLIPSettings:
     """Resolve ``TRAINER.HGCLIP`` (after :func:`resolve_mode`) into the model's settings."""
     node = resolve_mode(trainer_cfg)
-    if node.NAME_STYLE not in ("normalized", "official"):
-        raise ValueError(f"TRAINER.HGCLIP.NAME_STYLE must be normalized or official, got {node.NAME_STYLE!r}")
+    check_name_style(node.NAME_STYLE, "TRAINER.HGCLIP.NAME_STYLE")
     att = node.ATTENTION
     return HGCLIPSettings(
         mode=node.MODE,
@@ -167,6 +165,12 @@ def prototype_options(trainer_cfg: Any) -> PrototypeOptions:
     proto = resolve_mode(trainer_cfg).PROTOTYPES
     return PrototypeOptions(transform=proto.TRANSFORM, normalize=bool(proto.NORMALIZE), empty=proto.EMPTY,
                             empty_template=proto.EMPTY_TEMPLATE, batch_size=int(proto.BATCH_SIZE))
+
+
+def surrogate_names(trainer_cfg: Any, hierarchy: Hierarchy) -> list[str]:
+    """The node names in the ``PROTOTYPES.EMPTY text`` surrogate's prompts: the same ``NAME_STYLE`` as the model's."""
+    style = check_name_style(resolve_mode(trainer_cfg).NAME_STYLE, "TRAINER.HGCLIP.NAME_STYLE")
+    return hierarchy.prompt_names(style)
 
 
 # ---------------------------------------------------------------------- prototypes
@@ -204,7 +208,7 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: 
     hierarchy = dataset.hierarchy if hierarchy is None else hierarchy
     items = dataset.train_x if items is None else items
     source_hierarchy = hierarchy if source_hierarchy is None else source_hierarchy
-    return {
+    key = {
         "dataset": cfg.DATASET.NAME,
         "split": "train",
         "num_shots": int(cfg.DATASET.NUM_SHOTS),
@@ -221,6 +225,10 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: 
         "normalize": options.normalize,
         "empty": options.empty,
     }
+    names = surrogate_names(cfg.TRAINER.HGCLIP, hierarchy)
+    if options.empty == "text" and names != list(hierarchy.node_names):
+        key["text_names"] = names  # only where the prompt spelling differs, so the caches of other trees stay valid
+    return key
 
 
 def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: torch.device,
@@ -235,7 +243,7 @@ def prepare_prototypes(cfg: Any, dataset: Any, clip_model: nn.Module, device: to
     cache_dir = cfg.TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR or default_dir
 
     def text_features() -> torch.Tensor:
-        names = list(target.node_names)
+        names = surrogate_names(cfg.TRAINER.HGCLIP, target)
         return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
 
     return build_node_prototypes(clip_model.encode_image, items, source_hierarchy, target, options, transform, device,
@@ -323,7 +331,7 @@ class HGCLIP(HierarchicalCLIPTrainer):
         clip_model = self._frozen_clip.to(self.device)
 
         def text_features() -> torch.Tensor:
-            names = list(target.node_names)
+            names = surrogate_names(self.trainer_cfg, target)
             return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
 
         self.node_prototypes = transfer_prototypes(load_model_prototypes(path), target, options.empty, text_features)

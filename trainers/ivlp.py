@@ -5,7 +5,7 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from ..config import deep_prompt_keys
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.deep_prompt import DeepPromptCLIP
 from ..registry import register_trainer
 
@@ -26,5 +26,6 @@ class IVLP(HierarchicalCLIPTrainer):
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return DeepPromptCLIP(clip_model, hierarchy.node_names, c.N_CTX_TEXT, c.N_CTX_VISION,
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return DeepPromptCLIP(clip_model, names, c.N_CTX_TEXT, c.N_CTX_VISION,
                               c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

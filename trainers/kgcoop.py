@@ -24,7 +24,7 @@ from typing import Any
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.kgcoop import KgCoOpModel
 from ..registry import register_trainer
 
@@ -46,6 +46,7 @@ class KgCoOp(HierarchicalCLIPTrainer):
         node.N_CTX = 4
         node.CTX_INIT = "a photo of a"
         node.CSC = False
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.W = 8.0  # weight of mean ||g - g_clip||^2 (paper Eq. 5; the official code's 1 - cos is half of it)
         node.TEMPLATE = "a photo of a {}."  # hand-crafted prompt whose frozen features anchor the learned ones
@@ -54,7 +55,8 @@ class KgCoOp(HierarchicalCLIPTrainer):
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return KgCoOpModel(clip_model, hierarchy.node_names, c.N_CTX, c.CTX_INIT, c.CSC, c.TEMPLATE)
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return KgCoOpModel(clip_model, names, c.N_CTX, c.CTX_INIT, c.CSC, c.TEMPLATE)
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:
         logits, text = self.model.forward_with_text(images)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.maple import MaPLeModel
 from ..registry import register_trainer
 
@@ -37,6 +37,7 @@ class MaPLe(HierarchicalCLIPTrainer):
         node = CN()
         node.N_CTX = 2  # text prompt tokens per layer; the vision prompts are projections of them
         node.CTX_INIT = "a photo of a"
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.PROMPT_DEPTH = 9  # prompted layers in both branches (input level + 8 deep)
         node.LEVEL_WEIGHTS = []
@@ -44,4 +45,5 @@ class MaPLe(HierarchicalCLIPTrainer):
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return MaPLeModel(clip_model, hierarchy.node_names, c.N_CTX, c.PROMPT_DEPTH, c.CTX_INIT)
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return MaPLeModel(clip_model, names, c.N_CTX, c.PROMPT_DEPTH, c.CTX_INIT)

@@ -48,7 +48,7 @@ from yacs.config import CfgNode as CN
 
 from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..config import deep_prompt_keys
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.promptsrc import PromptSRCModel
 from ..registry import register_trainer
 
@@ -82,7 +82,8 @@ class PromptSRC(HierarchicalCLIPTrainer):
         c = self.trainer_cfg
         path = dataset_templates_path(self.cfg, c.TEMPLATES_FILE)
         print(f"PromptSRC teacher templates: {path}")
-        return PromptSRCModel(clip_model, hierarchy, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return PromptSRCModel(clip_model, hierarchy, names, load_level_templates(path, hierarchy), c.N_CTX_TEXT,
                               c.N_CTX_VISION, c.PROMPT_DEPTH_TEXT, c.PROMPT_DEPTH_VISION, c.CTX_INIT)
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.vpt import VPTModel
 from ..registry import register_trainer
 
@@ -35,10 +35,12 @@ class VPT(HierarchicalCLIPTrainer):
         node.N_CTX_VISION = 8  # MaPLe's VPT config (vit_b16_c2_ep5_batch4_4)
         node.PROMPT_DEPTH_VISION = 12
         node.CTX_INIT = "a photo of a"  # frozen text prompt: "<CTX_INIT> <name>."
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         node.LEVEL_WEIGHTS = []
         return node
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg
-        return VPTModel(clip_model, hierarchy.node_names, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION, c.CTX_INIT)
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return VPTModel(clip_model, names, c.N_CTX_VISION, c.PROMPT_DEPTH_VISION, c.CTX_INIT)

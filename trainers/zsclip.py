@@ -5,7 +5,7 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from ..datasets.templates import dataset_templates_path, load_level_templates
-from ..hierarchy import Hierarchy
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.zeroshot import ZeroshotCLIPModel
 from ..registry import register_trainer
 
@@ -25,6 +25,7 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
         """``TRAINER.ZEROSHOTCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
         node = CN()
         node.TEMPLATES_FILE = ""  # "" = configs/templates/<DATASET.NAME>.json, else configs/templates/default.json
+        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
         node.PREC = "fp16"
         return node
 
@@ -32,7 +33,9 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
         path = dataset_templates_path(self.cfg, self.trainer_cfg.TEMPLATES_FILE)
         print(f"Zero-shot templates: {path}")
         level_templates = load_level_templates(path, hierarchy)
-        return ZeroshotCLIPModel(clip_model, hierarchy.node_names,
+        c = self.trainer_cfg
+        names = configured_prompt_names(hierarchy, c.NAME_STYLE, f"TRAINER.{self.CFG_KEY}.NAME_STYLE")
+        return ZeroshotCLIPModel(clip_model, names,
                                  [level_templates[level] for level in hierarchy.node_levels])
 
     def train(self, *args, **kwargs) -> None:  # noqa: D102 - nothing to learn

@@ -160,6 +160,16 @@ def test_fgvc_aircraft_from_official_annotations(tmp_path):
     assert os.path.isfile(os.path.join(directory, "hierarchy.txt"))
 
 
+def test_fgvc_aircraft_prompts_with_the_official_rule(tmp_path):
+    """CoOp's reader takes variants.txt as written and prompts ``name.replace("_", " ")``: "707-320" keeps its '-'."""
+    write_fake_aircraft(tmp_path)
+    hierarchy = build_dataset(make_cfg("FGVCAircraft", tmp_path)).hierarchy
+    official = hierarchy.prompt_names("official")
+    variants = list(dict.fromkeys(row[0] for row in AIRCRAFT))
+    assert official[hierarchy.level_offsets[-1]:] == [name.replace("_", " ") for name in variants]
+    assert hierarchy.leaf_names[0] == "707 320"  # the node is still identified by the normalised name
+
+
 def test_fgvc_aircraft_coop_layout_and_new_classes(tmp_path):
     write_fake_aircraft(tmp_path, data_dir="fgvc_aircraft")
     dataset = build_dataset(make_cfg("FGVCAircraft", tmp_path, NUM_SHOTS=1, SUBSAMPLE_CLASSES="new"))

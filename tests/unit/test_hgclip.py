@@ -150,7 +150,11 @@ def test_official_mode_prompts_tokenize_as_the_official_code(clip_model):
     expected = clip.tokenize([f"a photo of a {name.replace('_', ' ')}." for name in raw], context_length=32)
     assert torch.equal(official.learner.text_prompts.tokenized, expected)
     default = build(clip_model, hierarchy, hg_cfg())
-    assert not torch.equal(default.learner.text_prompts.tokenized, expected)  # default: "man made", "707 320"
+    assert torch.equal(default.learner.text_prompts.tokenized, expected)  # the default style is the official one
+    normalized = build(clip_model, hierarchy, hg_cfg(NAME_STYLE="normalized"))
+    assert not torch.equal(normalized.learner.text_prompts.tokenized, expected)  # "man made", "707 320"
+    pinned = build(clip_model, hierarchy, hg_cfg(MODE="official", NAME_STYLE="normalized"))
+    assert torch.equal(pinned.learner.text_prompts.tokenized, expected)  # MODE official pins NAME_STYLE official
     assert hierarchy.node_names[0] == "large man made outdoor things"  # nodes are still matched by normalised name
 
 
