@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-
 from yacs.config import CfgNode as CN
 
 from .common.config_io import flatten

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import datasets  # noqa: F401  (registers the datasets under their plugin names)
-from . import evaluation  # noqa: F401  (registers the Hierarchical evaluator)
-from . import trainers  # noqa: F401  (registers HGCLIP and the Hier* baselines)
+from . import (
+    datasets,  # noqa: F401  (registers the datasets under their plugin names)
+    evaluation,  # noqa: F401  (registers the Hierarchical evaluator)
+    trainers,  # noqa: F401  (registers HGCLIP and the Hier* baselines)
+)
 from .config import extend_cfg as _extend_cfg
 
 __all__ = ["extend_cfg"]

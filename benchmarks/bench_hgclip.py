@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-
-from ..backbones.prompted_clip import PromptedTextEncoder  # noqa: E402
-from ..backbones.testing import random_clip  # noqa: E402
-from ..models import GraphEncoder, PrototypeAttention  # noqa: E402
+from ..backbones.prompted_clip import PromptedTextEncoder
+from ..backbones.testing import random_clip
+from ..models import GraphEncoder, PrototypeAttention
 
 
 def best_of(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:

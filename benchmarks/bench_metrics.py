@@ -26,16 +26,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
-import sys
 import time
 from typing import Callable
 
 import torch
 
-
-from ..evaluation import Hierarchical  # noqa: E402
-from ..hierarchy import Hierarchy  # noqa: E402
+from ..evaluation import Hierarchical
+from ..hierarchy import Hierarchy
 
 LEVEL_SIZES = (10, 40, 150, 800)  # 1,000 nodes
 
@@ -83,8 +80,8 @@ def evaluator_pass(h: Hierarchy, batches: list, tree_metrics: bool, decoding: st
 
 def model_forward_time(h: Hierarchy, batches: list, seed: int = 0) -> float:
     """Seconds for the tiny CLIP's image tower + cosine head to produce every batch's logits."""
-    from ..embedded.tiny_clip import load_tiny_config
     from ..backbones.testing import random_clip
+    from ..embedded.tiny_clip import load_tiny_config
 
     model_cfg = load_tiny_config()["model"]
     clip = random_clip(

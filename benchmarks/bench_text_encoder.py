@@ -17,13 +17,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from typing import Callable
 
 import torch
-
 
 from ..backbones import PromptedTextEncoder, token_embedding
 from ..backbones.testing import random_clip

@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 from ..backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
 from ..hierarchy import Hierarchy
-from ..models.losses import hierarchical_cross_entropy, resolve_level_weights
 from ..models import TextPromptLearner, VisionPromptLearner
+from ..models.losses import hierarchical_cross_entropy, resolve_level_weights
 
 HEADS = 8
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +18,7 @@ from ..backbones.prompted_clip import PromptedTextEncoder
 from ..backbones.text_fast_path import shared_prefix_length
 from ..hierarchy import Hierarchy
 from ..models import TextPromptLearner
-
-from .measure import Timing, measure_group, memory_method, peak_memory_bytes
+from .measure import measure_group, memory_method, peak_memory_bytes
 from .official import OfficialHGCLIP, OfficialStep, copy_into_official_mode
 from .trainer_steps import build_step, registered_trainers, unit_prototypes
 from .workloads import cifar100_hierarchy, synthetic_hierarchy

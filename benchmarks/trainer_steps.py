@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..project import get_cfg
 from ..engine.dassl_api import TRAINER_REGISTRY
 from ..hierarchy import Hierarchy
+from ..project import get_cfg
+
 
 def registered_trainers() -> list[str]:
     """Every registered hierarchical trainer, in the registry's table order."""

@@ -29,12 +29,13 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from ..common.fileio import atomic_write_json
+from ..common.paths import PACKAGE_ROOT
+from ..engine.run_dir import run_finished
+from ..evaluation import metric_spec as spec
+from ..evaluation.aggregate import base_new_summary, fmt, load_results
 
-from ..evaluation import metric_spec as spec  # noqa: E402
-from ..evaluation.aggregate import base_new_summary, fmt, load_results  # noqa: E402
-from ..common.fileio import atomic_write_json  # noqa: E402
-from ..engine.run_dir import run_finished  # noqa: E402
+REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,14 +29,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 
+import torch
 
-import torch  # noqa: E402
-
-from ..benchmarks.report import print_tables, write_markdown  # noqa: E402
-from ..benchmarks.suite import (  # noqa: E402
+from ..benchmarks.report import print_tables, write_markdown
+from ..benchmarks.suite import (
     Setup,
     bench_eval,
     bench_official,
@@ -46,8 +44,8 @@ from ..benchmarks.suite import (  # noqa: E402
     depth_overrides,
     memory_note,
 )
-from ..benchmarks.trainer_steps import bench_cfg, registered_trainers  # noqa: E402
-from ..benchmarks.workloads import (  # noqa: E402
+from ..benchmarks.trainer_steps import bench_cfg, registered_trainers
+from ..benchmarks.workloads import (
     ETHEC_SIZES,
     backbone_dims,
     cifar100_hierarchy,
@@ -55,7 +53,7 @@ from ..benchmarks.workloads import (  # noqa: E402
     random_tower,
     synthetic_hierarchy,
 )
-from ..common.fileio import atomic_write_json  # noqa: E402
+from ..common.fileio import atomic_write_json
 
 QUICK = {"layers": 2, "repeats": 1, "binomial_nodes": 120, "official_batches": "4,8", "eval_batches": 2,
          "scaling": "120,500,1000,1500"}

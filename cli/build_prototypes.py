@@ -10,19 +10,16 @@ the prototypes are those a run with these arguments would use:
 """
 from __future__ import annotations
 
-import os.path as osp
-import sys
 from typing import Optional, Sequence
 
 import torch
 from tabulate import tabulate
 
-
-from . import train  # noqa: E402
-from ..backbones import load_clip  # noqa: E402
-from ..backbones.precision import apply_precision, resolve_precision  # noqa: E402
-from ..engine.dassl_api import build_dataset, set_random_seed  # noqa: E402
-from ..trainers.hgclip import prepare_prototypes  # noqa: E402
+from ..backbones import load_clip
+from ..backbones.precision import apply_precision, resolve_precision
+from ..engine.dassl_api import build_dataset, set_random_seed
+from ..trainers.hgclip import prepare_prototypes
+from . import train
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:

@@ -31,14 +31,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .. import project  # noqa: F401  (registers the trainers under their table names)
+from ..common.paths import PACKAGE_ROOT
+from ..engine.run_dir import results_path, run_finished
+from ..evaluation.aggregate import compare_summary, load_results
+from ..evaluation.comparison_report import comparison_markdown, write_reports
+from ..registry import has_parameters, list_trainers
+from .base2new import run_train
 
-from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
-from ..evaluation.aggregate import compare_summary, load_results  # noqa: E402
-from ..evaluation.comparison_report import comparison_markdown, write_reports  # noqa: E402
-from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
-from ..registry import has_parameters, list_trainers  # noqa: E402
-from ..engine.run_dir import results_path, run_finished  # noqa: E402
+REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"

@@ -23,14 +23,15 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from ..common.fileio import atomic_write_json, atomic_write_text
+from ..common.paths import PACKAGE_ROOT
+from ..engine.run_dir import log_path
+from ..evaluation import metric_spec as spec
+from ..evaluation.aggregate import flat_metrics, load_results
+from ..evaluation.decoding import DECODINGS
+from .base2new import run_train
 
-from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
-from ..engine.run_dir import log_path  # noqa: E402
-from ..evaluation import metric_spec as spec  # noqa: E402
-from ..evaluation.aggregate import flat_metrics, load_results  # noqa: E402
-from ..evaluation.decoding import DECODINGS  # noqa: E402
-from ..common.fileio import atomic_write_json, atomic_write_text  # noqa: E402
+REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 ARGUMENTS_HEADER = "** Arguments **"
 ARGUMENTS_END = "************"

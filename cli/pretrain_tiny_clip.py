@@ -11,12 +11,11 @@ import os
 import sys
 import time
 
+import torch
 
-import torch  # noqa: E402
-
-from ..embedded.hiershapes import ensure_hiershapes  # noqa: E402
-from ..embedded.tiny_clip import CONFIG_PATH, build_tiny_clip, cache_path, default_cache_dir, load_tiny_config  # noqa: E402
-from ..embedded.zeroshot import zero_shot_accuracy  # noqa: E402
+from ..embedded.hiershapes import ensure_hiershapes
+from ..embedded.tiny_clip import CONFIG_PATH, build_tiny_clip, cache_path, default_cache_dir, load_tiny_config
+from ..embedded.zeroshot import zero_shot_accuracy
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,25 +16,46 @@ import warnings
 # torch_geometric scripts a helper at import time, which current torch reports as deprecated on every run
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
-import argparse  # noqa: E402
-import difflib  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-from typing import Any, Optional, Sequence  # noqa: E402
+import argparse
+import difflib
+import os
+import sys
+from typing import Any, Optional, Sequence
 
-import torch  # noqa: E402
+import torch
 
-from .. import project  # noqa: F401,E402  (registers the trainers, datasets and evaluator; table names CoOp, MaPLe, ...)
-from ..engine import distributed as dist  # noqa: E402
-from ..config import check_values, extend_cfg, merge_dataset_trainer_keys  # noqa: E402
-from ..common.config_io import merge_config_file, merge_config_list  # noqa: E402
-from ..engine.dassl_api import (DATASET_REGISTRY, TRAINER_REGISTRY, announce_engine, build_trainer,  # noqa: E402
-                                 collect_env_info, get_cfg_default, set_random_seed, setup_logger)
-from ..common.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, MAX_ERROR_LINE, InputError, is_input_error, \
-    is_storage_error, one_line  # noqa: E402
-from ..registry import has_parameters, import_trainer_module, list_trainers  # noqa: E402
-from ..engine.run_dir import RunLock, check_recorded_config, clear_run, holds_checkpoints, read_recorded_config, \
-    record_config  # noqa: E402
+from .. import project  # noqa: F401  (registers the trainers, datasets and evaluator; table names CoOp, MaPLe, ...)
+from ..common.config_io import merge_config_file, merge_config_list
+from ..common.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    MAX_ERROR_LINE,
+    InputError,
+    is_input_error,
+    is_storage_error,
+    one_line,
+)
+from ..config import check_values, extend_cfg, merge_dataset_trainer_keys
+from ..engine import distributed as dist
+from ..engine.dassl_api import (
+    DATASET_REGISTRY,
+    TRAINER_REGISTRY,
+    announce_engine,
+    build_trainer,
+    collect_env_info,
+    get_cfg_default,
+    set_random_seed,
+    setup_logger,
+)
+from ..engine.run_dir import (
+    RunLock,
+    check_recorded_config,
+    clear_run,
+    holds_checkpoints,
+    read_recorded_config,
+    record_config,
+)
+from ..registry import has_parameters, import_trainer_module, list_trainers
 
 
 def build_parser() -> argparse.ArgumentParser:

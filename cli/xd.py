@@ -27,14 +27,15 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from .. import project  # noqa: F401  (registers the trainers under their table names)
+from ..common.fileio import atomic_write_json
+from ..common.paths import PACKAGE_ROOT
+from ..engine.run_dir import run_finished
+from ..evaluation.aggregate import average_levels, fmt, load_results
+from ..registry import has_parameters
+from .base2new import run_train
 
-from .base2new import run_train  # noqa: E402  (one subprocess runner for every script)
-from ..evaluation.aggregate import average_levels, fmt, load_results  # noqa: E402
-from ..common.fileio import atomic_write_json  # noqa: E402
-from .. import project  # noqa: F401,E402  (registers the trainers under their table names)
-from ..registry import has_parameters  # noqa: E402
-from ..engine.run_dir import run_finished  # noqa: E402
+REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 SOURCE = "imagenet"
 DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")

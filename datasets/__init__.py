@@ -6,12 +6,12 @@ one on-disk format. A new dataset needs no code (``HierConfigDataset``, see
 ``datasets/config_dataset.py``); ``datasets/image_folder.py`` explains the code route.
 """
 from .base import DatasetSource, HierarchicalDataset, subsample_leaves
-from .hiershapes import HierShapes
+from .breeds import Entity13, Entity30, Living17, Nonliving26
 from .cifar100 import CIFAR100
-from .fgvc_aircraft import FGVCAircraft
-from .image_folder import HierImageFolder
-from .ethec import ETHEC
+from .config_dataset import HierConfigDataset
 from .coop_datasets import (
+    SUN397,
+    UCF101,
     Caltech101,
     DescribableTextures,
     EuroSAT,
@@ -19,13 +19,13 @@ from .coop_datasets import (
     OxfordFlowers,
     OxfordPets,
     StanfordCars,
-    SUN397,
-    UCF101,
 )
+from .ethec import ETHEC
+from .fgvc_aircraft import FGVCAircraft
 from .fruits360 import Fruits360
+from .hiershapes import HierShapes
+from .image_folder import HierImageFolder
 from .imagenet import ImageNet, ImageNetA, ImageNetR, ImageNetSketch, ImageNetV2
-from .breeds import Entity13, Entity30, Living17, Nonliving26
-from .config_dataset import HierConfigDataset
 
 __all__ = [
     "CIFAR100",

@@ -17,7 +17,6 @@ import os
 from typing import Any, Optional, Sequence
 
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
-
 from .base import HIERARCHIES_DIR, resolve_hierarchy_file
 
 FLAT_LEVEL = "class"

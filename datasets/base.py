@@ -27,12 +27,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ..common.fileio import atomic_write_text
 from ..engine.dassl_api import DatasetBase, Datum
 from ..hierarchy import Hierarchy, load_hierarchy
-from ..common.fileio import atomic_write_text
 from .checks import check_splits, preview
-from .image_check import ImageCheck
 from .fewshot import fewshot_splits
+from .image_check import ImageCheck
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 SUBSAMPLE_RULES = ("cocoop", "stratified")

@@ -38,11 +38,10 @@ import numpy as np
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy
 from ..registry import register_dataset
-
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths
-from .imagenet import subfolders
 from .image_folder import IMAGE_EXTENSIONS
+from .imagenet import subfolders
 from .split_io import carve_val
 from .wordnet import distinct_names, read_edges
 

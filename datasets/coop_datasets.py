@@ -8,7 +8,6 @@ file named by ``hierarchy_file`` (``datasets/hierarchies/``).
 from __future__ import annotations
 
 from ..registry import register_dataset
-
 from .coop_split import COOP_DATASETS_MD, CoOpSplitDataset
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
-
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import check_class_names, require_paths
 from .split_io import SPLIT_NAMES, class_order, read_split_rows, rows_to_data

@@ -25,7 +25,6 @@ import os
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, normalize_classname
 from ..registry import register_dataset
-
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 
 DATASET_DIR = "ETHEC_dataset"

@@ -24,7 +24,6 @@ import re
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
-
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import DatasetLayoutError, check_class_names
 from .image_folder import IMAGE_EXTENSIONS

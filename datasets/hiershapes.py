@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 
 from ..registry import register_dataset
-
 from .base import DatasetSource, HierarchicalDataset, source_from_split_json
 
 _REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

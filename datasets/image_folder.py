@@ -47,7 +47,6 @@ import os
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
-
 from .base import DatasetSource, HierarchicalDataset
 from .split_io import carve_val
 

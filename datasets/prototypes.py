@@ -25,9 +25,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..hierarchy import Hierarchy, normalize_classname
 from ..common.fileio import atomic_torch_save
 from ..engine.rng import isolated_rng
+from ..hierarchy import Hierarchy, normalize_classname
 
 EMPTY_MODES = ("text", "zero", "previous")
 TRANSFORMS = ("test", "train")

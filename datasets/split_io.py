@@ -18,9 +18,9 @@ import random
 from collections import defaultdict
 from typing import Iterable, Sequence
 
+from ..common.fileio import atomic_write_json
 from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, normalize_classname
-from ..common.fileio import atomic_write_json
 
 SPLIT_NAMES = ("train", "val", "test")
 Row = list  # [relpath: str, label: int, classname: str]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os.path as osp
 
-from ..hierarchy import Hierarchy
 from ..common.paths import config_dir
+from ..hierarchy import Hierarchy
 
 TEMPLATES_DIR = osp.join(config_dir(), "templates")
 

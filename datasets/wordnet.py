@@ -33,7 +33,6 @@ import os
 from typing import Sequence
 
 from ..hierarchy import Hierarchy, normalize_classname
-
 from .checks import DatasetLayoutError
 
 IS_A_FILE = "wordnet.is_a.txt"

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from ..backbones.openai_clip import clip
-
-
 from .hiershapes import leaf_paths
 
 tokenize = clip.tokenize

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from ..backbones.openai_clip import clip
-
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms import functional as TF
 from tqdm import tqdm
 
+from ..backbones.openai_clip import clip
 from .captions import DEFAULT_TEMPLATES, build_caption_bank, positive_weights
 from .hiershapes import load_split
 

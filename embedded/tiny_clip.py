@@ -18,12 +18,11 @@ import json
 import os
 
 import torch
+
 from ..backbones.openai_clip import clip
-
-
+from ..common.fileio import atomic_torch_save
 from . import pretrain as _pretrain
 from .hiershapes import GENERATOR_VERSION, ensure_hiershapes
-from ..common.fileio import atomic_torch_save
 
 CLIP = clip.model.CLIP
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from ..backbones.openai_clip import clip
-
-
 from .hiershapes import LEVEL_NAMES, leaf_paths, load_split
 from .pretrain import load_images, normalize
 

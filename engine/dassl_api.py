@@ -120,12 +120,12 @@ def _self_check() -> None:
     import torch
 
     with _dassl_import_guard():
-        from dassl.config import get_cfg_default as dassl_cfg_default
         import dassl.data.datasets  # noqa: F401  (every module the exports below come from)
         import dassl.data.transforms  # noqa: F401
         import dassl.engine  # noqa: F401
         import dassl.evaluation  # noqa: F401
         import dassl.utils  # noqa: F401
+        from dassl.config import get_cfg_default as dassl_cfg_default
         from dassl.optim import build_lr_scheduler as dassl_build_lr_scheduler
         from dassl.optim import build_optimizer as dassl_build_optimizer
     cfg = dassl_cfg_default()
@@ -169,16 +169,16 @@ def _select() -> bool:
 USING_REAL_DASSL = _select()
 if USING_REAL_DASSL:
     with _dassl_import_guard():
-        from yacs.config import CfgNode
         from dassl.config import get_cfg_default
         from dassl.data import DatasetWrapper
         from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
         from dassl.data.transforms import build_transform
         from dassl.engine import TRAINER_REGISTRY, build_trainer
         from dassl.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
-        from dassl.optim import build_optimizer
         from dassl.optim import build_lr_scheduler as _dassl_build_lr_scheduler
+        from dassl.optim import build_optimizer
         from dassl.utils import AverageMeter, MetricMeter, collect_env_info, set_random_seed, setup_logger
+        from yacs.config import CfgNode
     build_lr_scheduler = _warmup_safe(_dassl_build_lr_scheduler)
 else:
     from .builtin.config import CfgNode, get_cfg_default

@@ -24,9 +24,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from .dassl_api import DatasetWrapper
 from ..common.errors import InputError
-
+from .dassl_api import DatasetWrapper
 from .rng import derive_seed, seeded_rng
 
 SHUFFLING_SAMPLERS = ("RandomSampler",)

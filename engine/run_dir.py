@@ -36,9 +36,9 @@ tensorboard logs are deleted (``log.txt`` files are kept).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
-import fcntl
 import json
 import os
 import re

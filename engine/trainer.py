@@ -50,24 +50,22 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from . import distributed as dist
 from ..backbones import load_clip
 from ..backbones.identity import backbone_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
-from . import run_dir
-from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
-from .dassl_api import (AverageMeter, MetricMeter, announce_engine, build_dataset, build_lr_scheduler,
-                        build_optimizer, build_transform)
-from .checkpointing import CheckpointedModels
 from ..datasets.attach import dataset_hierarchy
+from ..datasets.checks import shots_used, warn_if_fewer_shots
+from ..datasets.image_check import check_dataset_images
 from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
-from ..datasets.image_check import check_dataset_images
+from ..models.losses import cross_entropy_terms, resolve_level_weights
+from . import distributed as dist
+from . import run_dir
+from .checkpointing import CheckpointedModels
+from .dassl_api import AverageMeter, MetricMeter, announce_engine, build_dataset, build_lr_scheduler, build_optimizer, build_transform
 from .loaders import build_eval_loader, build_train_loader
 from .rng import isolated_rng
-from ..datasets.checks import shots_used, warn_if_fewer_shots
-
-from ..models.losses import cross_entropy_terms, resolve_level_weights
+from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
 
 
 @dataclass

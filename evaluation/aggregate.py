@@ -14,8 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from . import metric_spec as spec
 from ..engine.run_dir import RESULTS_FILE
+from . import metric_spec as spec
 
 
 def harmonic_mean(base: float, new: float) -> float:

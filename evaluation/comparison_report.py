@@ -20,7 +20,6 @@ from typing import Optional, Sequence
 from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_text
-
 from . import metric_spec as spec
 
 __all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "write_reports"]

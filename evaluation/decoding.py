@@ -29,7 +29,6 @@ from typing import Callable
 import torch
 
 from ..hierarchy import Hierarchy
-
 from .metrics import level_parents
 
 __all__ = [

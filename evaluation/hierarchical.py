@@ -25,7 +25,6 @@ import torch
 
 from ..engine.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from ..hierarchy import Hierarchy
-
 from . import metric_spec as spec
 from . import metrics
 from .decoding import DECODINGS

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 
-from .tree import Hierarchy, HierarchyError, find_path_error
 from .names import normalize_classname
+from .tree import Hierarchy, HierarchyError, find_path_error
 
 HEADER_PREFIX = "levels:"
 SEPARATOR = ">"

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbones.prompted_clip import PromptedTextEncoder
-
 from .cached import CachedTextModel
 from .text_prompts import TextPromptLearner
 

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbones.prompted_clip import PromptedTextEncoder, PromptedVisionEncoder
-
 from .cached import CachedTextModel
 from .text_prompts import TextPromptLearner
 from .vision_prompts import VisionPromptLearner

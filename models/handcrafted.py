@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..backbones.openai_clip import clip
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..backbones.openai_clip import clip
 from ..backbones.prompted_clip import context_length, encode_text_plain
 from ..engine.distributed import compute_on_main
 

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..hierarchy import Hierarchy
-
 from .deep_prompt import DeepPromptCLIP
 from .graph_encoder import GraphEncoder
 from .prototype_attention import PrototypeAttention

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..hierarchy import Hierarchy
-
 from .deep_prompt import DeepPromptCLIP
 from .handcrafted import handcrafted_text_features
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from ..backbones.openai_clip import clip
 import torch
 from torch import Tensor, nn
 
-from ..backbones.prompted_clip import context_length as clip_context_length, token_embedding
+from ..backbones.openai_clip import clip
+from ..backbones.prompted_clip import context_length as clip_context_length
+from ..backbones.prompted_clip import token_embedding
 
 
 class TextPromptLearner(nn.Module):

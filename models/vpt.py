@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..backbones.prompted_clip import PromptedVisionEncoder
-
 from .handcrafted import handcrafted_text_features
 from .vision_prompts import VisionPromptLearner
 

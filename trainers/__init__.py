@@ -4,7 +4,7 @@ Importing this package registers every trainer under its plugin name (``HGCLIP``
 ``HierCoOp``, ...); ``hgclip.project`` (this repository's tools) adds the table names
 (``CoOp``, ...) this repository's scripts use. The models live in :mod:`hgclip.models`.
 """
-from . import cocoop, coop, hgclip, ivlp, kgcoop, maple, promptsrc, vpt, zsclip  # noqa: F401  (registration)
 from ..engine.trainer import HierarchicalCLIPTrainer
+from . import cocoop, coop, hgclip, ivlp, kgcoop, maple, promptsrc, vpt, zsclip  # noqa: F401  (registration)
 
 __all__ = ["HierarchicalCLIPTrainer"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.coop import CoOpModel
 from ..registry import register_trainer
-
-from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

@@ -19,12 +19,10 @@ import torch
 from torch import nn
 from yacs.config import CfgNode as CN
 
-from ..engine import distributed as dist
-from ..config import deep_prompt_keys
-from ..common.config_io import flatten
 from ..backbones.identity import backbone_fingerprint
+from ..common.config_io import flatten
 from ..common.paths import config_dir
-from ..engine.dassl_api import build_transform
+from ..config import deep_prompt_keys
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.prototypes import (
     NodePrototypes,
@@ -35,13 +33,14 @@ from ..datasets.prototypes import (
     save_model_prototypes,
     transfer_prototypes,
 )
+from ..engine import distributed as dist
+from ..engine.dassl_api import build_transform
+from ..engine.run_dir import PROTOTYPES_FILE, prototypes_path
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, check_name_style
 from ..models.handcrafted import handcrafted_text_features
 from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
 from ..registry import register_trainer
-
-from ..engine.run_dir import PROTOTYPES_FILE, prototypes_path
-from ..engine.trainer import HierarchicalCLIPTrainer
 
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")

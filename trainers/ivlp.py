@@ -5,11 +5,10 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from ..config import deep_prompt_keys
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.deep_prompt import DeepPromptCLIP
 from ..registry import register_trainer
-
-from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

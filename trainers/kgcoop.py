@@ -24,12 +24,11 @@ from typing import Any
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.kgcoop import KgCoOpModel
-from ..registry import register_trainer
-
-from ..engine.trainer import HierarchicalCLIPTrainer
 from ..models.losses import cross_entropy_terms, knowledge_guidance_loss
+from ..registry import register_trainer
 
 
 @register_trainer

@@ -17,11 +17,10 @@ from __future__ import annotations
 from torch import nn
 from yacs.config import CfgNode as CN
 
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.maple import MaPLeModel
 from ..registry import register_trainer
-
-from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

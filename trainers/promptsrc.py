@@ -46,15 +46,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from yacs.config import CfgNode as CN
 
-from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..config import deep_prompt_keys
-from ..hierarchy import Hierarchy, configured_prompt_names
-from ..models.promptsrc import PromptSRCModel
-from ..registry import register_trainer
-
+from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..engine.trainer import HierarchicalCLIPTrainer
+from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.losses import cross_entropy_terms, level_kl_divergence
 from ..models.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
+from ..models.promptsrc import PromptSRCModel
+from ..registry import register_trainer
 
 
 @register_trainer

@@ -5,11 +5,10 @@ from torch import nn
 from yacs.config import CfgNode as CN
 
 from ..datasets.templates import dataset_templates_path, load_level_templates
+from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.zeroshot import ZeroshotCLIPModel
 from ..registry import register_trainer
-
-from ..engine.trainer import HierarchicalCLIPTrainer
 
 
 @register_trainer

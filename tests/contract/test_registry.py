@@ -1,18 +1,16 @@
 """The registry is the one list of trainers: its order, its flags, both naming routes, and new trainers' checks."""
 from __future__ import annotations
 
-import os.path as osp
 import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from run_helpers import REPO
 
 from hgclip.engine.dassl_api import TRAINER_REGISTRY
 from hgclip.registry import UNORDERED, has_parameters, list_trainers, plugin_name, trainer_class, trainer_sections
-
-from run_helpers import REPO
 
 
 def test_trainers_are_listed_in_their_own_table_order():

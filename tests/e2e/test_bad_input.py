@@ -3,7 +3,6 @@ file, line or key and what was expected, exit code 2, no traceback, no config du
 nothing already in the output directory changed. A few inputs that look odd but are fine are accepted."""
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 import re
@@ -12,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import pytest
-
 from run_helpers import FOLDER, REPO, make_image_folder, results, run_train, train_args
 
 HIERSHAPES_CONFIG = osp.join(REPO, "configs", "datasets", "hiershapes.yaml")

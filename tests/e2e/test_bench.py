@@ -7,6 +7,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+
 from run_helpers import REPO
 
 RECORDED = {"cpu-2cores": "cli/bench.py on 2 CPU cores (ViT-B/16 towers)"}  # docs/benchmarks/<name>.{json,md}: title

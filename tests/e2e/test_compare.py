@@ -9,12 +9,11 @@ import os.path as osp
 import subprocess
 
 import pytest
-
-from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
-from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
+from run_helpers import REPO
 
 from hgclip.cli import compare  # noqa: E402
-from run_helpers import REPO
+from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
+from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
 LEVELS = ["family", "shape", "object"]
 REGISTERED = ["CoOp", "IVLP", "HGCLIP", "ZeroshotCLIP"]

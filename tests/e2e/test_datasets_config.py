@@ -5,12 +5,12 @@ import json
 import os.path as osp
 
 import pytest
+from dataset_fixtures import make_cfg, put_image
+from run_helpers import REPO, run_train
 
 from hgclip.cli import train
-from hgclip.engine.dassl_api import build_dataset
-from dataset_fixtures import make_cfg, put_image
 from hgclip.datasets.templates import dataset_templates_path
-from run_helpers import REPO, run_train
+from hgclip.engine.dassl_api import build_dataset
 
 HIERARCHY = "levels: order > bird\nsongbirds > blue_jay\nsongbirds > robin\nraptors > red-kite\nraptors > barn owl\n"
 CLASSES = ("blue_jay", "robin", "red kite", "barn owl")  # spelled differently from the file on purpose

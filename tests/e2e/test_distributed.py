@@ -5,9 +5,9 @@ import os.path as osp
 
 import pytest
 import torch
+from run_helpers import check_ok, metrics, results, run_train, train_args
 
 from hgclip.engine.loaders import GlobalBatchSampler, ShardSampler
-from run_helpers import check_ok, metrics, results, run_train, train_args
 
 
 def _learner(run_dir: str, epoch: int) -> dict:

@@ -8,11 +8,10 @@ import subprocess
 import sys
 
 import pytest
-
-from hgclip.evaluation.decoding import DECODINGS
+from run_helpers import REPO
 
 from hgclip.cli import eval_decoders  # noqa: E402
-from run_helpers import REPO
+from hgclip.evaluation.decoding import DECODINGS
 
 LOG = """Setting fixed seed: 1
 ** Arguments **

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import REPO
 
 from hgclip.cli import parse_test_res
-from run_helpers import REPO
 
 LEVELS = ["family", "shape", "object"]
 

@@ -276,8 +276,9 @@ def test_a_checkouts_dataset_gets_the_hierarchy_shipped_for_its_name():
     import types
 
     from dataset_fixtures import raw_leaves
-    from hgclip.project import get_cfg
+
     from hgclip.datasets.attach import dataset_hierarchy
+    from hgclip.project import get_cfg
 
     leaves = raw_leaves("oxford_pets.txt")
     names = list(reversed(leaves))[:5]  # another label order, and a subset (as a base/new split gives)

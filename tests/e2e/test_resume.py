@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
 
 from hgclip.engine.run_dir import (
     CheckpointError,
@@ -22,7 +23,6 @@ from hgclip.engine.run_dir import (
     resume_point_name,
     write_checkpoint,
 )
-from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
 
 
 def _final_learner(run_dir: str) -> dict:
@@ -143,8 +143,9 @@ class _Killed(Exception):
 def test_resume_restores_the_random_state_that_dropout_draws_from(hiershapes_root, tmp_path):
     """With dropout in the graph encoder the forward draws from torch's generator: a resume that did not
     restore it would train epoch 2 with other dropout masks."""
-    from hgclip.engine.dassl_api import set_random_seed
     from trainer_helpers import make_trainer
+
+    from hgclip.engine.dassl_api import set_random_seed
 
     opts = ("OPTIM.MAX_EPOCH", "2", "OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.05", "TEST.NO_TEST", "True",
             "TRAINER.HGCLIP.TEXT_GNN.DROPOUT", "0.3", "TRAINER.HGCLIP.IMAGE_GNN.DROPOUT", "0.3")

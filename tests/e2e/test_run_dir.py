@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from run_helpers import check_ok, metrics, results, run_train, train_args
 
 from hgclip.engine.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
-from run_helpers import check_ok, metrics, results, run_train, train_args
 
 
 def test_only_result_changing_keys_of_this_trainer_count():
@@ -76,7 +76,7 @@ def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
         capture_output=True, text=True)
     assert (tmp_path / LOCK_FILE).exists()
     taken = RunLock(str(tmp_path)).acquire()
-    assert f"Taking over the stale lock" in capsys.readouterr().out and killed.stdout.strip()
+    assert "Taking over the stale lock" in capsys.readouterr().out and killed.stdout.strip()
     assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
     taken.release()
 

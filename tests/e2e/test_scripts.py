@@ -11,7 +11,6 @@ import pytest
 from run_helpers import REPO
 
 
-
 def run(command: list[str], tmp_path, extra_env: dict | None = None) -> str:
     env = dict(os.environ, DATA=str(tmp_path / "data"), OUTPUT=str(tmp_path / "output"), **(extra_env or {}))
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)

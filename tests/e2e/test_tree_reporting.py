@@ -9,12 +9,12 @@ import os.path as osp
 
 import pytest
 
-from hgclip.cli import parse_test_res
+from hgclip.cli import (
+    base2new,  # noqa: E402
+    parse_test_res,
+)
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, flat_metrics, harmonic_mean, seed_summary
 from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown
-
-from hgclip.cli import base2new  # noqa: E402
-from run_helpers import REPO
 
 LEVELS = ["family", "shape", "object"]
 

@@ -12,8 +12,6 @@ import os.path as osp
 import subprocess
 
 import pytest
-import torch
-
 from dataset_fixtures import write_imagenet_family
 from run_helpers import REPO
 
@@ -62,8 +60,8 @@ def test_dg_sh_trains_on_imagenet_and_reports_every_target(dg_run):
 def test_no_target_image_is_read_to_build_prototypes(dg_run, imagenet_root, tmp_path, monkeypatch):
     """The target's prototypes are the source model's (prototypes.pt), mapped by name; no image is loaded for them."""
     from hgclip.cli import train
-    from hgclip.engine.dassl_api import build_trainer
     from hgclip.datasets import prototypes
+    from hgclip.engine.dassl_api import build_trainer
 
     _, output = dg_run
     model_dir = osp.join(output, "xd", "train", "imagenet", "shots_1", "HGCLIP", "tiny_hiershapes", "seed1")

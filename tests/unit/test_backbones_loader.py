@@ -9,9 +9,9 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
-from hgclip.common.errors import InputError
 from hgclip.backbones import load_clip
 from hgclip.backbones.testing import random_clip
+from hgclip.common.errors import InputError
 
 
 def _cfg(name="ViT-B/16", path="", root=""):

@@ -8,12 +8,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from trainer_helpers import first_batch, make_trainer
 
 from hgclip.backbones.testing import random_clip
-from trainer_helpers import first_batch, make_trainer
+from hgclip.models.losses import knowledge_guidance_loss, level_kl_divergence
 from hgclip.models.prompt_aggregation import gaussian_epoch_weights, scaled_gpa_moments
 from hgclip.models.prompt_coupling import PromptCoupling
-from hgclip.models.losses import knowledge_guidance_loss, level_kl_divergence
+
 
 def _fixed_lr(trainer):
     trainer.set_model_mode("train")

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from hgclip.config import extend_cfg
-from hgclip.engine.dassl_api import get_cfg_default
 from hgclip.datasets.base import (
     DatasetSource,
     HierarchicalDataset,
@@ -19,6 +18,7 @@ from hgclip.datasets.base import (
 )
 from hgclip.datasets.fewshot import CACHE_VERSION, cache_path, coop_path
 from hgclip.datasets.split_io import read_split_json, write_split_json
+from hgclip.engine.dassl_api import get_cfg_default
 from hgclip.hierarchy import Hierarchy, parse_hierarchy_text
 
 # 7 leaves with odd group sizes: x1 has 3 children, x2 and y2 one, y1 two.

@@ -9,13 +9,6 @@ import math
 import os
 
 import pytest
-from run_helpers import REPO
-
-from hgclip.engine.dassl_api import DATASET_REGISTRY, build_dataset
-from hgclip.datasets.checks import DatasetLayoutError
-from hgclip.datasets.coop_datasets import Caltech101, Food101, OxfordPets
-from hgclip.hierarchy import load_hierarchy, normalize_classname
-
 from dataset_fixtures import (
     fruit_folders,
     make_cfg,
@@ -26,6 +19,12 @@ from dataset_fixtures import (
     write_fruits360,
     write_imagenet_family,
 )
+from run_helpers import REPO
+
+from hgclip.datasets.checks import DatasetLayoutError
+from hgclip.datasets.coop_datasets import Caltech101, Food101, OxfordPets
+from hgclip.engine.dassl_api import DATASET_REGISTRY, build_dataset
+from hgclip.hierarchy import load_hierarchy, normalize_classname
 
 
 def path_names(dataset, item) -> tuple[str, ...]:

@@ -8,14 +8,15 @@ import subprocess
 
 import pytest
 import torch
+from run_helpers import REPO
 from yacs.config import CfgNode
 
-from hgclip.evaluation import Hierarchical, metric_spec as spec
+from hgclip.evaluation import Hierarchical
+from hgclip.evaluation import metric_spec as spec
 from hgclip.evaluation.aggregate import flat_metrics
-from hgclip.evaluation.metric_docs import docs_path, main as docs_main
+from hgclip.evaluation.metric_docs import docs_path
+from hgclip.evaluation.metric_docs import main as docs_main
 from hgclip.hierarchy import Hierarchy
-
-from run_helpers import REPO
 
 
 def test_docs_page_is_rendered_from_the_spec():

@@ -10,10 +10,10 @@ import torch
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
-from hgclip.project import get_cfg
 from hgclip.evaluation import Hierarchical
 from hgclip.evaluation.metric_spec import TREE_METRIC_KEYS
 from hgclip.hierarchy import Hierarchy
+from hgclip.project import get_cfg
 
 # Global order animal(0) vehicle(1) | cat(2) dog(3) car(4). Per sample (coarse, fine) predictions:
 #   gt cat: animal, cat  (right, consistent)

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from hgclip.backbones.testing import random_clip
-from hgclip.project import get_cfg
 from hgclip.hierarchy import parse_hierarchy_text
-from hgclip.models.hgclip import HGCLIPModel
-from hgclip.trainers.hgclip import hgclip_settings, prepare_prototypes, prototype_cache_key, prototype_options
 from hgclip.models.deep_prompt import DeepPromptCLIP
+from hgclip.models.hgclip import HGCLIPModel
+from hgclip.project import get_cfg
+from hgclip.trainers.hgclip import hgclip_settings, prepare_prototypes, prototype_cache_key, prototype_options
 
 TOY = """levels: family > shape > object
 round > circle > red circle
@@ -235,8 +235,9 @@ def test_prototypes_are_node_means_of_training_features(clip_model, hierarchy, t
     dataset = fake_dataset(hierarchy, tmp_path)
     result = prepare_prototypes(cfg, dataset, clip_model, torch.device("cpu"), progress=False)
     # recompute the "round" family (node 0) by hand: every image under it
-    from hgclip.engine.dassl_api import build_transform
     from PIL import Image
+
+    from hgclip.engine.dassl_api import build_transform
 
     tfm = build_transform(cfg, is_train=False)
     under_round = [item for item in dataset.train_x if hierarchy.ancestors[item.label, 0] == 0]
@@ -299,9 +300,10 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
 
 def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_path):
     """Base-to-new: testing on new classes builds prototypes from the base classes' training images."""
+    from trainer_helpers import make_cfg
+
     from hgclip.backbones import load_clip
     from hgclip.engine.dassl_api import build_dataset
-    from trainer_helpers import make_cfg
 
     cfg = make_cfg("HGCLIP", hiershapes_root, str(tmp_path / "out"), "DATASET.SUBSAMPLE_CLASSES", "new",
                    "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR", str(tmp_path / "cache"))

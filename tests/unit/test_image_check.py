@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from dataset_fixtures import make_cfg, put_image, write_coop_split
 from PIL import Image
 
 from hgclip.common.errors import InputError, is_input_error
@@ -15,8 +16,6 @@ from hgclip.datasets import image_check
 from hgclip.datasets.coop_datasets import OxfordPets
 from hgclip.datasets.image_check import ImageCheck, UnreadableImageError, check_dataset_images
 from hgclip.engine.dassl_api import Datum, build_dataset
-
-from dataset_fixtures import make_cfg, put_image, write_coop_split
 
 IMAGES = 2 * 37  # OxfordPets fixture: 2 training images for each of its 37 classes
 

@@ -11,12 +11,12 @@ import clip
 import pytest
 import torch
 import torch.nn.functional as F
+from trainer_helpers import first_batch, make_trainer
 
 import hgclip.backbones.prompted_clip as prompted_clip
 from hgclip.backbones import PromptedTextEncoder, context_length, token_embedding
 from hgclip.backbones.testing import random_clip
 from hgclip.backbones.text_fast_path import pack_layout, shared_prefix_length
-from trainer_helpers import first_batch, make_trainer
 
 N_CTX = 4
 NAMES = ["red circle", "blue square with a very long name of many words", "triangle", "x", "apple pie", "a"]

@@ -8,7 +8,6 @@ from torch.utils.data import Dataset
 from yacs.config import CfgNode
 
 from ..utils import read_image
-
 from .transforms import INTERPOLATION_MODES
 
 Transform = Union[Callable, Sequence[Callable], None]

@@ -14,7 +14,6 @@ from ...run_dir import BEST_FILE, TENSORBOARD_DIR
 from ..data import DataManager
 from ..evaluation import build_evaluator
 from ..utils import mkdir_if_missing
-
 from .base import TrainerBase
 
 

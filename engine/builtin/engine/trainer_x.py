@@ -5,7 +5,6 @@ import datetime
 import time
 
 from ..utils import AverageMeter, MetricMeter
-
 from .simple import SimpleTrainer
 
 

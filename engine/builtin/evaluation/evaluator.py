@@ -9,7 +9,6 @@ import torch
 from yacs.config import CfgNode
 
 from ....common.fileio import atomic_torch_save
-
 from .build import EVALUATOR_REGISTRY
 
 
