@@ -225,7 +225,8 @@ CASES: list[tuple[str, Callable, str]] = [
      r"MODEL\.BACKBONE\.PATH: could not load CLIP weights from .*w\.pt"),
     ("config-unknown-trainer", lambda env, out: replace_flag(hiershapes_args(env.hiershapes, out), "--trainer",
                                                              "HGCLIPP"),
-     r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer; registered: ZeroshotCLIP, CoOp, .*HGCLIP"),
+     r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer \(did you mean HGCLIP\?\); "
+     r"registered: ZeroshotCLIP, CoOp, .*HGCLIP"),
     ("config-unknown-dataset", lambda env, out: hiershapes_args(env.hiershapes, out, "DATASET.NAME", "HierShape"),
      r"DATASET\.NAME 'HierShape' is not a registered dataset \(did you mean HierShapes\?\)"),
     ("config-eval-only-without-model-dir", lambda env, out: with_flags(hiershapes_args(env.hiershapes, out),
