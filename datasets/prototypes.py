@@ -205,7 +205,10 @@ def load_cached(path: str, key: dict, hierarchy: Hierarchy) -> Optional[NodeProt
     try:
         stored = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a corrupt file is recomputed, with a note
-        print(f"Ignoring unreadable prototype cache {path}: {error}")
+        print(f"Warning: ignoring the unreadable prototype cache {path} ({type(error).__name__}: {error}); recomputing")
+        return None
+    if not isinstance(stored, dict) or not {"key", "node_names", "prototypes", "counts", "node_levels"} <= set(stored):
+        print(f"Warning: {path} is not a prototype cache ({type(stored).__name__}); recomputing")
         return None
     if stored.get("key") != key or stored.get("node_names") != list(hierarchy.node_names):
         return None

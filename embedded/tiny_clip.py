@@ -107,7 +107,11 @@ def build_tiny_clip(
     path = cache_path(config, cache_dir)
     if force or not os.path.isfile(path):
         pretrain_and_cache(config, path, data_root or os.path.join(cache_dir, "data"))
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     model = new_tiny_clip(config)
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+    except Exception as error:  # a truncated or foreign file: pre-train again (the result is the same, seeded)
+        print(f"Warning: the cached tiny CLIP {path} cannot be read ({type(error).__name__}); pre-training it again")
+        pretrain_and_cache(config, path, data_root or os.path.join(cache_dir, "data"))
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     return model.eval()

@@ -162,3 +162,24 @@ def test_pretraining_is_reproducible_and_leaves_the_callers_rng_alone(small_data
         weights.append(torch.load(path, weights_only=True)["state_dict"])
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def test_a_truncated_cache_is_pretrained_again_with_a_warning(tmp_path, monkeypatch, capsys):
+    """Issue 18: a truncated tiny-CLIP cache was a traceback; now it is pre-trained again (seeded: the same weights)."""
+    config = tiny_clip.load_tiny_config()
+    path = tiny_clip.cache_path(config, str(tmp_path))
+    os.makedirs(os.path.dirname(path))
+    good = tiny_clip.new_tiny_clip(config)
+    torch.save({"state_dict": good.state_dict()}, path)
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 2)
+    calls = []
+
+    def pretrain_stub(cfg, target, data_root, progress=True):  # stands in for the 4-minute pre-training
+        calls.append(target)
+        torch.save({"state_dict": good.state_dict()}, target)
+
+    monkeypatch.setattr(tiny_clip, "pretrain_and_cache", pretrain_stub)
+    model = tiny_clip.build_tiny_clip(pretrained=True, cache_dir=str(tmp_path), config=config)
+    assert calls == [path] and "cannot be read" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), good.state_dict().values()))

@@ -318,3 +318,14 @@ def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_pa
     assert result.key["source"] == "base"
     assert result.key["images"] != prototype_cache_key(
         cfg, dataset, clip_model, options, None)["images"], "the images are the base split's, not the new one's"
+
+
+def test_a_prototype_cache_of_another_type_is_recomputed_with_a_warning(hierarchy, tmp_path, capsys):
+    """Issue 18: a file of the wrong type at the cache path was a traceback; now it is recomputed."""
+    from hgclip.datasets.prototypes import load_cached
+
+    for content in (torch.zeros(3), ["not", "a", "cache"], {"key": {}}):
+        path = str(tmp_path / "prototypes-x.pt")
+        torch.save(content, path)
+        assert load_cached(path, {"k": 1}, hierarchy) is None
+        assert "is not a prototype cache" in capsys.readouterr().out
