@@ -3,6 +3,7 @@ file, line or key and what was expected, exit code 2, no traceback, no config du
 nothing already in the output directory changed. A few inputs that look odd but are fine are accepted."""
 from __future__ import annotations
 
+import json
 import os
 import os.path as osp
 import re
@@ -92,6 +93,23 @@ def _corrupt_image(split: str) -> Callable:
             handle.truncate(os.path.getsize(victim) // 2)
         return train_args(root, out, "DATASET.NUM_SHOTS", "-1", "DATASET.CHECK_IMAGES", "decode")  # the full check
     return case
+
+
+def _zero_byte_image(env: Env, out: str) -> list[str]:
+    root = env.image_folder()
+    leaf_dir = osp.join(root, FOLDER, "images", "train", "red circle")
+    open(osp.join(leaf_dir, sorted(os.listdir(leaf_dir))[0]), "w").close()
+    return train_args(root, out, "DATASET.NUM_SHOTS", "-1")  # the default check (one stat per image)
+
+
+def _missing_listed_image(env: Env, out: str) -> list[str]:
+    """A split file that lists an image that is not there (HierShapes' split.json, copied)."""
+    root = osp.join(env.tmp, "shapes")
+    shutil.copytree(osp.join(env.hiershapes, "hiershapes"), osp.join(root, "hiershapes"))
+    with open(osp.join(root, "hiershapes", "split.json"), encoding="utf-8") as handle:
+        first = json.load(handle)["train"][0][0]
+    os.remove(osp.join(root, "hiershapes", "images", first))
+    return hiershapes_args(root, out)
 
 
 def _empty_class(env: Env, out: str) -> list[str]:
@@ -240,6 +258,9 @@ CASES: list[tuple[str, Callable, str]] = [
      r"images/train/red circle/.*\.png: cannot read this image, listed in the train split of HierImageFolder"),
     ("data-corrupt-test-image", _corrupt_image("test"),
      r"images/test/red circle/.*\.png: cannot read this image, listed in the test split of HierImageFolder"),
+    ("data-zero-byte-image", _zero_byte_image,
+     r"images/train/red circle/.*\.png: cannot read this image, listed in the train split of HierImageFolder \(empty file\)"),
+    ("data-missing-listed-image", _missing_listed_image, r"hiershapes/split\.json:train\[0\]: image not found: .*/train_0000\.png"),
     ("data-empty-class", _empty_class, r"1 class\(es\) have no images in the test split: 'red circle'"),
     ("data-split-without-images", _empty_split, r"the test split has no images"),
     # checkpoints
