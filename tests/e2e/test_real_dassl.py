@@ -54,7 +54,6 @@ def test_the_warm_up_scheduler_follows_dassls_schedule_on_current_torch():
     code = """
 import torch
 import hgclip.engine.dassl_api as compat
-from run_helpers import REPO
 cfg = compat.get_cfg_default()
 cfg.OPTIM.LR, cfg.OPTIM.MAX_EPOCH, cfg.OPTIM.LR_SCHEDULER = 0.0035, 5, "cosine"
 cfg.OPTIM.WARMUP_EPOCH, cfg.OPTIM.WARMUP_TYPE, cfg.OPTIM.WARMUP_CONS_LR = 1, "constant", 1e-5
