@@ -23,7 +23,7 @@ from .official import OfficialHGCLIP, OfficialStep, copy_into_official_mode
 from .trainer_steps import build_step, registered_trainers, unit_prototypes
 from .workloads import cifar100_hierarchy, synthetic_hierarchy
 
-#: HGCLIP's text prompts (method.md 3.2): 4 learned tokens in the first 9 layers, from "a photo of a".
+#: HGCLIP's text prompts (the paper's setting): 4 learned tokens in the first 9 layers, from "a photo of a".
 TEXT_N_CTX, TEXT_DEPTH, TEXT_CTX_INIT = 4, 9, "a photo of a"
 
 

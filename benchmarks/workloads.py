@@ -19,7 +19,7 @@ DATA_DIR = osp.join(osp.dirname(osp.abspath(__file__)), "data")
 CIFAR100_HIERARCHY = osp.join(DATA_DIR, "cifar100_hierarchy.txt")
 TINY_CLIP_JSON = osp.join(osp.dirname(DATA_DIR), "..", "embedded", "tiny_clip.json")
 
-#: ETHEC's level sizes (family, subfamily, genus, species; method.md section 3.3), 723 nodes.
+#: ETHEC's level sizes (family, subfamily, genus, species), 723 nodes.
 ETHEC_LEVELS = ("family", "subfamily", "genus", "species")
 ETHEC_SIZES = (6, 21, 135, 561)
 
@@ -129,7 +129,7 @@ def ethec_like_hierarchy(total: int = sum(ETHEC_SIZES), seed: int = 0) -> Hierar
     """An ETHEC-shaped butterfly taxonomy with generated Latin names: ``family > subfamily > genus > species``.
 
     Families end in ``-idae``, subfamilies in ``-inae``; species are binomials
-    ``"Genus epithet"`` as in ETHEC when keyed by the full binomial (method.md D2).
+    ``"Genus epithet"`` as in ETHEC when keyed by the full binomial.
     Level sizes are ETHEC's (6/21/135/561) scaled to ``total`` nodes.
     """
     rng = random.Random(seed)

@@ -99,7 +99,7 @@ def test_every_named_dataset_has_a_config_and_templates(name):
 
 
 def test_official_trees_keep_their_documented_facts():
-    """Counts stated in the headers (and in method.md) that a wrong transcription would break."""
+    """Counts stated in the headers that a wrong transcription would break."""
     fruits = load_hierarchy(osp.join(HIERARCHIES_DIR, "fruits360.txt"))
     kinds = fruits.names_at_level(1)
     self_parents = [path for path in fruits.paths if path[1] == path[2]]

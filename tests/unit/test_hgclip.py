@@ -78,7 +78,7 @@ def dense_gat(x, conv, adjacency):
 
 
 def official_logits(model, hierarchy, images):
-    """method.md 3.4-3.7: top-down edges + self-loops, GAT 3 layers GELU, no normalisation in the branch."""
+    """The official graph encoders: top-down edges + self-loops, GAT 3 layers GELU, no normalisation in the branch."""
     k = hierarchy.num_nodes
     adjacency = torch.eye(k, dtype=torch.bool)  # adjacency[i, j]: j sends to i
     for child, parent in enumerate(hierarchy.parents):
