@@ -110,6 +110,9 @@ def _is_evaluation_output(name: str) -> bool:
                for stem, ext in EVALUATION_OUTPUTS)
 
 
+INPUTS_FILE = "inputs.json"  # content fingerprints of what the numbers depend on (see check_recorded_inputs)
+
+
 def results_path(run_dir: str) -> str:
     return os.path.join(run_dir, RESULTS_FILE)
 
@@ -415,6 +418,34 @@ def check_recorded_config(output_dir: str, cfg: Any, trainer_key: str, resuming:
         )
 
 
+def check_recorded_inputs(output_dir: str, inputs: dict) -> None:
+    """Stop unless the inputs recorded in ``output_dir`` (if any) have the fingerprints ``inputs`` has now.
+
+    The recorded config names the files; this tells whether their contents are still those the
+    directory's model and results came from (an edited hierarchy file at the same path, another
+    split list, other CLIP weights, another few-shot draw).
+    """
+    path = os.path.join(output_dir, INPUTS_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as error:
+        raise RunDirError(f"{path}: unreadable ({error}); use a new --output-dir, or pass --overwrite") from None
+    changed = [name for name, value in inputs.items() if name in recorded and recorded[name] != value]
+    if changed:
+        raise RunDirError(f"{path}: this directory was run on other inputs: {', '.join(changed)} changed since "
+                          "(same paths, other contents); use a new --output-dir, or pass --overwrite to start it afresh")
+
+
+def record_inputs(output_dir: str, inputs: dict) -> str:
+    """Write the inputs' fingerprints beside the recorded config (atomically)."""
+    path = os.path.join(output_dir, INPUTS_FILE)
+    atomic_write_text(path, json.dumps(inputs, indent=1, sort_keys=True) + "\n")
+    return path
+
+
 def record_config(output_dir: str, cfg: Any, note: str = "") -> str:
     """Write ``cfg`` to ``output_dir/config.yaml`` atomically (with a header saying what it is)."""
     header = (
@@ -454,7 +485,7 @@ def clear_run(output_dir: str) -> list[str]:
             if is_model_dir or name == TENSORBOARD_DIR:
                 shutil.rmtree(path)
                 removed.append(name + "/")
-        elif name == CONFIG_FILE or name == PROTOTYPES_FILE or _is_evaluation_output(name):
+        elif name in (CONFIG_FILE, INPUTS_FILE, PROTOTYPES_FILE) or _is_evaluation_output(name):
             os.remove(path)
             removed.append(name)
     return removed

@@ -264,14 +264,28 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
 
     def before_train(self) -> None:
         """Resume from the newest valid checkpoint in RESUME (or OUTPUT_DIR), record the config, open tensorboard."""
+        inputs = self.input_fingerprints()
+        dist.agree(lambda: run_dir.check_recorded_inputs(self.output_dir, inputs))
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
         if dist.is_main():
             run_dir.record_config(self.output_dir, self.cfg)  # the run knows what it is
+            run_dir.record_inputs(self.output_dir, inputs)  # ... and what it was made from
             writer_dir = run_dir.tensorboard_dir(self.output_dir)
             os.makedirs(writer_dir, exist_ok=True)
             self.init_writer(writer_dir)
         self.time_start = time.time()
+
+    def input_fingerprints(self) -> dict:
+        """Content fingerprints of what this run's numbers depend on besides its config."""
+        dataset = self.dm.dataset
+        root = getattr(dataset, "dataset_dir", "")  # relative paths: moving DATASET.ROOT keeps a run's identity
+        return {
+            "hierarchy": self.hierarchy.digest(),  # the hierarchy file's tree and names (class names included)
+            "training_images": _listed_images(dataset.train_x, root),  # the split list and the few-shot draw
+            "test_images": _listed_images(dataset.test, root),
+            "backbone": self.backbone_id["weights"],
+        }
 
     def run_epoch(self) -> None:
         """One pass over the training loader (Dassl's log lines), from a mid-epoch resume point if there is one,
@@ -397,6 +411,15 @@ def _split_fingerprint(items: Any) -> str:
     digest = hashlib.sha256()
     for item in items:
         digest.update(f"{item.impath}\t{item.label}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _listed_images(items: Any, root: str) -> str:
+    """sha256 of a split as listed: each image's path (relative to ``root``), label and class name, in order."""
+    digest = hashlib.sha256()
+    for item in items:
+        path = os.path.relpath(item.impath, root) if root else item.impath
+        digest.update(f"{path}\t{item.label}\t{item.classname}\n".encode("utf-8"))
     return digest.hexdigest()
 
 

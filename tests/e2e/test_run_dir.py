@@ -145,3 +145,27 @@ def test_resume_from_a_run_made_with_other_settings_is_refused(baseline_run, tmp
     assert "--resume continues a run made with another config" in lines[0]
     assert "DATASET.NUM_SHOTS (2 -> 3)" in lines[0] and "OPTIM.LR (0.05 -> 0.5)" in lines[0]
     assert not os.path.exists(os.path.join(out, "results.json"))
+
+
+def test_a_finished_run_whose_inputs_changed_at_the_same_paths_is_refused(hiershapes_root, tmp_path):
+    """Issue 18, item 1: editing the hierarchy file (same path, same config) and re-running a finished directory
+    overwrote its results.json with numbers from neither run; now the recorded fingerprints stop it."""
+    from run_helpers import check_ok, make_image_folder, run_train, train_args
+
+    root = str(tmp_path / "data")
+    folder = make_image_folder(hiershapes_root, root)
+    out = str(tmp_path / "run")
+    check_ok(run_train(train_args(root, out, "OPTIM.MAX_EPOCH", "1")))
+    with open(os.path.join(out, "inputs.json"), encoding="utf-8") as handle:
+        assert set(json.load(handle)) == {"hierarchy", "training_images", "test_images", "backbone"}
+    results = open(os.path.join(out, "results.json"), encoding="utf-8").read()
+
+    hierarchy = os.path.join(folder, "hierarchy.txt")
+    text = open(hierarchy, encoding="utf-8").read()
+    with open(hierarchy, "w", encoding="utf-8") as handle:  # one shape moved to another family
+        handle.write(text.replace("angular > triangle", "round > triangle"))
+    result = run_train(train_args(root, out, "OPTIM.MAX_EPOCH", "1"))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "inputs.json: this directory was run on other inputs: hierarchy changed" in errors[0]
+    assert open(os.path.join(out, "results.json"), encoding="utf-8").read() == results
