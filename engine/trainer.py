@@ -144,7 +144,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         self.shots_used = shots_used(dataset, len(dataset.lab2cname))  # a flat (checkout) dataset has no hierarchy yet
         if dist.is_main():
             warn_if_fewer_shots(int(cfg.DATASET.NUM_SHOTS), self.shots_used, cfg.DATASET.NAME)
-        dist.same_everywhere(_split_fingerprint(dataset.train_x), "the training split")
+        dist.same_everywhere(_listed_images(dataset.train_x, ""), "the training split")
 
         info = dist.process_info()
         self.data_seed = self._data_seed()
@@ -406,16 +406,11 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         return dist.broadcast_object(results)
 
 
-def _split_fingerprint(items: Any) -> str:
-    """What every process must agree on: the training split's images and labels, in order."""
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(f"{item.impath}\t{item.label}\n".encode("utf-8"))
-    return digest.hexdigest()
-
-
 def _listed_images(items: Any, root: str) -> str:
-    """sha256 of a split as listed: each image's path (relative to ``root``), label and class name, in order."""
+    """sha256 of a split as listed: each image's path (relative to ``root``), label and class name, in order.
+
+    What every process must agree on (``root`` "": the paths as given), and what ``inputs.json`` records.
+    """
     digest = hashlib.sha256()
     for item in items:
         path = os.path.relpath(item.impath, root) if root else item.impath
