@@ -16,6 +16,7 @@ from yacs.config import CfgNode as CN
 from .common.config_io import flatten
 from .common.errors import InputError
 from .evaluation.decoding import DECODINGS
+from .models.protect import ProTeCtSettings
 from .registry import trainer_sections
 
 #: Keys that were removed, with what replaces them: a config that still sets one stops with one line.
@@ -70,6 +71,16 @@ def _add_test_keys(cfg: CN) -> None:
     # Dassl's TEST.PER_CLASS_RESULT (per-class accuracy of every level: log and results.json) and TEST.COMPUTE_CMAT
     # (cmat.json, one confusion matrix per level) are Dassl defaults, honoured by the Hierarchical evaluator
     cfg.TEST.SAVE_PREDICTIONS = False  # write predictions.jsonl: per sample, image path, true/predicted path, per-level top-5
+
+
+def _add_loss_keys(cfg: CN) -> None:
+    """``LOSS``: training objectives every trainer can add to its per-level cross-entropy (off by default)."""
+    cfg.LOSS = CN()
+    cfg.LOSS.PROTECT = CN()  # ProTeCt (CVPR 2024); its own recipe: NODE_WEIGHT 0.5, TREECUT_WEIGHT 1.0, DROP_RATE 0.1
+    cfg.LOSS.PROTECT.NODE_WEIGHT = 0.0  # node-centric loss: softmax over each internal node's children on the true path
+    cfg.LOSS.PROTECT.TREECUT_WEIGHT = 0.0  # dynamic tree-cut loss: softmax over a random tree cut drawn per step
+    cfg.LOSS.PROTECT.DROP_RATE = 0.1  # the cut sampler's probability that an internal node is kept whole (not expanded)
+    cfg.LOSS.PROTECT.CUT_SCORES = "node"  # a cut node's score: node (its own logit, as ProTeCt) | leaf_sum (logsumexp of its leaves)
 
 
 def deep_prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,
@@ -128,6 +139,7 @@ def _add_shared_keys(cfg: CN) -> None:
     _add_dataset_keys(cfg)
     _add_model_keys(cfg)
     _add_test_keys(cfg)
+    _add_loss_keys(cfg)
     cfg.TRAIN.CHECKPOINT_FREQ_ITERS = 0  # > 0: also write a resume point every this many iterations
 
 
@@ -179,6 +191,10 @@ def check_values(cfg: CN, training: bool) -> None:
     decodings = tuple(DECODINGS)
     if cfg.TEST.DECODING not in decodings:
         raise InputError(f"TEST.DECODING is {cfg.TEST.DECODING!r}: expected one of {', '.join(decodings)}")
+    try:
+        ProTeCtSettings.from_cfg(cfg.LOSS.PROTECT)
+    except ValueError as error:
+        raise InputError(str(error)) from None
     if training:
         if int(cfg.OPTIM.MAX_EPOCH) < 1:
             raise InputError(f"OPTIM.MAX_EPOCH is {cfg.OPTIM.MAX_EPOCH}: expected at least 1 epoch to train "

@@ -302,6 +302,18 @@ def all_reduce_gradients(parameters: Sequence[torch.nn.Parameter], local_count: 
         offset += size
 
 
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``tensor`` over the processes (``tensor`` itself in one process); no gradient flows.
+
+    For the statistics of a global batch that a loss needs (e.g. per-node sample counts).
+    """
+    if not is_initialized() or world_size() == 1:
+        return tensor
+    total = tensor.detach().to(_collective_device(), copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(tensor.device)
+
+
 def gather_in_order(index: torch.Tensor, *columns: torch.Tensor) -> Optional[tuple[torch.Tensor, ...]]:
     """On rank 0: every rank's rows, sorted by ``index`` (the sample's position in its split); None elsewhere.
 

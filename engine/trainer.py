@@ -59,12 +59,13 @@ from ..datasets.image_check import check_dataset_images
 from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
 from ..models.losses import cross_entropy_terms, resolve_level_weights
+from ..models.protect import ProTeCtLoss, ProTeCtSettings
 from . import distributed as dist
 from . import run_dir
 from .checkpointing import CheckpointedModels
 from .dassl_api import AverageMeter, MetricMeter, announce_engine, build_dataset, build_lr_scheduler, build_optimizer, build_transform
 from .loaders import build_eval_loader, build_train_loader
-from .rng import isolated_rng
+from .rng import derive_seed, isolated_rng
 from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
 
 
@@ -181,6 +182,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
 
         level_weights = getattr(self.trainer_cfg, "LEVEL_WEIGHTS", [])
         self.level_weights = resolve_level_weights(level_weights, self.hierarchy, f"TRAINER.{self.CFG_KEY}.LEVEL_WEIGHTS")
+        settings = ProTeCtSettings.from_cfg(cfg.LOSS.PROTECT)
+        self.protect = ProTeCtLoss(self.hierarchy, settings) if settings.enabled else None
         trainable = [p for p in self.model.learner.parameters() if p.requires_grad]
         print(f"Trainable parameters: {sum(p.numel() for p in trainable):,}")
         if trainable:
@@ -208,8 +211,23 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         return batch["img"].to(self.device), batch["label"].to(self.device)
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Loss and the named terms to log. Default: per-level weighted cross-entropy."""
-        return cross_entropy_terms(self.model(images), labels, self.hierarchy, self.level_weights)
+        """Loss and the named terms to log. Default: :meth:`classification_loss` of the model's logits."""
+        return self.classification_loss(self.model(images), labels)
+
+    def classification_loss(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The per-level weighted cross-entropy, plus ProTeCt's terms where ``LOSS.PROTECT`` turns them on.
+
+        Every trainer's loss starts here (a trainer adds its own regularisers to it), so the
+        shared ``LOSS`` options work with each of them. The step's tree cut is drawn from
+        (seed, epoch, step): the same on every process and after a resume.
+        """
+        loss, terms = cross_entropy_terms(logits, labels, self.hierarchy, self.level_weights)
+        if self.protect is None:
+            return loss, terms
+        cut_seed = derive_seed(self.data_seed, "tree cut", self.epoch, self.batch_idx)
+        extra, protect_terms = self.protect(logits, labels, cut_seed, dist.all_reduce_sum)
+        terms.update(protect_terms)
+        return loss + extra, terms
 
     def forward_backward(self, batch: dict) -> dict[str, float]:
         images, labels = self.parse_batch_train(batch)

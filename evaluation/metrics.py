@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import torch
 
+from ..hierarchy.cuts import node_ancestors
+
 if TYPE_CHECKING:  # only for type hints; metrics never need the class itself
     from ..hierarchy import Hierarchy
 
@@ -237,23 +239,6 @@ def hierarchical_distance_at_k(
     """
     per_sample = hierarchical_distance_topk(leaf_scores, true_leaf, hierarchy, k)
     return per_sample.mean().item() if per_sample.numel() else 0.0
-
-
-def node_ancestors(hierarchy: "Hierarchy") -> torch.Tensor:
-    """Long ``[num_nodes, num_levels]``: global id of each node's ancestor at every level, -1 below the node.
-
-    Column ``level(n)`` is ``n`` itself; columns above it are its ancestors (root excluded).
-    Read off the path of any leaf under the node, so it costs O(num_nodes * L).
-    """
-    ancestors = torch.as_tensor(hierarchy.ancestors_global).long()  # [num_leaves, L]
-    num_leaves, num_levels = ancestors.shape
-    leaves = torch.arange(num_leaves).repeat_interleave(num_levels)
-    first_leaf = torch.full((hierarchy.num_nodes,), num_leaves, dtype=torch.long)
-    first_leaf.scatter_reduce_(0, ancestors.reshape(-1), leaves, reduce="amin")
-    table = ancestors[first_leaf]  # [num_nodes, L]
-    node_level = torch.as_tensor(hierarchy.node_levels, dtype=torch.long)
-    below = torch.arange(num_levels)[None, :] > node_level[:, None]
-    return table.masked_fill(below, -1)
 
 
 _PARENTS_CACHE: dict[int, tuple] = {}  # id(hierarchy) -> (hierarchy, tables); by identity: hashing one hashes every path

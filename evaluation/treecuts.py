@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
-from .metrics import node_ancestors
+from ..hierarchy.cuts import cuts_from_expansion, draw_expansions, node_ancestors
 
 if TYPE_CHECKING:
     from ..hierarchy import Hierarchy
@@ -100,36 +100,20 @@ def _index_tables(hierarchy: "Hierarchy", masks: torch.Tensor, leaf_to_node: tor
             "item_masks": item_masks}
 
 
-def _cuts_from_expansion(expand: torch.Tensor, table: torch.Tensor, ancestors: torch.Tensor) -> tuple:
-    """Cut masks ``[C, num_nodes]`` and leaf maps ``[C, num_leaves]`` of expansion draws ``[C, num_nodes]``."""
-    num_levels = table.shape[1]
-    node_level = (table >= 0).sum(dim=1) - 1  # [num_nodes]
-    strict = torch.arange(num_levels)[None, :] < node_level[:, None]  # ancestor columns above the node
-    anc_expanded = expand[:, table.clamp(min=0)]  # [C, num_nodes, L]
-    reachable = (anc_expanded | ~strict[None]).all(dim=2)
-    masks = reachable & ~expand
-    on_path = ~expand[:, ancestors]  # [C, num_leaves, L]: not expanded along each leaf's path
-    stop = on_path.to(torch.int8).argmax(dim=2)  # first level where the path is cut (leaves never expand)
-    leaf_to_node = ancestors[torch.arange(ancestors.shape[0])[None, :], stop]
-    return masks, leaf_to_node
-
-
 def sample_tree_cuts(hierarchy: "Hierarchy", num_cuts: int = 25, seed: int = 0) -> TreeCuts:
     """Draw ``num_cuts`` distinct random tree cuts of ``hierarchy`` (see the module docstring)."""
     if num_cuts < 0:
         raise ValueError(f"TEST.TREE_CUTS.NUM: expected a number of cuts >= 0, got {num_cuts}")
     table = node_ancestors(hierarchy)
     ancestors = torch.as_tensor(hierarchy.ancestors_global).long()
-    internal = torch.tensor([bool(c) for c in hierarchy.children])  # [num_nodes]
     generator = torch.Generator().manual_seed(int(seed))
     seen: set[bytes] = set()
     masks, maps, rates = [], [], []
     for t in range(num_cuts):
         rate = DROP_RATES[t * len(DROP_RATES) // num_cuts]
         for _ in range(0, MAX_DRAWS, _CHUNK):
-            uniform = torch.rand(_CHUNK, hierarchy.num_nodes, generator=generator)
-            expand = (uniform >= rate) & internal[None, :]
-            chunk_masks, chunk_maps = _cuts_from_expansion(expand, table, ancestors)
+            expand = draw_expansions(hierarchy, rate, _CHUNK, generator)
+            chunk_masks, chunk_maps = cuts_from_expansion(expand, table, ancestors)
             fresh = next((i for i, m in enumerate(chunk_masks) if m.numpy().tobytes() not in seen), None)
             if fresh is not None:
                 seen.add(chunk_masks[fresh].numpy().tobytes())

@@ -27,7 +27,7 @@ from yacs.config import CfgNode as CN
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.kgcoop import KgCoOpModel
-from ..models.losses import cross_entropy_terms, knowledge_guidance_loss
+from ..models.losses import knowledge_guidance_loss
 from ..registry import register_trainer
 
 
@@ -59,7 +59,7 @@ class KgCoOp(HierarchicalCLIPTrainer):
 
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:
         logits, text = self.model.forward_with_text(images)
-        loss, terms = cross_entropy_terms(logits, labels, self.hierarchy, self.level_weights)
+        loss, terms = self.classification_loss(logits, labels)
         kg = knowledge_guidance_loss(text, self.model.handcrafted_features)
         terms["kg"] = kg
         return loss + float(self.trainer_cfg.W) * kg, terms

@@ -50,7 +50,7 @@ from ..config import deep_prompt_keys
 from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
-from ..models.losses import cross_entropy_terms, level_kl_divergence
+from ..models.losses import level_kl_divergence
 from ..models.prompt_aggregation import GaussianPromptAggregator, gaussian_epoch_weights, scaled_gpa_moments
 from ..models.promptsrc import PromptSRCModel
 from ..registry import register_trainer
@@ -88,7 +88,7 @@ class PromptSRC(HierarchicalCLIPTrainer):
     def compute_loss(self, images: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Any]]:
         c = self.trainer_cfg
         out = self.model.forward_train(images)
-        loss, terms = cross_entropy_terms(out.logits, labels, self.hierarchy, self.level_weights)
+        loss, terms = self.classification_loss(out.logits, labels)
         terms["l1_text"] = F.l1_loss(out.text, out.zs_text)
         terms["l1_image"] = F.l1_loss(out.image, out.zs_image)
         terms["kl"] = level_kl_divergence(out.logits, out.zs_logits, self.hierarchy.level_slices, self.level_weights)

@@ -5,6 +5,8 @@ a trainer registered before collection (``pytest --trainer-module FILE``, see co
 """
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from trainer_helpers import TRAIN_STEP_OPTIONS, first_batch, make_trainer
@@ -40,6 +42,29 @@ def test_train_steps_lower_the_loss(name, hiershapes_root, tmp_path):
     trainer.batch_idx, trainer.num_batches = 0, 10**6  # keep the LR fixed
     losses = [trainer.forward_backward(batch)["loss"] for _ in range(8)]
     assert losses[-1] < losses[0], losses
+
+
+#: ProTeCt's two terms (``LOSS.PROTECT``), each switched on alone
+PROTECT_TERMS = {"ncl": ("LOSS.PROTECT.NODE_WEIGHT", "1.0"), "dtl": ("LOSS.PROTECT.TREECUT_WEIGHT", "1.0")}
+
+
+@pytest.mark.parametrize("term", sorted(PROTECT_TERMS))
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_protect_losses_train_every_trainer(name, term, hiershapes_root, tmp_path):
+    trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"), "OPTIM.LR", "0.01", "OPTIM.WARMUP_EPOCH", "0",
+                           *PROTECT_TERMS[term], *TRAIN_STEP_OPTIONS.get(name, ()))
+    batch = first_batch(trainer)
+    trainer.set_model_mode("train")
+    trainer.epoch, trainer.batch_idx, trainer.num_batches = 0, 0, 10**6
+    summaries = [trainer.forward_backward(batch) for _ in range(8)]  # (HGCLIP builds its prototypes on the first)
+    assert all(math.isfinite(s[term]) and s[term] >= 0 for s in summaries)
+    assert summaries[-1]["loss"] < summaries[0]["loss"], [s["loss"] for s in summaries]
+    images, labels = trainer.parse_batch_train(batch)
+    trainer.model_zero_grad()
+    term_value, terms = trainer.protect(trainer.model(images), labels, cut_seed=0)
+    term_value.backward()  # the term alone reaches the learned prompts
+    grads = [p.grad for p in trainer.model.learner.parameters() if p.requires_grad]
+    assert sorted(terms) == [term] and any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
 @pytest.mark.parametrize("name", TRAINABLE)

@@ -24,6 +24,7 @@ from hgclip.evaluation.treecuts import (
     treecut_correct,
 )
 from hgclip.hierarchy import Hierarchy
+from hgclip.hierarchy.cuts import node_ancestors
 
 NEG = float("-inf")
 
@@ -148,7 +149,7 @@ def test_hierarchical_prf_consistent_predictions_equal_mean_level_accuracy(deep)
 
 
 def test_node_ancestors(deep):
-    table = metrics.node_ancestors(deep)
+    table = node_ancestors(deep)
     assert table[0].tolist() == [0, -1, -1]  # k1
     assert table[4].tolist() == [1, 4, -1]  # f3 under k2
     assert table[7].tolist() == [0, 3, 7]  # s2 under k1 > f2
