@@ -5,7 +5,9 @@
 * ``DATASET``: a ``configs/datasets/<name>.yaml`` (default ``hiershapes``, the embedded default).
 * ``TRAINER``: registered trainer names (default: every registered trainer, ``hgclip.registry.list_trainers()``;
   columns always follow the registry's table order: ZeroshotCLIP, CoOp, CoCoOp, VPT, MaPLe, KgCoOp,
-  PromptSRC, IVLP, HGCLIP, then any other registered trainer).
+  PromptSRC, IVLP, HGCLIP, then any other registered trainer), or ``TRAINER+VARIANT`` cells such as
+  ``MaPLe+ProTeCt``: the trainer with the config keys of ``configs/variants/<VARIANT>.yaml`` (one
+  column each, right after the trainer's own).
 * ``SEED``: integers (default 1).
 * after ``--``: config options passed to every run.
 
@@ -29,14 +31,15 @@ import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
+from ..common.config_io import flatten, read_yaml_mapping
 from ..common.paths import PACKAGE_ROOT
-from ..engine.run_dir import results_path, run_finished
+from ..engine.run_dir import RunDirError, check_recorded_config, results_path, run_finished
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
-from ..registry import has_parameters, list_trainers
+from ..registry import has_parameters, list_trainers, trainer_class
 from .base2new import run_train
 
 REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
@@ -45,6 +48,7 @@ PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER 
 EMBEDDED = "hiershapes"
 EMBEDDED_SHOTS = 16
 CONFIG_DIR = osp.join(REPO, "configs")
+VARIANT_DIR = osp.join(CONFIG_DIR, "variants")  # <NAME>.yaml: config keys a TRAINER+NAME cell adds to the trainer's
 
 
 class StaleRunError(SystemExit):
@@ -71,10 +75,33 @@ def available_datasets() -> list[str]:
     return sorted(osp.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".yaml"))
 
 
+def available_variants() -> list[str]:
+    """The names ``TRAINER+NAME`` cells accept: ``configs/variants/<NAME>.yaml``."""
+    if not osp.isdir(VARIANT_DIR):
+        return []
+    return sorted(osp.splitext(f)[0] for f in os.listdir(VARIANT_DIR) if f.endswith(".yaml"))
+
+
+def split_cell(cell: str) -> tuple[str, str]:
+    """``"MaPLe+ProTeCt"`` -> ``("MaPLe", "ProTeCt")``; a plain trainer -> ``(trainer, "")``."""
+    trainer, _, variant = cell.partition("+")
+    return trainer, variant
+
+
+def variant_options(variant: str) -> list[str]:
+    """The ``KEY VALUE`` options of ``configs/variants/<variant>.yaml`` (none for ``""``)."""
+    if not variant:
+        return []
+    path = osp.join(VARIANT_DIR, f"{variant}.yaml")
+    return [item for key, value in flatten(read_yaml_mapping(path)).items() for item in (key, repr(value))]
+
+
 def paper_order(names: Sequence[str]) -> list[str]:
-    """The paper's column order; trainers it does not know keep their given order, at the end."""
-    known = [n for n in PAPER_ORDER if n in names]
-    return known + [n for n in names if n not in PAPER_ORDER]
+    """The paper's column order (a ``TRAINER+VARIANT`` cell right after its trainer); others keep their order."""
+    position = {name: i for i, name in enumerate(PAPER_ORDER)}
+    known = [n for n in names if split_cell(n)[0] in position]
+    known.sort(key=lambda n: (position[split_cell(n)[0]], split_cell(n)[1] != "", names.index(n)))
+    return known + [n for n in names if split_cell(n)[0] not in position]
 
 
 def _is_int(token: str) -> bool:
@@ -85,8 +112,20 @@ def _is_int(token: str) -> bool:
     return True
 
 
-def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Sequence[str]) -> Plan:
-    """``[DATASET] [TRAINER ...] [SEED ...] [-- KEY VALUE ...]`` -> Plan, with one-line errors."""
+def _is_cell(token: str, registered: Sequence[str], variants: Sequence[str]) -> bool:
+    """``TRAINER+VARIANT`` of a registered trainer; an unknown variant stops with the list of known ones."""
+    trainer, variant = split_cell(token)
+    if not variant or trainer not in registered:
+        return False
+    if variant not in variants:
+        raise SystemExit(f"unknown variant {variant!r} in {token!r}: expected one of {', '.join(variants) or 'none'} "
+                         f"(configs/variants/<name>.yaml)")
+    return True
+
+
+def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Sequence[str],
+               variants: Sequence[str] = ()) -> Plan:
+    """``[DATASET] [TRAINER|TRAINER+VARIANT ...] [SEED ...] [-- KEY VALUE ...]`` -> Plan, with one-line errors."""
     tokens = list(tokens)
     opts: list[str] = []
     if "--" in tokens:
@@ -104,7 +143,7 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
             if int(token) in seeds:
                 raise SystemExit(f"seed {token} given twice")
             seeds.append(int(token))
-        elif token in registered:
+        elif token in registered or _is_cell(token, registered, variants):
             if seeds:
                 raise SystemExit(f"trainer {token!r} after the seeds: give DATASET, then TRAINERS, then SEEDS")
             if token not in trainers:
@@ -114,15 +153,20 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
         else:
             raise SystemExit(
                 f"unknown argument {token!r}: not a dataset ({', '.join(datasets)}), "
-                f"a registered trainer ({', '.join(paper_order(registered))}) or an integer seed"
+                f"a registered trainer ({', '.join(paper_order(registered))}), TRAINER+VARIANT "
+                f"({', '.join(variants) or 'no variants'}) or an integer seed"
             )
     if not trainers:
         trainers = [n for n in PAPER_ORDER if n in registered]
     return Plan(dataset=dataset, trainers=paper_order(trainers), seeds=seeds or [1], opts=opts)
 
 
-def config_for(trainer: str, dataset: str, environ: Optional[dict] = None) -> str:
-    """The trainer's config file for ``dataset`` (``CFG_<TRAINER>`` overrides); exits if it does not exist."""
+def config_for(cell: str, dataset: str, environ: Optional[dict] = None) -> str:
+    """The trainer's config file for ``dataset`` (``CFG_<TRAINER>`` overrides); exits if it does not exist.
+
+    A ``TRAINER+VARIANT`` cell uses its trainer's config (the variant adds keys on top).
+    """
+    trainer = split_cell(cell)[0]
     environ = os.environ if environ is None else environ
     variable = next((v for v in (f"CFG_{trainer}", f"CFG_{trainer.upper()}") if environ.get(v)), None)
     folder = osp.join(CONFIG_DIR, "trainers", trainer)
@@ -142,45 +186,56 @@ def config_for(trainer: str, dataset: str, environ: Optional[dict] = None) -> st
     return path
 
 
-def expected_fields(args: Sequence[str]) -> dict:
-    """What results.json must say for a run made with ``train.py args`` (the output path does not encode it)."""
+def expected_config(args: Sequence[str]) -> Any:
+    """The config ``train.py args`` would run with (the output path does not encode it)."""
     from . import train
 
-    cfg = train.setup_cfg(train.build_parser().parse_args(list(args)))
+    return train.setup_cfg(train.build_parser().parse_args(list(args)))
+
+
+def expected_fields(cfg: Any) -> dict:
+    """What results.json must say for a run made with ``cfg``."""
     return {"subsample": cfg.DATASET.SUBSAMPLE_CLASSES, "num_shots": cfg.DATASET.NUM_SHOTS, "seed": cfg.SEED,
             "backbone": cfg.MODEL.BACKBONE.NAME}
 
 
-def check_protocol(results: dict, run_dir: str, expected: dict) -> None:
-    """Refuse to reuse a finished run made with another protocol or backbone."""
-    for key, value in expected.items():
+def check_protocol(results: dict, run_dir: str, cfg: Any, trainer: str) -> None:
+    """Refuse to reuse a finished run made with another protocol, backbone or config (a variant's keys included)."""
+    for key, value in expected_fields(cfg).items():
         if key in results and results[key] != value:
             raise StaleRunError(f"{results_path(run_dir)}: {key} is {results[key]!r}, this "
                                 f"comparison needs {value!r}; delete that run or choose another OUTPUT")
+    try:
+        check_recorded_config(run_dir, cfg, trainer_class(trainer).CFG_KEY)
+    except RunDirError as error:
+        raise StaleRunError(f"{error}".replace("use a new --output-dir, or pass --overwrite to start it afresh",
+                                               "delete that run or choose another OUTPUT")) from None
 
 
-def run_dir_for(output: str, dataset: str, trainer: str, config: str, seed: int) -> str:
+def run_dir_for(output: str, dataset: str, cell: str, config: str, seed: int) -> str:
     cfg_name = osp.splitext(osp.basename(config))[0]
-    return osp.join(output, "compare", dataset, trainer, cfg_name, f"seed{seed}")
+    return osp.join(output, "compare", dataset, cell, cfg_name, f"seed{seed}")
 
 
-def train_args(ns: argparse.Namespace, plan: Plan, trainer: str, config: str, seed: int) -> list[str]:
-    """The ``train.py`` command line of one trainer x seed."""
+def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int) -> list[str]:
+    """The ``train.py`` command line of one cell (trainer or TRAINER+VARIANT) x seed."""
+    trainer, variant = split_cell(cell)
     return [
         "--root", ns.root, "--seed", str(seed), "--trainer", trainer,
         "--dataset-config-file", osp.join(CONFIG_DIR, "datasets", f"{plan.dataset}.yaml"),
-        "--config-file", config, "--output-dir", run_dir_for(ns.output, plan.dataset, trainer, config, seed),
-        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all", *plan.opts,
+        "--config-file", config, "--output-dir", run_dir_for(ns.output, plan.dataset, cell, config, seed),
+        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all", *variant_options(variant), *plan.opts,
     ]
 
 
-def run_one(ns: argparse.Namespace, plan: Plan, trainer: str, config: str, seed: int) -> str:
-    """Train (or just evaluate, for zero-shot) one trainer x seed unless it has finished; return its dir."""
-    run_dir = run_dir_for(ns.output, plan.dataset, trainer, config, seed)
-    label = f"{trainer} seed {seed}"
-    args = train_args(ns, plan, trainer, config, seed)
+def run_one(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int) -> str:
+    """Train (or just evaluate, for zero-shot) one cell x seed unless it has finished; return its dir."""
+    run_dir = run_dir_for(ns.output, plan.dataset, cell, config, seed)
+    label = f"{cell} seed {seed}"
+    args = train_args(ns, plan, cell, config, seed)
+    trainer = split_cell(cell)[0]
     if run_finished(run_dir, has_parameters(trainer)):
-        check_protocol(load_results(run_dir), run_dir, expected_fields(args))
+        check_protocol(load_results(run_dir), run_dir, expected_config(args), trainer)
         print(f"[{label}] finished run found in {run_dir}: skipped", flush=True)
         return run_dir
     if ns.no_run:
@@ -208,7 +263,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
         cut = argv.index("--")
         argv, opts = argv[:cut], argv[cut:]
     ns = build_parser().parse_intermixed_args(argv)
-    plan = parse_plan([*ns.tokens, *opts], registered_trainers(), available_datasets())
+    plan = parse_plan([*ns.tokens, *opts], registered_trainers(), available_datasets(), available_variants())
     if ns.shots is None:
         env = os.environ.get("SHOTS")
         ns.shots = int(env) if env else (EMBEDDED_SHOTS if plan.dataset == EMBEDDED else -1)

@@ -79,6 +79,17 @@ def explain_merge_error(error: BaseException, source: str, cfg: Any) -> InputErr
 
 def merge_config_file(cfg: Any, path: str) -> None:
     """``cfg.merge_from_file(path)`` with one-line errors (missing file, YAML syntax, unknown key, type)."""
+    loaded = read_yaml_mapping(path)
+    if not loaded:
+        return
+    try:
+        cfg.merge_from_other_cfg(type(cfg)(loaded))
+    except (KeyError, ValueError, AssertionError, TypeError) as error:
+        raise explain_merge_error(error, path, cfg) from None
+
+
+def read_yaml_mapping(path: str) -> dict:
+    """The mapping of config keys in a YAML file ({} when empty), with one-line errors naming the file and line."""
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory; expected a YAML config file")
     if not os.path.isfile(path):
@@ -98,13 +109,10 @@ def merge_config_file(cfg: Any, path: str) -> None:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise InputError(f"{path}{line}: YAML syntax error: {problem}") from None
     if loaded is None:
-        return
+        return {}
     if not isinstance(loaded, dict):
         raise InputError(f"{path}: expected a YAML mapping of config keys, got a {type(loaded).__name__}")
-    try:
-        cfg.merge_from_other_cfg(type(cfg)(loaded))
-    except (KeyError, ValueError, AssertionError, TypeError) as error:
-        raise explain_merge_error(error, path, cfg) from None
+    return loaded
 
 
 def merge_config_list(cfg: Any, opts: Sequence[str]) -> None:

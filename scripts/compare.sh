@@ -5,6 +5,7 @@
 #   bash scripts/compare.sh hiershapes CoOp HGCLIP 1 2 3     # some trainers, three seeds
 #   bash scripts/compare.sh fgvc_aircraft 1 2 3              # a real dataset with vit_b16_ep50_paper.yaml configs
 #   bash scripts/compare.sh hiershapes CoOp 1 -- OPTIM.MAX_EPOCH 5   # config options for every run after "--"
+#   bash scripts/compare.sh hiershapes MaPLe MaPLe+ProTeCt 1 2 3     # TRAINER+VARIANT: configs/variants/<VARIANT>.yaml on top
 #
 # Environment: DATA (dataset root, default ./data), OUTPUT (default ./output), SHOTS (DATASET.NUM_SHOTS;
 # default 16 on hiershapes, -1 = full training set otherwise), CFG_<TRAINER> (config file of one trainer,

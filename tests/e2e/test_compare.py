@@ -181,6 +181,43 @@ def test_parse_plan_errors_are_one_line(tokens, message):
     assert "\n" not in str(error.value)
 
 
+def test_trainer_variant_cells_follow_their_trainer():
+    variants = compare.available_variants()
+    assert "ProTeCt" in variants
+    plan = compare.parse_plan(["HGCLIP+ProTeCt", "CoOp+ProTeCt", "HGCLIP", "CoOp", "1"], REGISTERED, DATASETS, variants)
+    assert plan.trainers == ["CoOp", "CoOp+ProTeCt", "HGCLIP", "HGCLIP+ProTeCt"]
+    with pytest.raises(SystemExit, match="unknown variant 'Nope' in 'CoOp\\+Nope': expected one of .*ProTeCt"):
+        compare.parse_plan(["CoOp+Nope"], REGISTERED, DATASETS, variants)
+    with pytest.raises(SystemExit, match="unknown argument 'Nobody\\+ProTeCt'"):
+        compare.parse_plan(["Nobody+ProTeCt"], REGISTERED, DATASETS, variants)
+
+
+def test_a_variant_cell_runs_its_trainer_with_the_variant_keys(fake_env):
+    fake, output = fake_env
+    paths = compare.main(["--output", output, "HGCLIP", "HGCLIP+ProTeCt", "1"])
+    assert sorted(fake.calls) == [("HGCLIP", 1), ("HGCLIP", 1)]
+    run_dir = osp.join(output, "compare", "hiershapes", "HGCLIP+ProTeCt", "tiny_hiershapes", "seed1")
+    assert osp.isfile(osp.join(run_dir, "results.json"))
+    assert header_cells(open(paths["md"], encoding="utf-8").read()) == ["Dataset", "Level", "HGCLIP", "HGCLIP+ProTeCt"]
+    ns = compare.build_parser().parse_args(["--output", output])
+    ns.root, ns.shots = "data", 16
+    args = compare.train_args(ns, compare.Plan("hiershapes", ["HGCLIP+ProTeCt"], [1]), "HGCLIP+ProTeCt",
+                              compare.config_for("HGCLIP", "hiershapes", {}), 1)
+    assert args[args.index("--trainer") + 1] == "HGCLIP" and args[args.index("--output-dir") + 1] == run_dir
+    assert args[args.index("LOSS.PROTECT.NODE_WEIGHT") + 1] == "0.5"
+    assert args[args.index("LOSS.PROTECT.TREECUT_WEIGHT") + 1] == "1.0"
+
+
+def test_a_finished_run_recorded_with_another_config_is_not_reused(fake_env):
+    fake, output = fake_env
+    compare.main(["--output", output, "HGCLIP+ProTeCt", "1"])
+    run_dir = osp.join(output, "compare", "hiershapes", "HGCLIP+ProTeCt", "tiny_hiershapes", "seed1")
+    with open(osp.join(run_dir, "config.yaml"), "w", encoding="utf-8") as handle:  # as if made with NODE_WEIGHT 0.25
+        handle.write("LOSS:\n  PROTECT:\n    NODE_WEIGHT: 0.25\n")
+    with pytest.raises(SystemExit, match="LOSS.PROTECT.NODE_WEIGHT \\(0.25 -> 0.5\\).*delete that run"):
+        compare.main(["--output", output, "HGCLIP+ProTeCt", "1"])
+
+
 def test_config_for_embedded_paper_and_env(monkeypatch):
     trainers = osp.join(REPO, "configs", "trainers")
     assert compare.config_for("CoOp", "hiershapes", {}) == osp.join(trainers, "CoOp", "tiny_hiershapes.yaml")
