@@ -76,6 +76,7 @@ def _shell(cls: type, cfg: Any, hierarchy: Hierarchy, device: torch.device) -> A
     trainer.hierarchy = hierarchy
     weights = getattr(cfg.TRAINER[cls.CFG_KEY], "LEVEL_WEIGHTS", [])
     trainer.level_weights = resolve_level_weights(weights, hierarchy)
+    trainer.protect = None  # the LOSS terms are off in the benchmark, as by default
     return trainer
 
 
