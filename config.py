@@ -61,7 +61,8 @@ def _add_model_keys(cfg: CN) -> None:
 
 
 def _add_test_keys(cfg: CN) -> None:
-    # independent (per-level argmax, as HGCLIP) | bottom_up | top_down | path; top_down and path give valid paths
+    # independent (per-level argmax, as HGCLIP) | bottom_up | top_down | path | chils | chils_hat | chils_supagg
+    # (CHiLS: coarse classes through their leaves); only top_down and path give valid paths
     cfg.TEST.DECODING = "independent"
     cfg.TEST.TREE_CUTS = CN()
     cfg.TEST.TREE_CUTS.NUM = 25  # random tree cuts for the mean tree-cut accuracy (ProTeCt's 25); 0 = no MTA

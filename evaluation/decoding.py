@@ -8,8 +8,9 @@ alternatives that use only the hierarchy's level slices and ancestor tables
 * ``independent`` -- argmax of each level's logit slice (HGCLIP; the default).
   Paths are NOT guaranteed valid.
 * ``bottom_up``   -- softmax over the finest level only, then each coarser node
-  scores the summed probability of the leaves below it (pybioclip / CHiLS
-  ``supagg``-style marginalisation), and each level takes its own argmax. Paths are
+  scores the summed probability of the leaves below it (pybioclip-style
+  marginalisation; ``chils_supagg`` below also weighs it by the level's own
+  softmax), and each level takes its own argmax. Paths are
   NOT guaranteed valid: the argmax of a coarse marginal can sit above several
   medium leaves while the single best leaf lies elsewhere.
 * ``top_down``    -- greedy: argmax at the coarsest level, then at each finer level
@@ -17,9 +18,36 @@ alternatives that use only the hierarchy's level slices and ancestor tables
 * ``path``        -- exact MAP path: every leaf is one root-to-leaf path, scored by
   the sum of the per-level log-softmax scores of its nodes; the best leaf is
   predicted with all its ancestors. Always valid (also under ties).
+* ``chils``, ``chils_hat``, ``chils_supagg`` -- CHiLS (Novack et al., ICML 2023): a
+  coarse class is predicted through its subclasses. CHiLS is two-level; here, for
+  every level ``l`` above the finest, the *subclasses* of a node are the LEAVES under
+  it (in BREEDS, CHiLS's benchmark, a superclass's subclasses are the ImageNet leaf
+  classes below it, however deep), so with two levels this is exactly CHiLS. With
+  ``p_l`` the softmax over level ``l``'s nodes and ``p_L`` the softmax over the leaves
+  (``L`` the finest level), and ``P(n) = sum of p_L over the leaves under n``:
+
+  - ``chils``        (CHiLS's default reweighting): leaf ``s`` scores
+    ``p_L(s) * p_l(anc_l(s))``; level ``l`` predicts the ancestor of the best leaf.
+  - ``chils_hat``    (CHiLS's "hat" variant, which ignores ``p_l``): leaf ``s`` scores
+    ``p_L(s) * P(anc_l(s))``; level ``l`` predicts the ancestor of the best leaf.
+  - ``chils_supagg`` (CHiLS's "superclass aggregate"): node ``n`` scores
+    ``p_l(n) * P(n)``; level ``l`` predicts its argmax.
+
+  Scores are the LOGARITHMS of these products (the same ranking, no float underflow).
+  A node's score at level ``l`` is the best score of the leaves under it (``chils``,
+  ``chils_hat``), so each level's argmax is the CHiLS prediction and its top-5 is
+  defined; ties go to the lowest node index (``torch.argmax``; CHiLS's code takes the
+  lowest-index tied leaf instead, which differs only when tied leaves have different
+  ancestors). A node or leaf at ``-inf`` has probability 0 and scores ``-inf``. The finest level has
+  no subclasses: under all three it scores its own log-softmax, i.e. plain
+  zero-shot over the leaves (CHiLS reweights superclass predictions only). Paths are
+  NOT guaranteed valid: each coarse level follows its own best reweighted leaf while
+  the finest level takes the best plain leaf.
 
 Each method returns per-level SCORES (so the evaluator can also take top-5 from
-them); :func:`decode` reduces them to per-level local predictions ``[B, L]``.
+them); :func:`decode` reduces them to per-level local predictions ``[B, L]``. Every
+metric follows the decoder's scores except MTA (tree-cut accuracy), which restricts
+the raw all-node logits to each cut and so does not depend on the decoding.
 """
 from __future__ import annotations
 
@@ -42,6 +70,9 @@ __all__ = [
     "bottom_up_scores",
     "top_down_scores",
     "path_scores",
+    "chils_scores",
+    "chils_hat_scores",
+    "chils_supagg_scores",
 ]
 
 
@@ -119,6 +150,59 @@ def path_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor
     return scores
 
 
+def _node_max(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """``[B, size]``: the max of ``values`` ``[B, num_leaves]`` over the leaves each node holds (``-inf`` if none)."""
+    best = values.new_full((values.shape[0], size), float("-inf"))
+    return best.scatter_reduce_(1, index.expand(values.shape[0], -1), values, reduce="amax", include_self=True)
+
+
+def _node_logsumexp(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """``[B, size]``: log of the summed ``exp(values)`` over each node's leaves, shifted by the node's max.
+
+    The shift keeps ``log P(n)`` exact where every leaf probability underflows; a node whose
+    leaves are all ``-inf`` gets ``-inf`` (not the NaN of ``-inf - -inf``).
+    """
+    top = _node_max(values, index, size)
+    shift = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    summed = values.new_zeros(values.shape[0], size).index_add_(1, index, (values - shift[:, index]).exp())
+    return summed.log() + shift
+
+
+def _chils(logits: torch.Tensor, hierarchy: Hierarchy, rule: str) -> list[torch.Tensor]:
+    """Per-level log CHiLS scores under ``rule`` (``chils`` | ``hat`` | ``supagg``); see the module docstring."""
+    slices = [s.float().log_softmax(dim=-1) for s in hierarchy.split_logits(logits)]
+    leaf = slices[-1]  # log p_L(s), [B, num_leaves]
+    ancestors = hierarchy.ancestors.to(leaf.device)
+    scores = []
+    for level, size in enumerate(hierarchy.level_sizes[:-1]):
+        index = ancestors[:, level]  # the level-l ancestor of every leaf
+        if rule == "chils":  # log p_l(n) + max_{s under n} log p_L(s)
+            scores.append(slices[level] + _node_max(leaf, index, size))
+            continue
+        mass = _node_logsumexp(leaf, index, size)  # log P(n)
+        if rule == "hat":  # log P(n) + max_{s under n} log p_L(s)
+            scores.append(mass + _node_max(leaf, index, size))
+        else:  # supagg: log p_l(n) + log P(n)
+            scores.append(slices[level] + mass)
+    scores.append(leaf)
+    return scores
+
+
+def chils_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:
+    """CHiLS: level l node n scores ``log p_l(n) + max over its leaves s of log p_L(s)`` (the best reweighted leaf)."""
+    return _chils(logits, hierarchy, "chils")
+
+
+def chils_hat_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:
+    """CHiLS-hat: as :func:`chils_scores` with ``p_l(n)`` replaced by the leaf mass ``P(n)`` under n."""
+    return _chils(logits, hierarchy, "hat")
+
+
+def chils_supagg_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:
+    """CHiLS superclass aggregate: level l node n scores ``log p_l(n) + log P(n)``."""
+    return _chils(logits, hierarchy, "supagg")
+
+
 @dataclass(frozen=True)
 class Decoder:
     """A decoding rule: per-level scores, how predictions are read from them, and its guarantee.
@@ -150,6 +234,9 @@ DECODINGS: dict[str, Decoder] = {
     "bottom_up": Decoder("bottom_up", bottom_up_scores, valid_paths=False),
     "top_down": Decoder("top_down", top_down_scores, valid_paths=True),
     "path": Decoder("path", path_scores, valid_paths=True, from_leaf=True),
+    "chils": Decoder("chils", chils_scores, valid_paths=False),
+    "chils_hat": Decoder("chils_hat", chils_hat_scores, valid_paths=False),
+    "chils_supagg": Decoder("chils_supagg", chils_supagg_scores, valid_paths=False),
 }
 VALID_PATH_DECODINGS: tuple[str, ...] = tuple(name for name, d in DECODINGS.items() if d.valid_paths)
 

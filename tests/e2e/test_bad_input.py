@@ -225,7 +225,7 @@ CASES: list[tuple[str, Callable, str]] = [
         env.hiershapes, out, "DATALOADER.TEST.BATCH_SIZE", "-1"),
      r"DATALOADER\.TEST\.BATCH_SIZE is -1: expected a batch size >= 1"),
     ("config-bad-decoding", lambda env, out: hiershapes_args(env.hiershapes, out, "TEST.DECODING", "greedy"),
-     r"TEST\.DECODING is 'greedy': expected one of independent, bottom_up, top_down, path"),
+     r"TEST\.DECODING is 'greedy': expected one of independent, bottom_up, top_down, path, chils, chils_hat, chils_supagg"),
     ("config-directory-as-config-file", lambda env, out: replace_flag(
         hiershapes_args(env.hiershapes, out), "--config-file", env.tmp),
      r"is a directory; expected a YAML config file"),

@@ -80,10 +80,10 @@ def test_comparison_rows():
                 "accuracy": 50.0 + i, "full_path_accuracy": 50.0 + i, "mistake_severity": 1.25}
             for i, d in enumerate(DECODINGS)}
     headers, rows = eval_decoders.comparison_rows(runs)
-    assert headers == ["metric", "independent", "bottom_up", "top_down", "path"]
-    assert rows[0] == ["valid paths guaranteed", "no", "no", "yes", "yes"]
-    assert rows[1] == ["accuracy (%)", "50.00", "51.00", "52.00", "53.00"]
-    assert ["mistake_severity", "1.25", "1.25", "1.25", "1.25"] in rows  # a height: no unit
+    assert headers == ["metric", "independent", "bottom_up", "top_down", "path", "chils", "chils_hat", "chils_supagg"]
+    assert rows[0] == ["valid paths guaranteed", "no", "no", "yes", "yes", "no", "no", "no"]
+    assert rows[1] == ["accuracy (%)", "50.00", "51.00", "52.00", "53.00", "54.00", "55.00", "56.00"]
+    assert ["mistake_severity", *["1.25"] * 7] in rows  # a height: no unit
 
 
 @pytest.mark.slow
