@@ -180,3 +180,12 @@ def test_comparison_page(tmp_path):
     assert_self_contained(text)
     assert HOSTILE not in text and page_data(paths["html"])["rows"] == data["rows"]
 
+
+def test_benchmark_runs_at_a_small_size(tmp_path):
+    """``python -m hgclip.benchmarks.bench_html_report`` works; its timing is recorded in the docs, never asserted."""
+    from hgclip.benchmarks.bench_html_report import time_report
+
+    results = time_report(samples=2000, repeats=1, root=str(tmp_path))
+    assert set(results) == {"with images", "without images"}
+    assert results["with images"]["thumbnails"] > 0 and results["without images"]["thumbnails"] == 0
+    assert all(row["nodes"] == 1000 and row["samples"] == 2000 and row["seconds"] > 0 for row in results.values())
