@@ -72,6 +72,9 @@ def _add_test_keys(cfg: CN) -> None:
     # Dassl's TEST.PER_CLASS_RESULT (per-class accuracy of every level: log and results.json) and TEST.COMPUTE_CMAT
     # (cmat.json, one confusion matrix per level) are Dassl defaults, honoured by the Hierarchical evaluator
     cfg.TEST.SAVE_PREDICTIONS = False  # write predictions.jsonl: per sample, image path, true/predicted path, per-level top-5
+    # write report.html beside results.json: per-level table, the tree coloured by accuracy, the most confused pairs with
+    # their lowest common ancestor (and example images with TEST.SAVE_PREDICTIONS); one self-contained file
+    cfg.TEST.HTML_REPORT = True
 
 
 def _add_loss_keys(cfg: CN) -> None:

@@ -22,7 +22,7 @@ Each trainer x seed runs ``train.py`` in its own process into
 ``prompt_learner/checkpoint`` for trainable trainers) is not run again, provided its results.json
 reports the same class subset, shots, seed and backbone (else it stops: delete the run or change OUTPUT). A failed run does not stop
 the others: the report is written from what finished and the exit status is 1.
-Writes ``comparison.md``, ``comparison.csv`` and ``comparison.png`` into ``<output>/compare/<dataset>/``.
+Writes ``comparison.md``, ``comparison.csv``, ``comparison.png`` and ``comparison.html`` into ``<output>/compare/<dataset>/``.
 """
 from __future__ import annotations
 
@@ -293,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
     paths = write_reports(comparison, out_dir)
     print(f"\n{plan.dataset}: top-1 (%) per level and tree metrics, all classes, shots {ns.shots}, seeds {seeds}\n")
     print(comparison_markdown([comparison]))
-    for ext in ("md", "csv", "png"):
+    for ext in ("md", "csv", "png", "html"):
         print(f"{ext}: {paths[ext]}")
     if failures:
         missing = [t for t in plan.trainers if not runs[t]]

@@ -88,10 +88,10 @@ def learner_pointer(run_dir: str) -> str:
 
 #: (stem, extension) of every file an evaluation writes: ``<stem>.<ext>`` for the test split,
 #: ``<stem>_<split>.<ext>`` for another (results, confusions, the per-level plot, confusion
-#: matrices, per-sample predictions)
-CMAT_STEM, PREDICTIONS_STEM = "cmat", "predictions"
+#: matrices, per-sample predictions, the HTML report)
+CMAT_STEM, PREDICTIONS_STEM, HTML_REPORT_STEM = "cmat", "predictions", "report"
 EVALUATION_OUTPUTS = (("results", "json"), ("confusions", "json"), ("per_level", "png"), (CMAT_STEM, "json"),
-                      (PREDICTIONS_STEM, "jsonl"))
+                      (PREDICTIONS_STEM, "jsonl"), (HTML_REPORT_STEM, "html"))
 
 
 def evaluation_output_name(stem: str, extension: str, split: str = "test") -> str:
@@ -348,6 +348,7 @@ IGNORED_KEYS = (
     "TEST.PER_CLASS_RESULT",
     "TEST.COMPUTE_CMAT",
     "TEST.SAVE_PREDICTIONS",
+    "TEST.HTML_REPORT",
     "MODEL.BACKBONE.DOWNLOAD_ROOT",
     "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR",
     "TRAINER.HGCLIP.PROTOTYPES.BATCH_SIZE",

@@ -1,4 +1,5 @@
-"""Render method comparisons (``aggregate.compare_summary``) as the HGCLIP paper's Table 1, CSV and a bar chart.
+"""Render method comparisons (``aggregate.compare_summary``) as the HGCLIP paper's Table 1, CSV, a bar chart
+and a self-contained HTML page (:mod:`.html_page`).
 
 Table 1 layout: one row per dataset x level (l1 = coarsest), one column per method, top-1 (%)
 cells, the best method of each row in bold. Here each cell is ``mean ± std`` over seeds; with a
@@ -21,8 +22,10 @@ from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_text
 from . import metric_spec as spec
+from .html_page import COMPARISON, render_page
 
-__all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "write_reports"]
+__all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "comparison_html_data",
+           "write_reports"]
 
 MISSING = "-"
 FULL_PATH = spec.by_key(spec.FULL_PATH_ACCURACY)  # the row after the levels: every level right at once
@@ -179,10 +182,39 @@ def comparison_png(comparison: dict, dpi: int = 120) -> bytes:
     return buffer.getvalue()
 
 
+def _finite(value: Optional[float]) -> Optional[float]:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def comparison_html_data(comparison: dict, decimals: int = 2) -> dict:
+    """What ``comparison.html`` shows: the Table-1 rows (methods x levels and metrics), best means marked."""
+    trainers = list(comparison["trainers"])
+    rows = []
+    for label, _, metric_key, cells in _rows(comparison):
+        metric = spec.by_key(metric_key)
+        rows.append({
+            "label": label, "unit": metric.unit, "meaning": metric.meaning, "decimals": decimals,
+            "best": sorted(_best(cells, decimals, lowest=not metric.higher_is_better)),
+            "cells": {t: None if s is None or _finite(s["mean"]) is None else
+                      {"mean": _finite(s["mean"]), "std": _finite(s["std"]) or 0.0, "n": s["n"]}
+                      for t, s in cells.items()},
+        })
+    seeds = ", ".join(map(str, comparison["seeds"]))
+    notes = ["Cells: mean ± population std over seeds (just the mean with one seed); bold: best mean of the row "
+             "(lowest for the hierarchical distances). Rows l1.. are top-1 (%) per level, l1 = coarsest; "
+             "full path: every level right at once."]
+    configs = "; ".join(f"{t}: {s['config']}" for t, s in comparison["trainers"].items() if s.get("config"))
+    if configs:
+        notes.append(f"Configs: {configs}.")
+    return {"kind": COMPARISON, "title": f"Comparison on {comparison['dataset']}",
+            "subtitle": f"{len(trainers)} method(s), seed(s) {seeds}", "trainers": trainers, "rows": rows, "notes": notes}
+
+
 def write_reports(comparison: dict, out_dir: str) -> dict[str, str]:
-    """Write ``comparison.md``, ``comparison.csv`` and ``comparison.png`` into ``out_dir``; return their paths."""
-    paths = {ext: osp.join(out_dir, f"comparison.{ext}") for ext in ("md", "csv", "png")}
+    """Write ``comparison.md``, ``.csv``, ``.png`` and ``.html`` into ``out_dir``; return their paths by extension."""
+    paths = {ext: osp.join(out_dir, f"comparison.{ext}") for ext in ("md", "csv", "png", "html")}
     atomic_write_text(paths["md"], comparison_markdown([comparison]))
     atomic_write_text(paths["csv"], comparison_csv([comparison]))
     atomic_write_bytes(paths["png"], comparison_png(comparison))
+    atomic_write_text(paths["html"], render_page(comparison_html_data(comparison)))
     return paths

@@ -8,7 +8,7 @@ a single level named ``class``, so any Dassl trainer can use it.
 
 This module computes the numbers (:meth:`Hierarchical.compute`); what ``evaluate``
 prints and writes (the Dassl-style report, ``results.json``, ``confusions.json``,
-``per_level.png``, ``cmat.json``, ``predictions.jsonl``) lives in :mod:`.run_report`.
+``per_level.png``, ``cmat.json``, ``predictions.jsonl``, ``report.html``) lives in :mod:`.run_report`.
 
 Memory stays O(N * (L + number of tree cuts)): every metric that needs all-node
 scores (top-5, HCA, hierarchical distance@5, tree-cut accuracy) is reduced to
@@ -43,6 +43,8 @@ DEFAULT_NUM_CUTS = 25  # ProTeCt's number of evaluation tree cuts
 #: without ``TEST.CONFUSIONS_TOP_K`` (a bare Dassl config) no confusions.json is written, so the
 #: evaluator stays a drop-in that writes results.json only; hgclip/config.py sets 10.
 DEFAULT_CONFUSIONS_TOP_K = 0
+#: likewise no report.html without ``TEST.HTML_REPORT``; hgclip/config.py sets True.
+DEFAULT_HTML_REPORT = False
 
 
 @EVALUATOR_REGISTRY.register()
@@ -52,10 +54,11 @@ class Hierarchical(EvaluatorBase):
     Args:
         cfg: the experiment config (uses ``OUTPUT_DIR``, ``TEST.TREE_CUTS.{NUM, SEED}``,
             ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL``, ``TEST.PER_CLASS_RESULT``,
-            ``TEST.COMPUTE_CMAT``, ``TEST.SAVE_PREDICTIONS`` and, for results.json,
-            ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
+            ``TEST.COMPUTE_CMAT``, ``TEST.SAVE_PREDICTIONS``, ``TEST.HTML_REPORT`` and, for
+            results.json, ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
             missing from the config (a bare Dassl config) takes its ``hgclip/config.py``
-            value, except ``TEST.CONFUSIONS_TOP_K``: 0 there, i.e. no confusions.json.
+            value, except ``TEST.CONFUSIONS_TOP_K`` (0 there, i.e. no confusions.json) and
+            ``TEST.HTML_REPORT`` (False there, i.e. no report.html).
         lab2cname: leaf label -> class name (names the flat classes in confusions.json, cmat.json, ...).
         hierarchy: the dataset's :class:`~hierarchy.Hierarchy`; may also be
             attached later with ``evaluator.hierarchy = h`` (before ``process``).
@@ -100,6 +103,7 @@ class Hierarchical(EvaluatorBase):
         self.per_class = bool(cfg_get(cfg, "TEST.PER_CLASS_RESULT", False))
         self.compute_cmat = bool(cfg_get(cfg, "TEST.COMPUTE_CMAT", False))
         self.save_predictions = bool(cfg_get(cfg, "TEST.SAVE_PREDICTIONS", False))
+        self.html_report = bool(cfg_get(cfg, "TEST.HTML_REPORT", DEFAULT_HTML_REPORT))
         self.split = "test"
         #: set by the trainer (``num_shots_used``, ``num_processes``); added to results.json
         self.run_info: Optional[dict] = None
@@ -329,5 +333,5 @@ class Hierarchical(EvaluatorBase):
         self.last_results = scores.all_metrics
         print_report(scores)
         write_outputs(self.cfg, scores, self.split, self.decoding, self.confusions_top_k, self.plot,
-                      run_info=self.run_info, compute_cmat=self.compute_cmat)
+                      run_info=self.run_info, compute_cmat=self.compute_cmat, html=self.html_report)
         return scores.returned

@@ -1,5 +1,5 @@
 """What one evaluation prints and writes: the Dassl-style report, results.json and, on request,
-confusions.json, per_level.png, cmat.json and predictions.jsonl (:func:`output_files` names them all).
+confusions.json, per_level.png, cmat.json, predictions.jsonl and report.html (:func:`output_files` names them all).
 
 The printed report is ``=> result``, a per-level table, the summary lines, then ``* total: N`` and
 one ``* <key>: x.x%`` line per defined metric (what CoOp-style ``parse_test_res --keyword`` greps),
@@ -17,17 +17,19 @@ from typing import Any, Optional
 from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_json
-from ..engine.run_dir import CMAT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
+from ..engine.run_dir import CMAT_STEM, HTML_REPORT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
 from . import metric_spec as spec
 from .confusions import confusion_summary
 from .decoding import DECODINGS
+from .html_page import render_page
+from .html_report import DEFAULT_PAIRS, run_report_data
 from .optional_cfg import cfg_get
 from .per_class import cmat_json_text, confusion_matrices, print_per_class
 from .predictions import predictions_text
 from .scores import Scores
 
 __all__ = ["print_report", "results_payload", "write_outputs", "json_number", "output_files",
-           "CMAT_STEM", "PREDICTIONS_STEM"]
+           "CMAT_STEM", "PREDICTIONS_STEM", "HTML_REPORT_STEM"]
 
 
 
@@ -124,12 +126,13 @@ def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_inf
 
 
 def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusions_top_k: int, plot: bool,
-                  run_info: Optional[dict] = None, compute_cmat: bool = False) -> list[str]:
+                  run_info: Optional[dict] = None, compute_cmat: bool = False, html: bool = False) -> list[str]:
     """Write this evaluation's files into OUTPUT_DIR, each atomically; returns their paths.
 
     results.json always; confusions.json (``confusions_top_k`` > 0), per_level.png (``plot``),
-    cmat.json (``compute_cmat``) and predictions.jsonl (``scores.samples``, ``TEST.SAVE_PREDICTIONS``)
-    on request. Nothing without an OUTPUT_DIR.
+    cmat.json (``compute_cmat``), predictions.jsonl (``scores.samples``, ``TEST.SAVE_PREDICTIONS``)
+    and report.html (``html``, ``TEST.HTML_REPORT``; example images need the saved predictions'
+    image paths) on request. Nothing without an OUTPUT_DIR.
     """
     output_dir = cfg_get(cfg, "OUTPUT_DIR", "") or ""
     if not output_dir:
@@ -175,6 +178,11 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
     if scores.samples is not None:
         write(PREDICTIONS_STEM, "jsonl", predictions_text(scores.samples, scores.preds, scores.targets,
                                                           layout.level_names, scores.class_names), announce=True)
+    if html:
+        impaths = scores.samples.impaths if scores.samples is not None else None
+        data = run_report_data(payload, layout, scores.class_names, scores.preds, scores.targets, impaths=impaths,
+                               top_k=confusions_top_k or DEFAULT_PAIRS)
+        write(HTML_REPORT_STEM, "html", render_page(data), announce=True)
     _remove_stale(output_dir, split, written)
     return written
 

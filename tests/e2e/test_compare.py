@@ -139,7 +139,8 @@ def test_png_is_a_real_chart(comparison, tmp_path):
     data = comparison_png(comparison)
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     paths = write_reports(comparison, str(tmp_path / "out"))
-    assert sorted(osp.basename(p) for p in paths.values()) == ["comparison.csv", "comparison.md", "comparison.png"]
+    assert sorted(osp.basename(p) for p in paths.values()) == ["comparison.csv", "comparison.html", "comparison.md",
+                                                               "comparison.png"]
     assert osp.getsize(paths["png"]) > 1000
     with Image.open(paths["png"]) as image:
         assert image.format == "PNG" and image.mode in ("RGB", "RGBA")
@@ -278,7 +279,8 @@ def test_main_skips_finished_runs(fake_env, capsys):
     assert sorted(fake.calls) == [("CoOp", 2), ("HGCLIP", 1), ("HGCLIP", 2), ("ZeroshotCLIP", 2)]
     out = capsys.readouterr().out
     assert "[CoOp seed 1] finished run found" in out and "[ZeroshotCLIP seed 1] finished run found" in out
-    assert paths["png"] == osp.join(base, "comparison.png") and out.rstrip().endswith(f"png: {paths['png']}")
+    assert paths["png"] == osp.join(base, "comparison.png") and f"png: {paths['png']}\n" in out
+    assert out.rstrip().endswith(f"html: {paths['html']}") and osp.isfile(paths["html"])
     table = open(paths["md"], encoding="utf-8").read()
     assert header_cells(table) == ["Dataset", "Level", "ZeroshotCLIP", "CoOp", "HGCLIP"]
     assert "**75.50 ± 23.50**" in table  # CoOp (99+52)/2
@@ -355,7 +357,7 @@ def test_compare_sh_end_to_end(tmp_path, hiershapes_root):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     base = tmp_path / "output" / "compare" / "hiershapes"
-    for name in ("comparison.md", "comparison.csv", "comparison.png"):
+    for name in ("comparison.md", "comparison.csv", "comparison.png", "comparison.html"):
         assert (base / name).stat().st_size > 0
     assert (base / "CoOp" / "tiny_hiershapes" / "seed1" / "prompt_learner" / "checkpoint").is_file()
     table = (base / "comparison.md").read_text()

@@ -134,14 +134,15 @@ def test_confusions_json_most_confused_pairs(toy, tmp_path):
     assert val["per_level"]["fine"]["pairs"][0]["true_name"] == "dog"
 
 
-def test_project_config_writes_confusions_and_optional_png(toy, tmp_path):
+def test_project_config_writes_confusions_report_and_optional_png(toy, tmp_path):
     cfg = get_cfg()
     cfg.OUTPUT_DIR = str(tmp_path)
     evaluator = Hierarchical(cfg, hierarchy=toy)
     assert (evaluator.num_cuts, evaluator.cuts_seed, evaluator.confusions_top_k, evaluator.plot) == (25, 0, 10, False)
+    assert evaluator.html_report is True
     evaluator.process(TOY_LOGITS, TOY_LABELS)
     evaluator.evaluate()
-    assert sorted(os.listdir(tmp_path)) == ["confusions.json", "results.json"]
+    assert sorted(os.listdir(tmp_path)) == ["confusions.json", "report.html", "results.json"]
 
     from PIL import Image
 
