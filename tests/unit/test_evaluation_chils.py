@@ -33,19 +33,6 @@ def probs(scores: list[torch.Tensor]) -> list[list[float]]:
     return [s[0].exp().tolist() for s in scores]
 
 
-@pytest.fixture
-def toy() -> Hierarchy:
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
-
-
-@pytest.fixture
-def deep() -> Hierarchy:
-    return Hierarchy(
-        ("kingdom", "family", "species"),
-        [("k1", "f1", "s0"), ("k1", "f1", "s1"), ("k1", "f2", "s2"), ("k2", "f3", "s3")],
-    )
-
-
 # --------------------------------------------------------------------------- two levels (CHiLS itself)
 def test_two_levels_hand_computed(toy):
     # p(coarse) = animal .6, vehicle .4; p(fine) = cat .25, dog .25, car .5; P(animal) = P(vehicle) = .5

@@ -27,12 +27,6 @@ def make_cfg(output_dir: str = "", subsample: bool = True) -> CfgNode:
     return cfg
 
 
-@pytest.fixture
-def toy() -> Hierarchy:
-    """Global node order: animal vehicle | cat dog car."""
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
-
-
 # 3 samples (see test_evaluation_metrics): correct+consistent; fine wrong, inconsistent; both wrong, consistent
 TOY_LOGITS = torch.tensor(
     [

@@ -11,6 +11,8 @@ import re
 
 import pytest
 import torch
+from evaluator_helpers import LABELS, LOGITS
+from evaluator_helpers import make_cfg as toy_cfg
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
@@ -23,23 +25,11 @@ from hgclip.evaluation.thumbnails import thumbnail_base64
 from hgclip.hierarchy import Hierarchy
 
 HOSTILE = '</script><img src=x onerror=alert(1)>'
-# global order: animal vehicle | cat dog car; gt cat -> (animal, cat); gt dog -> (animal, car); gt car -> (animal, dog)
-LOGITS = torch.tensor([[3.0, 0.0, 3.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0, 3.0], [3.0, 0.0, 0.0, 3.0, 0.0]])
-LABELS = torch.tensor([0, 1, 2])
 
 
 def make_cfg(output_dir: str, **test_keys) -> CfgNode:
-    cfg = CfgNode()
-    cfg.OUTPUT_DIR = output_dir
-    cfg.TRAINER = CfgNode({"NAME": "HGCLIP"})
-    cfg.DATASET = CfgNode({"NAME": "Toy"})
-    cfg.TEST = CfgNode({"EVALUATOR": "Hierarchical", "HTML_REPORT": True, **test_keys})
-    return cfg
-
-
-@pytest.fixture
-def toy() -> Hierarchy:
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
+    """The toy evaluation's config, with the report on unless a test says otherwise."""
+    return toy_cfg(output_dir, **{"HTML_REPORT": True, **test_keys})
 
 
 def page_data(path) -> dict:

@@ -7,32 +7,12 @@ import os
 
 import pytest
 import torch
-from yacs.config import CfgNode
+from evaluator_helpers import LABELS, LOGITS, make_cfg
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
 from hgclip.evaluation import Hierarchical
 from hgclip.evaluation.metric_spec import PER_CLASS_ACCURACY
 from hgclip.evaluation.run_report import output_files
-from hgclip.hierarchy import Hierarchy
-
-# gt cat -> (animal, cat); gt dog -> (animal, car); gt car -> (animal, dog)
-LOGITS = torch.tensor([[3.0, 0.0, 3.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0, 3.0], [3.0, 0.0, 0.0, 3.0, 0.0]])
-LABELS = torch.tensor([0, 1, 2])
-
-
-def make_cfg(output_dir: str, **test_keys) -> CfgNode:
-    cfg = CfgNode()
-    cfg.OUTPUT_DIR = output_dir
-    cfg.TRAINER = CfgNode({"NAME": "HGCLIP"})
-    cfg.DATASET = CfgNode({"NAME": "Toy"})
-    cfg.TEST = CfgNode({"EVALUATOR": "Hierarchical", **test_keys})
-    return cfg
-
-
-@pytest.fixture
-def toy() -> Hierarchy:
-    """Global node order: animal vehicle | cat dog car."""
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
 
 
 def read_jsonl(path) -> list[dict]:

@@ -27,11 +27,6 @@ TOY_LOGITS = torch.tensor([
 TOY_LABELS = torch.tensor([0, 1, 2])
 
 
-@pytest.fixture
-def toy() -> Hierarchy:
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
-
-
 def make_cfg(output_dir: str = "", **test_keys) -> CfgNode:
     cfg = CfgNode()
     cfg.OUTPUT_DIR = output_dir

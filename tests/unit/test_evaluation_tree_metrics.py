@@ -29,19 +29,6 @@ from hgclip.hierarchy.cuts import node_ancestors
 NEG = float("-inf")
 
 
-@pytest.fixture
-def toy() -> Hierarchy:
-    return Hierarchy(("coarse", "fine"), [("animal", "cat"), ("animal", "dog"), ("vehicle", "car")])
-
-
-@pytest.fixture
-def deep() -> Hierarchy:
-    return Hierarchy(
-        ("kingdom", "family", "species"),
-        [("k1", "f1", "s0"), ("k1", "f1", "s1"), ("k1", "f2", "s2"), ("k2", "f3", "s3")],
-    )
-
-
 def four_levels(sizes=(3, 6, 12, 30)) -> Hierarchy:
     """A 4-level tree where node j of level l+1 hangs under node j * size_l // size_{l+1}."""
     paths = []
