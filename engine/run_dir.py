@@ -172,6 +172,15 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_digest(path: str) -> str:
+    """sha256 of a file's contents: what an evaluation records of the model files it loaded."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_digests(model_dir: str) -> dict[str, str]:
     path = os.path.join(model_dir, DIGEST_FILE)
     digests: dict[str, str] = {}
@@ -439,10 +448,22 @@ def check_recorded_inputs(output_dir: str, inputs: dict) -> None:
                           "(same paths, other contents); use a new --output-dir, or pass --overwrite to start it afresh")
 
 
-def record_inputs(output_dir: str, inputs: dict) -> str:
-    """Write the inputs' fingerprints beside the recorded config (atomically)."""
+def record_inputs(output_dir: str, inputs: dict, keep_recorded: bool = False) -> str:
+    """Write the inputs' fingerprints beside the recorded config (atomically).
+
+    ``keep_recorded``: an evaluation into a training directory adds what it evaluated (the checkpoint it
+    loaded) to the training's record instead of dropping the fingerprints of what the model was trained on.
+    """
     path = os.path.join(output_dir, INPUTS_FILE)
-    atomic_write_text(path, json.dumps(inputs, indent=1, sort_keys=True) + "\n")
+    recorded: dict = {}
+    if keep_recorded:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+            recorded = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            recorded = {}
+    atomic_write_text(path, json.dumps({**recorded, **inputs}, indent=1, sort_keys=True) + "\n")
     return path
 
 
