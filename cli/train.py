@@ -51,6 +51,7 @@ from ..engine.run_dir import (
     RunLock,
     check_recorded_config,
     check_recorded_inputs,
+    clear_evaluation_outputs,
     clear_run,
     holds_checkpoints,
     read_recorded_config,
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--overwrite", action="store_true",
                         help="start the output directory afresh even if it was run with another config or on "
-                             "other inputs (training: its checkpoints, results and tensorboard logs are deleted)")
+                             "other inputs (training: its checkpoints, results and tensorboard logs are deleted; "
+                             "--eval-only: its evaluation outputs)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--show-config", action="store_true",
                         help="also print the arguments, the config and the environment on the terminal (always in log.txt)")
@@ -201,11 +203,11 @@ def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:
     """Take the directory's lock, then check (or, with --overwrite, clear) what an earlier run left there."""
     lock.acquire()
     try:
-        if args.overwrite and not args.eval_only:
-            removed = clear_run(cfg.OUTPUT_DIR)
+        if args.overwrite:  # an evaluation keeps the checkpoints (and a training's config), not what was evaluated
+            removed = clear_evaluation_outputs(cfg.OUTPUT_DIR) if args.eval_only else clear_run(cfg.OUTPUT_DIR)
             if removed:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.OUTPUT_DIR}")
-        elif not args.overwrite:
+        else:
             check_recorded_config(cfg.OUTPUT_DIR, cfg, trainer_key(cfg))
         if cfg.RESUME and os.path.abspath(cfg.RESUME) != os.path.abspath(cfg.OUTPUT_DIR):
             check_recorded_config(cfg.RESUME, cfg, trainer_key(cfg), resuming=True)

@@ -32,7 +32,10 @@ elsewhere call it, so the names below appear nowhere else):
 A run is finished (:func:`run_finished`) when it has its ``results.json`` and, for a
 trainer with parameters, its learner's ``checkpoint`` pointer. ``--overwrite``
 (:func:`clear_run`) starts a training directory afresh: its checkpoints, results and
-tensorboard logs are deleted (``log.txt`` files are kept).
+tensorboard logs are deleted (``log.txt`` files are kept). Every output belongs to the run that
+wrote it: a run deletes the earlier evaluation outputs it would replace before it starts
+(:func:`clear_evaluation_outputs`), and ``inputs.json`` (:func:`check_recorded_inputs`) tells
+whether the files a directory was run on still have the contents they had.
 """
 from __future__ import annotations
 
@@ -108,6 +111,24 @@ def evaluation_outputs(split: str = "test") -> list[str]:
 def _is_evaluation_output(name: str) -> bool:
     return any(name == f"{stem}.{ext}" or (name.startswith(f"{stem}_") and name.endswith(f".{ext}"))
                for stem, ext in EVALUATION_OUTPUTS)
+
+
+def clear_evaluation_outputs(output_dir: str, split: Optional[str] = None) -> list[str]:
+    """Delete the evaluation outputs in ``output_dir`` (of ``split`` only, or of every split); return their names.
+
+    A run does this before it writes its own: should it crash midway, no file of an earlier
+    evaluation is left beside its outputs as if this run had produced it (issue 18, item 5).
+    """
+    if not os.path.isdir(output_dir):
+        return []
+    wanted = set(evaluation_outputs(split)) if split is not None else None
+    removed = []
+    for name in sorted(os.listdir(output_dir)):
+        path = os.path.join(output_dir, name)
+        if (name in wanted if wanted is not None else _is_evaluation_output(name)) and os.path.isfile(path):
+            os.remove(path)
+            removed.append(name)
+    return removed
 
 
 INPUTS_FILE = "inputs.json"  # content fingerprints of what the numbers depend on (see check_recorded_inputs)

@@ -1,18 +1,23 @@
-"""Every output of a run belongs to that run (issue 18, item 1).
+"""Every output of a run belongs to that run (issue 18, items 1 and 5).
 
 * an evaluation-only run records the fingerprints of what it evaluated (hierarchy, test images, CLIP
   weights, the model files it loaded) and a re-run on other contents at the same paths is refused;
+* a run that fails or is killed midway leaves no earlier evaluation's results.json beside its own files.
 """
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
+import re
 import shutil
+import signal
 import subprocess
+import sys
 
-from run_helpers import check_ok, make_image_folder, metrics, results, run_train, train_args
+from run_helpers import REPO, check_ok, environment, make_image_folder, metrics, results, run_train, train_args
 
-from hgclip.engine.run_dir import read_verified, write_checkpoint
+from hgclip.engine.run_dir import read_verified, run_finished, write_checkpoint
 
 
 def _inputs(run_dir: str) -> dict:
@@ -91,3 +96,52 @@ def test_a_zero_shot_evaluation_whose_hierarchy_changed_at_the_same_path_is_refu
     line = _one_error_line(run_train(args))
     assert "inputs.json: this directory was run on other inputs: hierarchy changed" in line, line
     assert _read(osp.join(out, "results.json")) == first
+
+
+# ---------------------------------------------------------------------- item 5: crashed runs
+def test_an_evaluation_that_fails_while_writing_leaves_no_earlier_results(baseline_run, tmp_path):
+    """The earlier evaluation's outputs go before the new one starts, and results.json is written last: a failure
+    after some outputs leaves this run's files and no results.json (not finished), never a mix of two runs."""
+    out = str(tmp_path / "eval")
+    args = _evaluate(baseline_run["root"], out, baseline_run["dir"], "TEST.COMPUTE_CMAT", "True",
+                     "TEST.SAVE_PREDICTIONS", "True")
+    check_ok(run_train(args))
+    assert {"results.json", "confusions.json", "cmat.json", "predictions.jsonl"} <= set(os.listdir(out))
+    stamp = {name: os.stat(osp.join(out, name)).st_mtime_ns for name in ("confusions.json", "cmat.json")}
+
+    os.remove(osp.join(out, "predictions.jsonl"))
+    os.makedirs(osp.join(out, "predictions.jsonl", "in-the-way"))  # the next write of it fails
+    line = _one_error_line(run_train(args))
+    assert "predictions.jsonl" in line, line
+    assert not osp.exists(osp.join(out, "results.json")), "an earlier results.json presented as this run's"
+    for name, before in stamp.items():  # what it wrote before failing is this run's
+        assert os.stat(osp.join(out, name)).st_mtime_ns > before, name
+    assert not any(name.startswith(".tmp-") for name in os.listdir(out))
+
+    shutil.rmtree(osp.join(out, "predictions.jsonl"))
+    check_ok(run_train(args))  # the same command again completes the evaluation
+    assert metrics(results(out)) == metrics(results(baseline_run["dir"]))
+
+
+def test_a_training_killed_beside_an_earlier_evaluation_is_not_finished(baseline_run, tmp_path):
+    """A directory holding an evaluation's results.json, then a training of the same config killed after its
+    first checkpoint: before, the old results.json and the new checkpoint made it look finished (base2new
+    would have skipped its training)."""
+    out = str(tmp_path / "run")
+    check_ok(run_train(_evaluate(baseline_run["root"], out, baseline_run["dir"])))
+    assert osp.isfile(osp.join(out, "results.json"))
+
+    command = [sys.executable, osp.join(REPO, "train.py"), *train_args(baseline_run["root"], out)]
+    marker = re.compile(r"Checkpoint saved to .*model\.pth\.tar-1$")
+    with subprocess.Popen(command, cwd=REPO, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if marker.search(line.rstrip()):
+                process.send_signal(signal.SIGKILL)  # epoch 1 of 2 done
+                break
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert osp.isfile(osp.join(out, "prompt_learner", "model.pth.tar-1"))
+    assert not osp.exists(osp.join(out, "results.json")) and not osp.exists(osp.join(out, "confusions.json"))
+    assert not run_finished(out)
