@@ -195,8 +195,11 @@ def log_only(text: str) -> None:
     """Write to ``log.txt`` but not to the terminal (the logger's file, under either engine)."""
     handle = getattr(sys.stdout, "file", None)
     if handle is not None and not getattr(handle, "closed", False):
-        handle.write(text if text.endswith("\n") else text + "\n")
-        handle.flush()
+        try:
+            handle.write(text if text.endswith("\n") else text + "\n")
+            handle.flush()
+        except OSError:
+            pass  # a full disk: the line still reaches the terminal, which is what matters
 
 
 def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:

@@ -1,8 +1,10 @@
-"""Every output of a run belongs to that run (issue 18, items 1 and 5).
+"""Every output of a run belongs to that run (issue 18, items 1 and 5; storage errors).
 
 * an evaluation-only run records the fingerprints of what it evaluated (hierarchy, test images, CLIP
   weights, the model files it loaded) and a re-run on other contents at the same paths is refused;
-* a run that fails or is killed midway leaves no earlier evaluation's results.json beside its own files.
+* a run that fails or is killed midway leaves no earlier evaluation's results.json beside its own files;
+* a full disk or a read-only output directory ends in one line naming the file, and what was
+  written before stays intact.
 """
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 
+import pytest
+import torch
 from run_helpers import REPO, check_ok, environment, make_image_folder, metrics, results, run_train, train_args
 
 from hgclip.engine.run_dir import read_verified, run_finished, write_checkpoint
@@ -145,3 +150,68 @@ def test_a_training_killed_beside_an_earlier_evaluation_is_not_finished(baseline
     assert osp.isfile(osp.join(out, "prompt_learner", "model.pth.tar-1"))
     assert not osp.exists(osp.join(out, "results.json")) and not osp.exists(osp.join(out, "confusions.json"))
     assert not run_finished(out)
+
+
+# ---------------------------------------------------------------------- storage errors
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """``mounted(size, read_only)``: a folder on its own file system (a tmpfs of ``size``, or a read-only bind
+    mount of a folder); skipped where this process may not mount (not root, no CAP_SYS_ADMIN, no mount)."""
+    points: list[str] = []
+
+    def mount(*, size: str = "", read_only_of: str = "") -> str:
+        point = str(tmp_path / f"mnt-{uuid.uuid4().hex[:8]}")
+        os.makedirs(point)
+        try:
+            if read_only_of:
+                _mount("--bind", read_only_of, point)
+                points.append(point)
+                _mount("-o", "remount,ro,bind", point)
+            else:
+                _mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", point)
+                points.append(point)
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", "") or str(error)
+            pytest.skip(f"cannot mount a file system here ({' '.join(detail.split())[:120]}); needs root or "
+                        "CAP_SYS_ADMIN")
+        return point
+
+    yield mount
+    for point in reversed(points):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def test_a_full_disk_ends_in_one_line_naming_the_file_and_keeps_what_was_written(baseline_run, tmp_path, mounted):
+    """A tmpfs with room for one checkpoint: the second one does not fit."""
+    size = os.path.getsize(osp.join(baseline_run["dir"], "prompt_learner", "model.pth.tar-1"))
+    disk = mounted(size=str(size + 1024 * 1024))  # one checkpoint, the logs and the small files
+    out = osp.join(disk, "run")
+    line = _one_error_line(run_train(train_args(baseline_run["root"], out)))
+    second = osp.join(out, "prompt_learner", "model.pth.tar-2")
+    assert line == f"error: {second}: No space left on device", line
+
+    learner = osp.join(out, "prompt_learner")
+    assert sorted(os.listdir(learner)) == ["checkpoint", "checkpoints.sha256", "model.pth.tar-1"]  # no half file
+    first = read_verified(osp.join(learner, "model.pth.tar-1"))  # complete: its digest matches
+    expected = torch.load(osp.join(baseline_run["dir"], "prompt_learner", "model.pth.tar-1"), map_location="cpu",
+                          weights_only=False)
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(first["state_dict"][key], value), key
+    assert _read(osp.join(learner, "checkpoint")).strip() == "model.pth.tar-1"
+    assert set(_inputs(out)) == {"hierarchy", "training_images", "test_images", "backbone"}
+    assert line in _read(osp.join(out, "log.txt"))  # the log has the line too (there was room for it)
+    assert not osp.exists(osp.join(out, "results.json"))
+
+
+def test_a_read_only_output_directory_ends_in_one_line_and_is_left_as_it_was(baseline_run, tmp_path, mounted):
+    source = str(tmp_path / "finished")
+    shutil.copytree(baseline_run["dir"], source)
+    before = {name: _read(osp.join(source, name)) for name in ("results.json", "config.yaml", "inputs.json")}
+    out = mounted(read_only_of=source)
+    line = _one_error_line(run_train(_evaluate(baseline_run["root"], out, out)))
+    assert line == f"error: {osp.join(out, 'run.lock')}: Read-only file system", line
+    assert {name: _read(osp.join(out, name)) for name in before} == before
