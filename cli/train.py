@@ -233,7 +233,7 @@ def claim_evaluation(cfg: Any, args: argparse.Namespace, trainer: Any) -> None:
     must match what the directory recorded, unless ``--overwrite``: the same paths with other contents
     (a retrained model, an edited hierarchy file) stop the run in one line instead of replacing
     results.json with numbers of another evaluation. Into a training directory the training's record
-    is kept and the checkpoint added.
+    is kept and the model's added.
     """
     fingerprints = getattr(trainer, "evaluation_fingerprints", None)
     inputs = fingerprints() if fingerprints is not None else {}  # a checkout's trainer may not say

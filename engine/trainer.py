@@ -294,11 +294,11 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
 
     def evaluation_fingerprints(self) -> dict:
         """What an evaluation-only run's numbers depend on besides its config: the hierarchy, the test images,
-        the CLIP weights and the sha256 of every model file it loaded (``checkpoint``; none for ZeroshotCLIP)."""
+        the CLIP weights and the sha256 of every model file it loaded (``model``; none for ZeroshotCLIP)."""
         inputs = self.input_fingerprints()
         del inputs["training_images"]  # the loaded model stands for its training (a subclass may add them back)
         if self.loaded_files:
-            inputs["checkpoint"] = dict(sorted(self.loaded_files.items()))
+            inputs["model"] = dict(sorted(self.loaded_files.items()))
         return inputs
 
     def run_epoch(self) -> None:

@@ -55,8 +55,8 @@ def test_an_evaluation_of_a_model_retrained_at_the_same_path_is_refused(baseline
     args = _evaluate(baseline_run["root"], out, model)
     check_ok(run_train(args))
     recorded = _inputs(out)
-    assert set(recorded) == {"hierarchy", "test_images", "backbone", "checkpoint"}
-    assert set(recorded["checkpoint"]) == {"prompt_learner", "prototypes.pt"}
+    assert set(recorded) == {"hierarchy", "test_images", "backbone", "model"}
+    assert set(recorded["model"]) == {"prompt_learner", "prototypes.pt"}
     assert metrics(results(out)) == metrics(results(baseline_run["dir"]))  # the trained model's numbers
     check_ok(run_train(args))  # the same model again: allowed
     first = _read(osp.join(out, "results.json"))
@@ -64,23 +64,23 @@ def test_an_evaluation_of_a_model_retrained_at_the_same_path_is_refused(baseline
     learner = osp.join(model, "prompt_learner")  # "retrained": epoch 1's weights now under epoch 2's name
     write_checkpoint(read_verified(osp.join(learner, "model.pth.tar-1")), learner, "model.pth.tar-2")
     line = _one_error_line(run_train(args))
-    assert "inputs.json: this directory was run on other inputs: checkpoint changed" in line, line
+    assert "inputs.json: this directory was run on other inputs: model changed" in line, line
     assert _read(osp.join(out, "results.json")) == first
 
     check_ok(run_train(["--overwrite", *args]))  # start the evaluation afresh: the new model's record
-    assert _inputs(out)["checkpoint"]["prompt_learner"] != recorded["checkpoint"]["prompt_learner"]
+    assert _inputs(out)["model"]["prompt_learner"] != recorded["model"]["prompt_learner"]
     assert metrics(results(out)) != metrics(results(baseline_run["dir"]))
 
 
 def test_an_evaluation_into_its_training_directory_keeps_the_training_record(baseline_run, tmp_path):
     """base2new re-evaluates a finished seed into its own directory: the training's fingerprints stay, the
-    checkpoint is added."""
+    model's are added."""
     model = str(tmp_path / "model")
     shutil.copytree(baseline_run["dir"], model)
     training = _inputs(model)
     check_ok(run_train(_evaluate(baseline_run["root"], model, model)))
     recorded = _inputs(model)
-    assert {key: recorded[key] for key in training} == training and "checkpoint" in recorded
+    assert {key: recorded[key] for key in training} == training and "model" in recorded
     assert metrics(results(model)) == metrics(results(baseline_run["dir"]))
 
 
