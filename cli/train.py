@@ -50,10 +50,13 @@ from ..engine.dassl_api import (
 from ..engine.run_dir import (
     RunLock,
     check_recorded_config,
+    check_recorded_inputs,
+    clear_evaluation_outputs,
     clear_run,
     holds_checkpoints,
     read_recorded_config,
     record_config,
+    record_inputs,
 )
 from ..registry import has_parameters, import_trainer_module, list_trainers
 
@@ -80,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--overwrite", action="store_true",
-                        help="start the output directory afresh even if it was run with another config "
-                             "(training: its checkpoints, results and tensorboard logs are deleted)")
+                        help="start the output directory afresh even if it was run with another config or on "
+                             "other inputs (training: its checkpoints, results and tensorboard logs are deleted; "
+                             "--eval-only: its evaluation outputs)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--show-config", action="store_true",
                         help="also print the arguments, the config and the environment on the terminal (always in log.txt)")
@@ -191,19 +195,22 @@ def log_only(text: str) -> None:
     """Write to ``log.txt`` but not to the terminal (the logger's file, under either engine)."""
     handle = getattr(sys.stdout, "file", None)
     if handle is not None and not getattr(handle, "closed", False):
-        handle.write(text if text.endswith("\n") else text + "\n")
-        handle.flush()
+        try:
+            handle.write(text if text.endswith("\n") else text + "\n")
+            handle.flush()
+        except OSError:
+            pass  # a full disk: the line still reaches the terminal, which is what matters
 
 
 def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:
     """Take the directory's lock, then check (or, with --overwrite, clear) what an earlier run left there."""
     lock.acquire()
     try:
-        if args.overwrite and not args.eval_only:
-            removed = clear_run(cfg.OUTPUT_DIR)
+        if args.overwrite:  # an evaluation keeps the checkpoints (and a training's config), not what was evaluated
+            removed = clear_evaluation_outputs(cfg.OUTPUT_DIR) if args.eval_only else clear_run(cfg.OUTPUT_DIR)
             if removed:
                 print(f"--overwrite: removed {', '.join(removed)} from {cfg.OUTPUT_DIR}")
-        elif not args.overwrite:
+        else:
             check_recorded_config(cfg.OUTPUT_DIR, cfg, trainer_key(cfg))
         if cfg.RESUME and os.path.abspath(cfg.RESUME) != os.path.abspath(cfg.OUTPUT_DIR):
             check_recorded_config(cfg.RESUME, cfg, trainer_key(cfg), resuming=True)
@@ -217,6 +224,23 @@ def record_eval_config(cfg: Any) -> None:
     if holds_checkpoints(cfg.OUTPUT_DIR) and read_recorded_config(cfg.OUTPUT_DIR) is not None:
         return
     record_config(cfg.OUTPUT_DIR, cfg, note="evaluation only (--eval-only)")
+
+
+def claim_evaluation(cfg: Any, args: argparse.Namespace, trainer: Any) -> None:
+    """An evaluation-only run's inputs.json, compared and written as a training's (issue 18, item 1).
+
+    The fingerprints (hierarchy, test images, CLIP weights, the sha256 of the loaded model files)
+    must match what the directory recorded, unless ``--overwrite``: the same paths with other contents
+    (a retrained model, an edited hierarchy file) stop the run in one line instead of replacing
+    results.json with numbers of another evaluation. Into a training directory the training's record
+    is kept and the model's added.
+    """
+    fingerprints = getattr(trainer, "evaluation_fingerprints", None)
+    inputs = fingerprints() if fingerprints is not None else {}  # a checkout's trainer may not say
+    if not args.overwrite:
+        check_recorded_inputs(cfg.OUTPUT_DIR, inputs)
+    record_eval_config(cfg)
+    record_inputs(cfg.OUTPUT_DIR, inputs, keep_recorded=holds_checkpoints(cfg.OUTPUT_DIR))
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -251,8 +275,7 @@ def run(args: argparse.Namespace) -> Any:
         trainer = build_trainer(cfg)  # training records its config once it has resumed (before_train)
         if args.eval_only:
             trainer.load_model(args.model_dir, epoch=args.load_epoch)
-            if dist.is_main():
-                record_eval_config(cfg)
+            dist.agree(lambda: claim_evaluation(cfg, args, trainer))
             trainer.test()
         elif not args.no_train:
             trainer.train()

@@ -16,19 +16,26 @@ import torch
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old or the new file."""
+    """Write ``data`` to ``path`` so that ``path`` is either the old or the new file.
+
+    A full disk, a read-only file system or a directory in the way raises an ``OSError`` that names
+    ``path`` (the error of a write names no file, that of the temporary file one the user never asked for).
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+    tmp_path = ""
     try:
+        fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    except BaseException as error:
+        if tmp_path and os.path.exists(tmp_path):
+            os.remove(tmp_path)  # the disk gets back what the half-written copy took
+        if isinstance(error, OSError) and error.errno is not None and error.filename in (None, tmp_path):
+            raise OSError(error.errno, error.strerror, path) from None  # the same subclass (IsADirectoryError, ...)
         raise
 
 

@@ -26,6 +26,7 @@ from .run_dir import (
     check_state_dict,
     check_trainer,
     checkpoint_path,
+    file_digest,
     list_resume_points,
     prune_resume_points,
     read_verified,
@@ -41,6 +42,8 @@ class CheckpointedModels(ModelRegistry):
     """Save, prune, resume and load the registered models (Dassl's method names and layout)."""
 
     _resume_batch = 0  # iterations of the first epoch already done (resuming mid-epoch)
+    #: sha256 of every model file :meth:`load_model` loaded, by model name (what an evaluation-only run records)
+    loaded_files: dict[str, str] = {}
 
     def trainer_state(self) -> dict:
         """What a checkpoint must hold besides the models for an exact resume (subclasses extend it)."""
@@ -194,18 +197,21 @@ class CheckpointedModels(ModelRegistry):
         (:func:`hgclip.engine.run_dir.checkpoint_path`). Only the learner is
         stored, so no class-dependent buffer has to be dropped; a checkpoint of another
         trainer, or a class-specific parameter that cannot transfer, fails with one line.
+        The sha256 of each file loaded goes to :attr:`loaded_files`.
         """
+        self.loaded_files = {}
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
             return
         for name in self.get_model_names():
             model_dir = osp.join(directory, name)
 
-            def read(model_dir: str = model_dir) -> tuple[str, dict]:
+            def read(model_dir: str = model_dir) -> tuple[str, dict, str]:
                 path = checkpoint_path(model_dir, epoch)
-                return path, read_verified(path)
+                return path, read_verified(path), file_digest(path)
 
-            path, checkpoint = dist.compute_on_main(read)
+            path, checkpoint, digest = dist.compute_on_main(read)
+            self.loaded_files[name] = digest
             check_trainer(checkpoint, path, type(self).__name__)
             check_backbone(checkpoint, path, self.backbone_id)
             check_state_dict(self._models[name], checkpoint["state_dict"], path)

@@ -13,8 +13,10 @@ Decisions (README, "Several GPUs or machines"):
   per step over all nodes, and the frozen CLIP has ``requires_grad=False``: only the
   learner (prompts, graph encoders) has gradients. It is small, so one flattened
   all-reduce per step costs little, and weighting each process's gradient by its share of
-  the global batch makes the update identical to the one-process update even when the
-  global batch does not divide by the number of processes.
+  the global batch makes the update the one-process update even when the global batch
+  does not divide by the number of processes, up to float32 rounding: the shares' sums
+  add in another order than one sum over the batch (about 2e-7 relative per step, which
+  training amplifies; the measured bound is in docs/guide/running.md).
 * **Rank 0 decides and writes**: logs, checkpoints, result files; work that fills a cache
   (prototypes, hand-crafted text features) runs on rank 0 and is broadcast
   (:func:`compute_on_main`); dataset caches are built by the first process of each machine
@@ -281,8 +283,8 @@ def all_reduce_gradients(parameters: Sequence[torch.nn.Parameter], local_count: 
 
     Each process's gradient is the gradient of its mean loss over ``local_count`` samples;
     ``sum_r count_r * grad_r / sum_r count_r`` is then the gradient of the mean loss over
-    the global batch, exactly what one process would compute on it. One flattened
-    all-reduce carries every gradient and the counts.
+    the global batch, what one process computes on it up to the order of the additions
+    (float32 rounding). One flattened all-reduce carries every gradient and the counts.
     """
     if not is_initialized() or world_size() == 1:
         return

@@ -32,7 +32,10 @@ elsewhere call it, so the names below appear nowhere else):
 A run is finished (:func:`run_finished`) when it has its ``results.json`` and, for a
 trainer with parameters, its learner's ``checkpoint`` pointer. ``--overwrite``
 (:func:`clear_run`) starts a training directory afresh: its checkpoints, results and
-tensorboard logs are deleted (``log.txt`` files are kept).
+tensorboard logs are deleted (``log.txt`` files are kept). Every output belongs to the run that
+wrote it: a run deletes the earlier evaluation outputs it would replace before it starts
+(:func:`clear_evaluation_outputs`), and ``inputs.json`` (:func:`check_recorded_inputs`) tells
+whether the files a directory was run on still have the contents they had.
 """
 from __future__ import annotations
 
@@ -110,6 +113,24 @@ def _is_evaluation_output(name: str) -> bool:
                for stem, ext in EVALUATION_OUTPUTS)
 
 
+def clear_evaluation_outputs(output_dir: str, split: Optional[str] = None) -> list[str]:
+    """Delete the evaluation outputs in ``output_dir`` (of ``split`` only, or of every split); return their names.
+
+    A run does this before it writes its own: should it crash midway, no file of an earlier
+    evaluation is left beside its outputs as if this run had produced it (issue 18, item 5).
+    """
+    if not os.path.isdir(output_dir):
+        return []
+    wanted = set(evaluation_outputs(split)) if split is not None else None
+    removed = []
+    for name in sorted(os.listdir(output_dir)):
+        path = os.path.join(output_dir, name)
+        if (name in wanted if wanted is not None else _is_evaluation_output(name)) and os.path.isfile(path):
+            os.remove(path)
+            removed.append(name)
+    return removed
+
+
 INPUTS_FILE = "inputs.json"  # content fingerprints of what the numbers depend on (see check_recorded_inputs)
 
 
@@ -170,6 +191,15 @@ def list_resume_points(model_dir: str) -> list[ResumePoint]:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file's contents: what an evaluation records of the model files it loaded."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_digests(model_dir: str) -> dict[str, str]:
@@ -440,10 +470,22 @@ def check_recorded_inputs(output_dir: str, inputs: dict) -> None:
                           "(same paths, other contents); use a new --output-dir, or pass --overwrite to start it afresh")
 
 
-def record_inputs(output_dir: str, inputs: dict) -> str:
-    """Write the inputs' fingerprints beside the recorded config (atomically)."""
+def record_inputs(output_dir: str, inputs: dict, keep_recorded: bool = False) -> str:
+    """Write the inputs' fingerprints beside the recorded config (atomically).
+
+    ``keep_recorded``: an evaluation into a training directory adds what it evaluated (the checkpoint it
+    loaded) to the training's record instead of dropping the fingerprints of what the model was trained on.
+    """
     path = os.path.join(output_dir, INPUTS_FILE)
-    atomic_write_text(path, json.dumps(inputs, indent=1, sort_keys=True) + "\n")
+    recorded: dict = {}
+    if keep_recorded:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+            recorded = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            recorded = {}
+    atomic_write_text(path, json.dumps({**recorded, **inputs}, indent=1, sort_keys=True) + "\n")
     return path
 
 

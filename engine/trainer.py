@@ -287,6 +287,11 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
         if dist.is_main():
+            # what an earlier run evaluated describes another model: gone before this one can crash
+            removed = run_dir.clear_evaluation_outputs(self.output_dir)
+            if removed:
+                print(f"Removed the earlier evaluation outputs {', '.join(removed)} from {self.output_dir}: "
+                      "this run writes its own")
             run_dir.record_config(self.output_dir, self.cfg)  # the run knows what it is
             run_dir.record_inputs(self.output_dir, inputs)  # ... and what it was made from
             writer_dir = run_dir.tensorboard_dir(self.output_dir)
@@ -304,6 +309,15 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
             "test_images": _listed_images(dataset.test, root),
             "backbone": self.backbone_id["weights"],
         }
+
+    def evaluation_fingerprints(self) -> dict:
+        """What an evaluation-only run's numbers depend on besides its config: the hierarchy, the test images,
+        the CLIP weights and the sha256 of every model file it loaded (``model``; none for ZeroshotCLIP)."""
+        inputs = self.input_fingerprints()
+        del inputs["training_images"]  # the loaded model stands for its training (a subclass may add them back)
+        if self.loaded_files:
+            inputs["model"] = dict(sorted(self.loaded_files.items()))
+        return inputs
 
     def run_epoch(self) -> None:
         """One pass over the training loader (Dassl's log lines), from a mid-epoch resume point if there is one,
@@ -385,6 +399,10 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         else:
             split, data_loader = "test", self.test_loader
         self.evaluator.split = split
+        if dist.is_main() and self.output_dir:
+            # an earlier evaluation's outputs of this split go first: a crash below leaves none of them
+            # beside this run's (results.json, written last, then marks a complete evaluation)
+            run_dir.clear_evaluation_outputs(self.output_dir, split)
         print(f"Evaluate on the *{split}* set")
         if dist.world_size() == 1:
             for batch in tqdm(data_loader):

@@ -129,10 +129,10 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
                   run_info: Optional[dict] = None, compute_cmat: bool = False, html: bool = False) -> list[str]:
     """Write this evaluation's files into OUTPUT_DIR, each atomically; returns their paths.
 
-    results.json always; confusions.json (``confusions_top_k`` > 0), per_level.png (``plot``),
-    cmat.json (``compute_cmat``), predictions.jsonl (``scores.samples``, ``TEST.SAVE_PREDICTIONS``)
-    and report.html (``html``, ``TEST.HTML_REPORT``; example images need the saved predictions'
-    image paths) on request. Nothing without an OUTPUT_DIR.
+    results.json always, and last (an evaluation that fails while writing leaves none); confusions.json
+    (``confusions_top_k`` > 0), per_level.png (``plot``), cmat.json (``compute_cmat``), predictions.jsonl
+    (``scores.samples``, ``TEST.SAVE_PREDICTIONS``) and report.html (``html``, ``TEST.HTML_REPORT``; example
+    images need the saved predictions' image paths) on request. Nothing without an OUTPUT_DIR.
     """
     output_dir = cfg_get(cfg, "OUTPUT_DIR", "") or ""
     if not output_dir:
@@ -152,7 +152,6 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
             print(f"Wrote {path}")
 
     payload = results_payload(cfg, scores, split, decoding, run_info)
-    write("results", "json", payload)
     header = {"split": payload["split"], "decoding": payload["decoding"], "levels": list(layout.level_names)}
     if confusions_top_k > 0:
         confusions = dict(header, top_k=confusions_top_k, per_level=confusion_summary(
@@ -183,6 +182,7 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
         data = run_report_data(payload, layout, scores.class_names, scores.preds, scores.targets, impaths=impaths,
                                top_k=confusions_top_k or DEFAULT_PAIRS)
         write(HTML_REPORT_STEM, "html", render_page(data), announce=True)
+    write("results", "json", payload)  # last: a results.json means every output of this evaluation is there
     _remove_stale(output_dir, split, written)
     return written
 

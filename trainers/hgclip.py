@@ -35,7 +35,7 @@ from ..datasets.prototypes import (
 )
 from ..engine import distributed as dist
 from ..engine.dassl_api import build_transform
-from ..engine.run_dir import PROTOTYPES_FILE, prototypes_path
+from ..engine.run_dir import PROTOTYPES_FILE, file_digest, prototypes_path
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, check_name_style
 from ..models.handcrafted import handcrafted_text_features
@@ -302,6 +302,13 @@ class HGCLIP(HierarchicalCLIPTrainer):
         self.ensure_prototypes()
         super().before_train()
 
+    def evaluation_fingerprints(self) -> dict:
+        """Also the training split when the prototypes will be built from it (no prototypes file was loaded)."""
+        inputs = super().evaluation_fingerprints()
+        if self.model.attention is not None and not self.model.has_prototypes:
+            inputs["training_images"] = self.input_fingerprints()["training_images"]
+        return inputs
+
     def model_inference(self, images: torch.Tensor) -> torch.Tensor:
         self.ensure_prototypes()
         return super().model_inference(images)
@@ -333,6 +340,7 @@ class HGCLIP(HierarchicalCLIPTrainer):
             names = surrogate_names(self.trainer_cfg, target)
             return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
 
+        self.loaded_files[PROTOTYPES_FILE] = file_digest(path)
         self.node_prototypes = transfer_prototypes(load_model_prototypes(path), target, options.empty, text_features)
         matched = int((self.node_prototypes.counts > 0).sum())
         print(f"Loaded the trained model's prototypes from {path}: {matched} of {target.num_nodes} nodes matched by "

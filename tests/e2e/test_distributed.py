@@ -1,11 +1,14 @@
-"""Several processes, one run: torchrun with 2 gloo processes equals one process with the same global batch."""
+"""Several processes, one run: torchrun with 2 gloo processes equals one process with the same global batch
+(up to the rounding of a gradient summed in shares, which is shown to be the only difference)."""
 from __future__ import annotations
 
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
-from run_helpers import check_ok, metrics, results, run_train, train_args
+from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
 
 from hgclip.engine.loaders import GlobalBatchSampler, ShardSampler
 
@@ -13,6 +16,41 @@ from hgclip.engine.loaders import GlobalBatchSampler, ShardSampler
 def _learner(run_dir: str, epoch: int) -> dict:
     path = osp.join(run_dir, "prompt_learner", f"model.pth.tar-{epoch}")
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+#: train.py in one process whose gradient of each global batch is computed as 2 processes compute it: one
+#: backward per share (torch.tensor_split, as GlobalBatchSampler cuts it), then the batch-weighted sum of
+#: hgclip.engine.distributed.all_reduce_gradients (for 2 shares a + b, the sum gloo computes)
+SPLIT_GRADIENT_TRAIN = """
+import sys
+import torch
+from hgclip.cli import train
+from hgclip.engine.trainer import HierarchicalCLIPTrainer
+
+def forward_backward(self, batch):
+    images, labels = self.parse_batch_train(batch)
+    params = [p for name in self.get_model_names() for p in self._models[name].parameters() if p.requires_grad]
+    total = None
+    for share in torch.tensor_split(torch.arange(images.shape[0]), 2):
+        begin, end = int(share[0]), int(share[-1]) + 1
+        self.model_zero_grad()
+        loss, _ = self.compute_loss(images[begin:end], labels[begin:end])
+        loss.float().backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = torch.cat([g.detach().reshape(-1).float() for g in grads] + [torch.ones(1)]).mul_(float(end - begin))
+        total = flat if total is None else total + flat
+    mean, offset = total[:-1] / total[-1], 0
+    for grad in grads:
+        grad.copy_(mean[offset:offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
+    self.model_update()
+    if (self.batch_idx + 1) == self.num_batches:
+        self.update_lr()
+    return {"loss": loss.item()}
+
+HierarchicalCLIPTrainer.forward_backward = forward_backward
+train.main(sys.argv[1:])
+"""
 
 
 def test_two_gloo_processes_equal_one_process(baseline_run, tmp_path):
@@ -36,6 +74,15 @@ def test_two_gloo_processes_equal_one_process(baseline_run, tmp_path):
     assert moved > 1e-3, "training did not change the learner; the comparison would prove nothing"
     for key in final_single:
         torch.testing.assert_close(final_ddp[key], final_single[key], atol=1e-4, rtol=0)
+
+    # ... and the difference is only the rounding of a gradient summed in two shares (docs/guide/running.md):
+    # one process that sums each batch's gradient as the two processes do gives their weights bit for bit
+    split = str(tmp_path / "split")
+    check_ok(subprocess.run([sys.executable, "-c", SPLIT_GRADIENT_TRAIN, *train_args(baseline_run["root"], split)],
+                            cwd=REPO, env=environment(), capture_output=True, text=True, timeout=900))
+    final_split = _learner(split, 2)
+    for key in final_split:
+        assert torch.equal(final_split[key], final_ddp[key]), key
 
     # only rank 0 wrote: one log, one checkpoint folder, one results file
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir() if p.name.startswith("log.txt")) == ["log.txt"]

@@ -26,13 +26,31 @@ class StdoutTee:
     def write(self, message: str) -> int:
         self.console.write(message)
         if self.file is not None and not self.file.closed:
-            self.file.write(message)
+            try:
+                self.file.write(message)
+            except OSError as error:
+                raise self._failed(error) from None
         return len(message)
 
     def flush(self) -> None:
         self.console.flush()
         if self.file is not None and not self.file.closed:
-            self.file.flush()
+            try:
+                self.file.flush()
+            except OSError as error:
+                raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> OSError:
+        """Stop logging to a file that cannot be written (a full disk) and say which file it was.
+
+        The error of a write names no file; the one-line message train.py prints must.
+        """
+        handle, self.file = self.file, None
+        try:
+            handle.close()
+        except OSError:
+            pass  # its buffer cannot be written either
+        return OSError(error.errno, error.strerror, self.fpath)
 
     def isatty(self) -> bool:
         return self.console.isatty()
