@@ -49,6 +49,7 @@ setup(
         "hgclip-xd = hgclip.cli:xd_command",
         "hgclip-parse-test-res = hgclip.cli:parse_test_res_command",
         "hgclip-bench = hgclip.cli:bench_command",
+        "hgclip-torchrun = hgclip.cli.launch:launch_command",
     ]},
     install_requires=[
         "torch>=2.1",

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+LAUNCHER = "hgclip.cli.launch"  # torchrun (torch.distributed.run) that exits with the workers' code
+
+
 def train_command(args: Sequence[str], environ: Optional[dict] = None) -> list[str]:
     """``python train.py args``, or with ``NPROC=N`` (N > 1) the same through torchrun with N processes."""
     environ = os.environ if environ is None else environ
@@ -62,7 +65,8 @@ def train_command(args: Sequence[str], environ: Optional[dict] = None) -> list[s
     if int(value) == 1:
         return [sys.executable, "-u", script, *args]
     rendezvous = shlex.split(environ.get("TORCHRUN_ARGS", "")) or ["--standalone"]
-    return [sys.executable, "-u", "-m", "torch.distributed.run", *rendezvous, f"--nproc_per_node={value}", script, *args]
+    # torchrun's options and behaviour, with the workers' exit code (hgclip.cli.launch)
+    return [sys.executable, "-u", "-m", LAUNCHER, *rendezvous, f"--nproc_per_node={value}", script, *args]
 
 
 def run_train(args: Sequence[str], verbose: bool, label: str) -> None:
@@ -70,7 +74,7 @@ def run_train(args: Sequence[str], verbose: bool, label: str) -> None:
     command = train_command(args)
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     head = command[:command.index(osp.join(REPO, "train.py"))]
-    launcher = "torchrun " + " ".join(head[head.index("torch.distributed.run") + 1:]) if "-m" in head else "python"
+    launcher = "torchrun " + " ".join(head[head.index(LAUNCHER) + 1:]) if "-m" in head else "python"
     print(f"[{label}] {launcher} train.py {' '.join(args)}", flush=True)
     tail: deque[str] = deque(maxlen=60)
     with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -106,7 +106,13 @@ def local_rank() -> int:
 
 
 def is_main() -> bool:
-    """True on rank 0 (and in a one-process run): the process that logs and writes files."""
+    """True on rank 0 (and in a one-process run): the process that logs and writes files.
+
+    Before the process group is joined (a config error found while reading the config), torchrun's
+    ``RANK`` says which process is rank 0, so the other ranks stay silent then too.
+    """
+    if not is_initialized() and launched_by_torchrun():
+        return os.environ["RANK"].strip() == "0"
     return rank() == 0
 
 

@@ -58,11 +58,14 @@ def odd_dataset_root(hiershapes_root, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def baseline_run(odd_dataset_root, tmp_path_factory) -> dict:
-    """One uninterrupted single-process HGCLIP run (empty prototype and few-shot caches): what the DDP, resume
-    and cache tests must reproduce. Returns its output dir and stdout."""
-    from run_helpers import check_ok, run_train, train_args
+def baseline_run(hiershapes_root, tmp_path_factory) -> dict:
+    """One uninterrupted single-process HGCLIP run on its own copy of the odd dataset, so that its prototype
+    and few-shot caches start empty whatever ran before: what the DDP, resume and cache tests must reproduce.
+    Returns its output dir, stdout and dataset root."""
+    from run_helpers import check_ok, make_image_folder, run_train, train_args
 
+    root = str(tmp_path_factory.mktemp("baseline_data"))
+    make_image_folder(hiershapes_root, root)
     out = str(tmp_path_factory.mktemp("baseline") / "run")
-    stdout = check_ok(run_train(train_args(odd_dataset_root, out)))
-    return {"dir": out, "stdout": stdout, "root": odd_dataset_root}
+    stdout = check_ok(run_train(train_args(root, out)))
+    return {"dir": out, "stdout": stdout, "root": root}

@@ -68,9 +68,9 @@ def environment(**extra: str) -> dict:
 
 def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int = 900,
               env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """``python train.py args`` (or ``torchrun --nproc_per_node nproc``), output captured."""
+    """``python train.py args`` (or ``torchrun --nproc_per_node nproc`` as the scripts run it), output captured."""
     if nproc > 1:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+        command = [sys.executable, "-m", "hgclip.cli.launch", "--standalone", f"--nproc_per_node={nproc}",
                    osp.join(REPO, "train.py"), *args]
     else:
         command = [sys.executable, osp.join(REPO, "train.py"), *args]

@@ -123,3 +123,28 @@ def test_a_global_batch_smaller_than_the_world_is_refused():
 def test_shards_cover_every_sample_exactly_once(size, world):
     seen = sorted(i for rank in range(world) for i in ShardSampler(size, rank, world))
     assert seen == list(range(size))
+
+
+def test_bad_input_under_two_processes_exits_2_with_rank_0s_line_only(odd_dataset_root, tmp_path):
+    """hgclip-torchrun (what the scripts' NPROC runs use) exits as one process does; rank 1 stays silent."""
+    args = train_args(odd_dataset_root, str(tmp_path / "bad"), "LOSS.PROTECT.DROP_RATE", "2.0")
+    result = run_train(args, nproc=2)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-3000:]
+    assert [line for line in output.splitlines() if "error" in line.lower()] == [
+        "error: LOSS.PROTECT.DROP_RATE is 2.0: expected a probability in [0, 1]"]
+    assert "Traceback" not in output and "ChildFailedError" not in output
+
+
+def test_a_failed_workers_code_becomes_the_launchers():
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from hgclip.cli.launch import worker_exit_code
+
+    def failed(code: int, rank: int = 1) -> ChildFailedError:
+        return ChildFailedError("train.py", {rank: ProcessFailure(rank, 4242, code, "")})
+
+    assert worker_exit_code(failed(2)) == (1, 2)
+    assert worker_exit_code(failed(130, rank=0)) == (0, 130)
+    assert worker_exit_code(failed(-9)) == (1, 137)  # killed by SIGKILL, as a shell reports it
+    assert worker_exit_code(failed(1)) == (1, 1)

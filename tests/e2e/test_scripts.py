@@ -83,7 +83,7 @@ def test_nproc_launches_train_py_through_torchrun():
     script = osp.join(REPO, "train.py")
     assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", script, "--seed", "1"]
     assert train_command(["--seed", "1"], {"NPROC": "2"}) == [
-        sys.executable, "-u", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", script, "--seed", "1"]
+        sys.executable, "-u", "-m", "hgclip.cli.launch", "--standalone", "--nproc_per_node=2", script, "--seed", "1"]
     multi_node = train_command([], {"NPROC": "8", "TORCHRUN_ARGS": "--nnodes 2 --node_rank 1 --rdzv_endpoint h:29500"})
     assert multi_node[4:9] == ["--nnodes", "2", "--node_rank", "1", "--rdzv_endpoint"]
     with pytest.raises(SystemExit, match="NPROC='two'"):
