@@ -18,6 +18,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes: one compute thread each
+        import torch
+
+        torch.set_num_threads(1)
     from hgclip.cli import train  # noqa: F401  (registers this project's trainers under their table names, as train.py does)
     from hgclip.registry import import_trainer_module
 

@@ -117,7 +117,7 @@ def _two_file_trainer(folder) -> list[str]:
 def test_a_trainer_of_two_files_receives_every_contract_check(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/contract/test_trainers.py", *_two_file_trainer(tmp_path), "-k", "TwoFile",
-         "-q", "-rA", "-p", "no:cacheprovider"],
+         "-q", "-rA", "-p", "no:cacheprovider", "-n", "0"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
