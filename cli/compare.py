@@ -20,7 +20,8 @@ the environment variable ``CFG_<TRAINER>`` (e.g. ``CFG_CoOp`` or ``CFG_COOP``) o
 Each trainer x seed runs ``train.py`` in its own process into
 ``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
 ``prompt_learner/checkpoint`` for trainable trainers) is not run again, provided its results.json
-reports the same class subset, shots, seed and backbone (else it stops: delete the run or change OUTPUT). A failed run does not stop
+reports the same class subset, shots, seed and backbone and its recorded config.yaml agrees on every
+result-changing key (else it stops: delete the run or change OUTPUT). A failed run does not stop
 the others: the report is written from what finished and the exit status is 1.
 Writes ``comparison.md``, ``comparison.csv``, ``comparison.png`` and ``comparison.html`` into ``<output>/compare/<dataset>/``.
 """

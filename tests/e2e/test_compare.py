@@ -365,10 +365,14 @@ def test_compare_sh_end_to_end(tmp_path, hiershapes_root):
     rows = list(csv.DictReader(io.StringIO((base / "comparison.csv").read_text())))
     assert {r["trainer"] for r in rows} == {"ZeroshotCLIP", "CoOp"}
     again = subprocess.run(["bash", "scripts/compare.sh", "hiershapes", "CoOp", "ZeroshotCLIP", "1", "--",
-                            "MODEL.BACKBONE.NAME", "tiny-random"],
+                            "MODEL.BACKBONE.NAME", "tiny-random", "OPTIM.MAX_EPOCH", "1"],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert again.stdout.count("finished run found") == 2
+    other = subprocess.run(["bash", "scripts/compare.sh", "hiershapes", "CoOp", "1", "--",  # 20 epochs this time
+                            "MODEL.BACKBONE.NAME", "tiny-random"], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert other.returncode == 1 and "OPTIM.MAX_EPOCH (1 -> 20); delete that run" in other.stderr
     stale = subprocess.run(["bash", "scripts/compare.sh", "hiershapes", "CoOp", "1"],  # default backbone: tiny
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert stale.returncode == 1 and "backbone is 'tiny-random', this comparison needs 'tiny'" in stale.stderr
