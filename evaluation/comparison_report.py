@@ -23,6 +23,7 @@ from tabulate import tabulate
 from ..common.fileio import atomic_write_bytes, atomic_write_text
 from . import metric_spec as spec
 from .html_page import COMPARISON, render_page
+from .plots import percent_chart_png
 
 __all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "comparison_html_data",
            "write_reports"]
@@ -166,20 +167,12 @@ def comparison_png(comparison: dict, dpi: int = 120) -> bytes:
                    color=colours[k % len(colours)], edgecolor="black", linewidth=0.5)
         ax.set_xticks(x)
         ax.set_xticklabels([level_label(i, name) for i, name in enumerate(levels)])
-        ax.set_ylabel("top-1 accuracy (%)")
-        ax.set_ylim(0, 105)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-        seeds = ", ".join(map(str, comparison["seeds"]))
-        ax.set_title(f"{comparison['dataset']}: top-1 per level (seed{'s' if len(comparison['seeds']) > 1 else ''} "
-                     f"{seeds})")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
+        seeds = ", ".join(map(str, comparison["seeds"]))
+        title = f"{comparison['dataset']}: top-1 per level (seed{'s' if len(comparison['seeds']) > 1 else ''} {seeds})"
+        return percent_chart_png(fig, ax, "top-1 accuracy (%)", title, dpi)
     finally:
         plt.close(fig)
-    return buffer.getvalue()
 
 
 def _finite(value: Optional[float]) -> Optional[float]:

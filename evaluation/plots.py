@@ -9,7 +9,21 @@ import io
 import math
 from typing import Optional, Sequence
 
-__all__ = ["per_level_png"]
+__all__ = ["per_level_png", "percent_chart_png"]
+
+
+def percent_chart_png(fig: "object", ax: "object", ylabel: str, title: str, dpi: int) -> bytes:
+    """Finish a bar chart of percentages as both charts here draw it (0-105 % axis, grid behind the bars,
+    ``ylabel``, ``title``) and return it as PNG bytes; the caller closes the figure."""
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def per_level_png(
@@ -39,14 +53,6 @@ def per_level_png(
             ax.text(bar.get_x() + bar.get_width() / 2, value + 1, f"{value:.1f}", ha="center", fontsize="small")
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=20, ha="right")
-        ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 105)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-        ax.set_title(title or "top-1 per level (blue) and path metrics (orange)")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi)
+        return percent_chart_png(fig, ax, "accuracy (%)", title or "top-1 per level (blue) and path metrics (orange)", dpi)
     finally:
         plt.close(fig)
-    return buffer.getvalue()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from typing import Optional, Sequence
@@ -75,6 +77,21 @@ def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int
     else:
         command = [sys.executable, osp.join(REPO, "train.py"), *args]
     return subprocess.run(command, cwd=cwd, env=env or environment(), capture_output=True, text=True, timeout=timeout)
+
+
+def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> int:
+    """``python train.py args``, killed with SIGKILL as soon as a line of its output matches ``marker`` (a regex);
+    returns its exit status (``-SIGKILL`` when the line came)."""
+    pattern = re.compile(marker)
+    with subprocess.Popen([sys.executable, osp.join(REPO, "train.py"), *args], cwd=REPO, env=environment(),
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if pattern.search(line.rstrip()):
+                process.send_signal(signal.SIGKILL)
+                break
+        process.wait(timeout=timeout)
+    return process.returncode
 
 
 def check_ok(result: subprocess.CompletedProcess) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import os.path as osp
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
-from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
+from run_helpers import check_ok, metrics, results, run_train, run_train_killed_at, train_args
 
 PROTECT = ("LOSS.PROTECT.NODE_WEIGHT", "0.5", "LOSS.PROTECT.TREECUT_WEIGHT", "1.0", "LOSS.PROTECT.DROP_RATE", "0.5")
 
@@ -50,16 +48,8 @@ def test_two_gloo_processes_with_the_losses_equal_one_process(protect_run, tmp_p
 def test_killed_and_rerun_with_the_losses_equals_the_uninterrupted_run(protect_run, tmp_path):
     out = str(tmp_path / "killed")
     args = train_args(protect_run["root"], out, *PROTECT, "TRAIN.CHECKPOINT_FREQ_ITERS", "1")
-    marker = re.compile(r"Checkpoint saved to .*model\.pth\.tar-2-iter3$")
-    with subprocess.Popen([sys.executable, osp.join(REPO, "train.py"), *args], cwd=REPO, env=environment(),
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if marker.search(line.rstrip()):
-                process.send_signal(signal.SIGKILL)  # mid-epoch 2, after 3 of its 8 steps (3 cuts drawn)
-                break
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    # killed mid-epoch 2, after 3 of its 8 steps (3 cuts drawn)
+    assert run_train_killed_at(args, r"Checkpoint saved to .*model\.pth\.tar-2-iter3$") == -signal.SIGKILL
     stdout = check_ok(run_train(args))
     assert "Resuming from" in stdout and "epoch [1/2]" not in stdout
     assert metrics(results(out)) == metrics(results(protect_run["dir"]))

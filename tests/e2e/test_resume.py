@@ -7,12 +7,10 @@ import os.path as osp
 import re
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
-from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
+from run_helpers import check_ok, metrics, results, run_train, run_train_killed_at, train_args
 
 from hgclip.engine.run_dir import (
     CheckpointError,
@@ -41,17 +39,8 @@ def _same_run(run_dir: str, baseline_dir: str) -> None:
 def test_sigkill_mid_epoch_then_rerun_equals_an_uninterrupted_run(baseline_run, tmp_path):
     out = str(tmp_path / "killed")
     args = train_args(baseline_run["root"], out, "TRAIN.CHECKPOINT_FREQ_ITERS", "1")
-    command = [sys.executable, osp.join(REPO, "train.py"), *args]
-    marker = re.compile(r"Checkpoint saved to .*model\.pth\.tar-2-iter3$")
-    with subprocess.Popen(command, cwd=REPO, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True, bufsize=1) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if marker.search(line.rstrip()):
-                process.send_signal(signal.SIGKILL)  # mid-epoch 2: 3 of its 8 iterations done
-                break
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    # killed mid-epoch 2: 3 of its 8 iterations done
+    assert run_train_killed_at(args, r"Checkpoint saved to .*model\.pth\.tar-2-iter3$") == -signal.SIGKILL
     assert not osp.exists(osp.join(out, "results.json")), "the run was not interrupted"
     assert osp.exists(osp.join(out, "run.lock")), "a killed run leaves its lock behind"
 

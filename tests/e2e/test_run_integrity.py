@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import uuid
 
 import pytest
 import torch
-from run_helpers import REPO, check_ok, environment, make_image_folder, metrics, results, run_train, train_args
+from run_helpers import check_ok, make_image_folder, metrics, results, run_train, run_train_killed_at, train_args
 
 from hgclip.engine.run_dir import read_verified, run_finished, write_checkpoint
 
@@ -136,17 +134,9 @@ def test_a_training_killed_beside_an_earlier_evaluation_is_not_finished(baseline
     check_ok(run_train(_evaluate(baseline_run["root"], out, baseline_run["dir"])))
     assert osp.isfile(osp.join(out, "results.json"))
 
-    command = [sys.executable, osp.join(REPO, "train.py"), *train_args(baseline_run["root"], out)]
-    marker = re.compile(r"Checkpoint saved to .*model\.pth\.tar-1$")
-    with subprocess.Popen(command, cwd=REPO, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                          text=True, bufsize=1) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if marker.search(line.rstrip()):
-                process.send_signal(signal.SIGKILL)  # epoch 1 of 2 done
-                break
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    # killed once epoch 1 of 2 is done
+    killed = run_train_killed_at(train_args(baseline_run["root"], out), r"Checkpoint saved to .*model\.pth\.tar-1$")
+    assert killed == -signal.SIGKILL
     assert osp.isfile(osp.join(out, "prompt_learner", "model.pth.tar-1"))
     assert not osp.exists(osp.join(out, "results.json")) and not osp.exists(osp.join(out, "confusions.json"))
     assert not run_finished(out)
