@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from hgclip.benchmarks.bench_metrics import synthetic_hierarchy
 from hgclip.evaluation import decoding, metrics
 from hgclip.evaluation.treecuts import (
     DROP_RATES,
@@ -30,16 +31,8 @@ NEG = float("-inf")
 
 
 def four_levels(sizes=(3, 6, 12, 30)) -> Hierarchy:
-    """A 4-level tree where node j of level l+1 hangs under node j * size_l // size_{l+1}."""
-    paths = []
-    for leaf in range(sizes[-1]):
-        path, index = [], leaf
-        for level in range(len(sizes) - 1, -1, -1):
-            path.append(f"l{level}n{index}")
-            if level:
-                index = index * sizes[level - 1] // sizes[level]
-        paths.append(tuple(reversed(path)))
-    return Hierarchy(("a", "b", "c", "d"), paths)
+    """A 4-level tree where node j of level l+1 hangs under node j * size_l // size_{l+1} (the benchmark's)."""
+    return synthetic_hierarchy(sizes)
 
 
 # --------------------------------------------------------------------------- HCA
