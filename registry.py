@@ -27,7 +27,8 @@ and ``HierImageFolder`` already say it):
 :func:`list_trainers` returns one name per trainer class (the table name when it is
 registered), in table order. A trainer registered by anyone, in any way (e.g. a test's
 throwaway ``@TRAINER_REGISTRY.register()`` class), is listed as soon as it subclasses
-:class:`~hgclip.engine.trainer.HierarchicalCLIPTrainer`, so it gets every contract check.
+:class:`~hgclip.engine.trainer.HierarchicalCLIPTrainer` (whose ``HIERARCHICAL_TRAINER`` is True: this
+module sits below the life cycle and asks the class, not its base), so it gets every contract check.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple, Optional
 
-from .engine.dassl_api import DATASET_REGISTRY, TRAINER_REGISTRY
+from .runtime.dassl_api import DATASET_REGISTRY, TRAINER_REGISTRY
 
 PLUGIN_PREFIX = "Hier"
 UNORDERED = 10**6  # TABLE_ORDER of a trainer that does not declare one
@@ -107,12 +108,10 @@ def register_table_names() -> None:
 
 def _unique_classes() -> list[type]:
     """Registered HierarchicalCLIPTrainer subclasses, one entry per class, in registration order."""
-    from .engine.trainer import HierarchicalCLIPTrainer
-
     seen: list[type] = []
     for name in TRAINER_REGISTRY.registered_names():
         cls = TRAINER_REGISTRY.get(name)
-        if isinstance(cls, type) and issubclass(cls, HierarchicalCLIPTrainer) and cls not in seen:
+        if isinstance(cls, type) and getattr(cls, "HIERARCHICAL_TRAINER", False) is True and cls not in seen:
             seen.append(cls)
     return seen
 

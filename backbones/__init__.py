@@ -1,6 +1,6 @@
 """CLIP backbones: loading (OpenAI names, local files, embedded tiny CLIP) and
 deep-prompt encoders that run on the unmodified ``clip.model.CLIP``."""
-from .clip_loader import TINY_NAMES, accepted_backbone_names, load_clip
+from .clip_loader import accepted_backbone_names, load_clip, local_backbone_names, register_local_backbone
 from .prompted_clip import (
     DeepPrompts,
     PromptedTextEncoder,
@@ -14,7 +14,8 @@ from .prompted_clip import (
 __all__ = [
     "load_clip",
     "accepted_backbone_names",
-    "TINY_NAMES",
+    "local_backbone_names",
+    "register_local_backbone",
     "PromptedTextEncoder",
     "PromptedVisionEncoder",
     "DeepPrompts",

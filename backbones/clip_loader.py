@@ -7,9 +7,11 @@ Accepted ``MODEL.BACKBONE.NAME`` values:
   state-dict file), else from OpenAI's URL via ``MODEL.BACKBONE.DOWNLOAD_ROOT``
   (``""`` = ``~/.cache/clip``). Offline machines get a one-line error that says
   which file to put where.
-- ``"tiny"``: the embedded tiny CLIP (pretrained on the embedded data, cached).
-- ``"tiny-random"``: the same architecture, randomly initialised from a fixed seed
-  (fast tests; every call returns the same weights).
+- a name registered with :func:`register_local_backbone`: a model built here without weights
+  from a file. :mod:`hgclip.embedded` registers ``"tiny"`` (the embedded tiny CLIP, pretrained
+  on the embedded data, cached) and ``"tiny-random"`` (the same architecture, randomly
+  initialised from a fixed seed); importing ``hgclip.project``, ``hgclip.plugin`` or the
+  trainers' life cycle imports it. Registration keeps this layer below the embedded data.
 
 The result is always an fp32 ``clip.model.CLIP`` in eval mode on the CPU;
 callers move or cast it.
@@ -18,17 +20,30 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, List
+from typing import Any, Callable, Dict, List
 
 import torch
 from torch import nn
 
 from ..common.errors import InputError
 
-__all__ = ["load_clip", "accepted_backbone_names", "TINY_NAMES"]
+__all__ = ["load_clip", "accepted_backbone_names", "register_local_backbone", "local_backbone_names"]
 
-#: Names of the embedded tiny CLIP (pretrained / random init).
-TINY_NAMES = ("tiny", "tiny-random")
+#: Backbones built in this process rather than read from a weights file: name -> builder.
+_LOCAL_BACKBONES: Dict[str, Callable[[], nn.Module]] = {}
+
+
+def register_local_backbone(name: str, build: Callable[[], nn.Module]) -> None:
+    """Make ``MODEL.BACKBONE.NAME name`` build its CLIP with ``build()`` (idempotent for the same builder)."""
+    existing = _LOCAL_BACKBONES.get(name)
+    if existing is not None and existing is not build:
+        raise KeyError(f"backbone {name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+    _LOCAL_BACKBONES[name] = build
+
+
+def local_backbone_names() -> List[str]:
+    """The registered local backbone names (``tiny``, ``tiny-random`` once :mod:`hgclip.embedded` is imported)."""
+    return list(_LOCAL_BACKBONES)
 
 # Scalars that OpenAI's JIT archives carry next to the weights (build_model drops them too).
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
@@ -42,7 +57,7 @@ def _clip_module():
 
 def accepted_backbone_names() -> List[str]:
     """Every value ``MODEL.BACKBONE.NAME`` may take."""
-    return list(_clip_module().available_models()) + list(TINY_NAMES)
+    return list(_clip_module().available_models()) + local_backbone_names()
 
 
 def _get(node: Any, key: str, default: str = "") -> str:
@@ -125,7 +140,7 @@ def load_clip(backbone_cfg: Any) -> nn.Module:
         ``clip.model.CLIP`` in fp32, eval mode, on the CPU.
 
     Raises:
-        ValueError: unknown ``NAME``, or ``PATH`` set for a tiny backbone.
+        ValueError: unknown ``NAME``, or ``PATH`` set for a local backbone.
         FileNotFoundError: ``PATH`` is set but the file does not exist.
         RuntimeError: the weights could not be downloaded or read.
     """
@@ -133,19 +148,13 @@ def load_clip(backbone_cfg: Any) -> nn.Module:
     path = _get(backbone_cfg, "PATH").strip()
     download_root = _get(backbone_cfg, "DOWNLOAD_ROOT").strip()
 
-    if name in TINY_NAMES:
+    if name in _LOCAL_BACKBONES:
         if path:
             raise ValueError(
                 f"MODEL.BACKBONE.PATH={path!r} is only used with OpenAI CLIP names, not NAME={name!r}; "
                 f"clear it"
             )
-        from ..embedded.tiny_clip import build_tiny_clip
-
-        if name == "tiny":
-            return _finish(build_tiny_clip(pretrained=True))
-        with torch.random.fork_rng():
-            torch.manual_seed(0)
-            return _finish(build_tiny_clip(pretrained=False))
+        return _finish(_LOCAL_BACKBONES[name]())
 
     if name in _clip_module().available_models():
         return _load_openai(name, path, download_root)

@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from ..datasets.image_check import check_dataset_images
-from ..engine.dassl_api import build_dataset
 from ..project import get_cfg
+from ..runtime.dassl_api import build_dataset
 
 FOLDER = "bench_10k"
 PARENTS, LEAVES_PER_PARENT, TRAIN, TEST = 10, 10, 80, 20  # 100 leaves x 100 images = 10,000

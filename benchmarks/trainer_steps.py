@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..engine.dassl_api import TRAINER_REGISTRY
 from ..hierarchy import Hierarchy
 from ..project import get_cfg
+from ..runtime.dassl_api import TRAINER_REGISTRY
 
 
 def registered_trainers() -> list[str]:

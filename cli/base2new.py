@@ -31,9 +31,9 @@ from tabulate import tabulate
 
 from ..common.fileio import atomic_write_json
 from ..common.paths import PACKAGE_ROOT
-from ..engine.run_dir import run_finished
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import base_new_summary, fmt, load_results
+from ..runtime.run_dir import run_finished
 
 REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 

@@ -15,9 +15,10 @@ from typing import Optional, Sequence
 import torch
 from tabulate import tabulate
 
+from .. import embedded  # noqa: F401  (registers the tiny CLIP backbones)
 from ..backbones import load_clip
 from ..backbones.precision import apply_precision, resolve_precision
-from ..engine.dassl_api import build_dataset, set_random_seed
+from ..runtime.dassl_api import build_dataset, set_random_seed
 from ..trainers.hgclip import prepare_prototypes
 from . import train
 

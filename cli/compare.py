@@ -37,10 +37,10 @@ from typing import Any, Optional, Sequence
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.config_io import flatten, read_yaml_mapping
 from ..common.paths import PACKAGE_ROOT
-from ..engine.run_dir import RunDirError, check_recorded_config, results_path, run_finished
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
 from ..registry import has_parameters, list_trainers, trainer_class
+from ..runtime.run_dir import RunDirError, check_recorded_config, results_path, run_finished
 from .base2new import run_train
 
 REPO = PACKAGE_ROOT  # the repository root: train.py, configs/

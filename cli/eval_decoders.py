@@ -25,10 +25,10 @@ from tabulate import tabulate
 
 from ..common.fileio import atomic_write_json, atomic_write_text
 from ..common.paths import PACKAGE_ROOT
-from ..engine.run_dir import log_path
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import flat_metrics, load_results
 from ..evaluation.decoding import DECODINGS
+from ..runtime.run_dir import log_path
 from .base2new import run_train
 
 REPO = PACKAGE_ROOT  # the repository root: train.py, configs/

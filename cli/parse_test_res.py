@@ -29,9 +29,9 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from ..engine.run_dir import results_path
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import base_new_summary, find_result_dirs, flat_metrics, load_results, mean_std, spread
+from ..runtime.run_dir import results_path
 
 DEFAULT_KEYWORD = spec.ACCURACY
 

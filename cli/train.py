@@ -35,9 +35,11 @@ from ..common.errors import (
     is_storage_error,
     one_line,
 )
-from ..config import check_values, extend_cfg, merge_dataset_trainer_keys
-from ..engine import distributed as dist
-from ..engine.dassl_api import (
+from ..config import extend_cfg, merge_dataset_trainer_keys
+from ..engine.config_checks import check_values
+from ..registry import has_parameters, import_trainer_module, list_trainers
+from ..runtime import distributed as dist
+from ..runtime.dassl_api import (
     DATASET_REGISTRY,
     TRAINER_REGISTRY,
     announce_engine,
@@ -47,7 +49,7 @@ from ..engine.dassl_api import (
     set_random_seed,
     setup_logger,
 )
-from ..engine.run_dir import (
+from ..runtime.run_dir import (
     RunLock,
     check_recorded_config,
     check_recorded_inputs,
@@ -58,7 +60,6 @@ from ..engine.run_dir import (
     record_config,
     record_inputs,
 )
-from ..registry import has_parameters, import_trainer_module, list_trainers
 
 
 def build_parser() -> argparse.ArgumentParser:

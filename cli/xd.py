@@ -30,9 +30,9 @@ from tabulate import tabulate
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.fileio import atomic_write_json
 from ..common.paths import PACKAGE_ROOT
-from ..engine.run_dir import run_finished
 from ..evaluation.aggregate import average_levels, fmt, load_results
 from ..registry import has_parameters
+from ..runtime.run_dir import run_finished
 from .base2new import run_train
 
 REPO = PACKAGE_ROOT  # the repository root: train.py, configs/

@@ -1,5 +1,5 @@
 """Project file I/O shared by both engines: atomic writes (a reader never sees a half-written
-checkpoint or result file). Reading checkpoints, with one-line errors, is :mod:`hgclip.engine.run_dir`.
+checkpoint or result file). Reading checkpoints, with one-line errors, is :mod:`hgclip.runtime.run_dir`.
 
 Each writer writes into a temporary file in the destination directory and then
 ``os.replace``-s it over the target, which is atomic on POSIX and Windows.

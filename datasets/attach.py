@@ -55,7 +55,7 @@ def match_classes(hierarchy: Hierarchy, class_names: Sequence[str], where: str) 
 
 def shipped_hierarchy_for(dataset_name: str) -> Optional[str]:
     """The hierarchy file this project ships for a dataset name (e.g. a checkout's ``OxfordPets``), if any."""
-    from ..engine.dassl_api import DATASET_REGISTRY
+    from ..runtime.dassl_api import DATASET_REGISTRY
 
     for name in (f"Hier{dataset_name}", dataset_name):
         if name in DATASET_REGISTRY.registered_names():

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..common.fileio import atomic_write_text
-from ..engine.dassl_api import DatasetBase, Datum
 from ..hierarchy import Hierarchy, load_hierarchy
+from ..runtime.dassl_api import DatasetBase, Datum
 from .checks import check_splits, preview
 from .fewshot import fewshot_splits
 from .image_check import ImageCheck

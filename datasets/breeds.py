@@ -35,9 +35,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths
 from .image_folder import IMAGE_EXTENSIONS

@@ -27,9 +27,9 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 from .split_io import carve_val, read_split_json, write_split_json
 

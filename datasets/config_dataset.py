@@ -41,9 +41,9 @@ from collections import defaultdict
 from typing import Sequence
 
 from ..common.errors import InputError
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import check_class_names, require_paths
 from .image_folder import IMAGE_EXTENSIONS

@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import os
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, normalize_classname
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
 
 DATASET_DIR = "ETHEC_dataset"

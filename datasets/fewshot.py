@@ -25,8 +25,8 @@ import random
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..common.fileio import atomic_write_text
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy
+from ..runtime.dassl_api import Datum
 from .split_io import data_to_rows, rows_to_data
 
 CACHE_VERSION = 2  # 1: the pickle an earlier version wrote under CoOp's file name

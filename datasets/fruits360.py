@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import re
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
 from .checks import DatasetLayoutError, check_class_names
 from .image_folder import IMAGE_EXTENSIONS

@@ -23,7 +23,7 @@ In code, every dataset is a class registered in Dassl's ``DATASET_REGISTRY`` and
 1. Your data fits the layout above: subclass and name the folder, e.g. in
    ``datasets/my_birds.py``::
 
-       from ..engine.dassl_api import DATASET_REGISTRY
+       from ..runtime.dassl_api import DATASET_REGISTRY
        from .image_folder import HierImageFolder
 
        @DATASET_REGISTRY.register()
@@ -44,9 +44,9 @@ from __future__ import annotations
 
 import os
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset
 from .split_io import carve_val
 

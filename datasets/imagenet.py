@@ -27,9 +27,9 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy
 from ..registry import register_dataset
+from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths
 from .coop_split import COOP_DATASETS_MD

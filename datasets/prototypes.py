@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..common.fileio import atomic_torch_save
-from ..engine.rng import isolated_rng
 from ..hierarchy import Hierarchy, normalize_classname
+from ..runtime.rng import isolated_rng
 
 EMPTY_MODES = ("text", "zero", "previous")
 TRANSFORMS = ("test", "train")

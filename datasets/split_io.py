@@ -19,8 +19,8 @@ from collections import defaultdict
 from typing import Iterable, Sequence
 
 from ..common.fileio import atomic_write_json
-from ..engine.dassl_api import Datum
 from ..hierarchy import Hierarchy, normalize_classname
+from ..runtime.dassl_api import Datum
 
 SPLIT_NAMES = ("train", "val", "test")
 Row = list  # [relpath: str, label: int, classname: str]

@@ -14,6 +14,7 @@ import json
 import os.path as osp
 
 from ..common.paths import config_dir
+from ..config import dataset_display_name
 from ..hierarchy import Hierarchy
 
 TEMPLATES_DIR = osp.join(config_dir(), "templates")
@@ -34,8 +35,6 @@ def templates_path(dataset_name: str, override: str = "", dataset_file: str = ""
 
 def dataset_templates_path(cfg, override: str = "") -> str:
     """:func:`templates_path` for a config: named by ``DATASET.DISPLAY_NAME`` (else ``DATASET.NAME``)."""
-    from ..config import dataset_display_name
-
     return templates_path(dataset_display_name(cfg), override, cfg.DATASET.get("TEMPLATES_FILE", ""))
 
 

@@ -19,6 +19,7 @@ import os
 
 import torch
 
+from ..backbones.clip_loader import register_local_backbone
 from ..backbones.openai_clip import clip
 from ..common.fileio import atomic_torch_save
 from . import pretrain as _pretrain
@@ -115,3 +116,19 @@ def build_tiny_clip(
         pretrain_and_cache(config, path, data_root or os.path.join(cache_dir, "data"))
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     return model.eval()
+
+
+def _pretrained_tiny_clip() -> CLIP:
+    return build_tiny_clip(pretrained=True)
+
+
+def _random_tiny_clip() -> CLIP:
+    """The same weights at every call: a fixed seed, without touching the caller's RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return build_tiny_clip(pretrained=False)
+
+
+# MODEL.BACKBONE.NAME tiny / tiny-random (the backbones layer knows them only through its registry)
+register_local_backbone("tiny", _pretrained_tiny_clip)
+register_local_backbone("tiny-random", _random_tiny_clip)

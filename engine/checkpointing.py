@@ -4,7 +4,7 @@ What a checkpoint holds besides the weights is decided here: optimizer, schedule
 iteration, the RNG states of every process, the sampler position, the loader generator,
 the grad scaler and the trainer's own state (:meth:`CheckpointedModels.trainer_state`).
 Where the files go, their names, digests and the best/last selection are
-:mod:`hgclip.engine.run_dir`'s. Only rank 0 writes; every rank takes part in gathering the
+:mod:`hgclip.runtime.run_dir`'s. Only rank 0 writes; every rank takes part in gathering the
 RNG states and reads what rank 0 read.
 
 The class expects the trainer's ``cfg``, ``output_dir``, ``max_epoch``, ``best_result``,
@@ -15,10 +15,9 @@ from __future__ import annotations
 import os.path as osp
 from typing import Optional
 
-from . import distributed as dist
-from .model_registry import ModelRegistry
-from .rng import capture_rng_state, restore_rng_state
-from .run_dir import (
+from ..runtime import distributed as dist
+from ..runtime.rng import capture_rng_state, restore_rng_state
+from ..runtime.run_dir import (
     BEST_FILE,
     CheckpointError,
     ResumePoint,
@@ -34,6 +33,7 @@ from .run_dir import (
     resume_point_name,
     write_checkpoint,
 )
+from .model_registry import ModelRegistry
 
 RUN_STATE_FORMAT = 1
 
@@ -194,7 +194,7 @@ class CheckpointedModels(ModelRegistry):
         """Load the learner from ``directory`` (Dassl layout), whatever the current class set.
 
         ``epoch=None`` loads the best model when there is one, otherwise the newest
-        (:func:`hgclip.engine.run_dir.checkpoint_path`). Only the learner is
+        (:func:`hgclip.runtime.run_dir.checkpoint_path`). Only the learner is
         stored, so no class-dependent buffer has to be dropped; a checkpoint of another
         trainer, or a class-specific parameter that cannot transfer, fails with one line.
         The sha256 of each file loaded goes to :attr:`loaded_files`.

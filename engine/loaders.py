@@ -25,8 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..common.errors import InputError
-from .dassl_api import DatasetWrapper
-from .rng import derive_seed, seeded_rng
+from ..runtime.dassl_api import DatasetWrapper
+from ..runtime.rng import derive_seed, seeded_rng
 
 SHUFFLING_SAMPLERS = ("RandomSampler",)
 ORDERED_SAMPLERS = ("SequentialSampler",)

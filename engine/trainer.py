@@ -25,10 +25,10 @@ It also owns what must work the same under either engine:
   refuses empty splits and classes), and read through :mod:`hgclip.engine.loaders`, whose
   order and augmentations depend on (seed, epoch, position) only; ``DATALOADER.TRAIN_X.BATCH_SIZE`` is the
   global batch, split over the processes of a ``torchrun`` run;
-* **several processes** (:mod:`hgclip.engine.distributed`): gradients are all-reduced before each
+* **several processes** (:mod:`hgclip.runtime.distributed`): gradients are all-reduced before each
   step, evaluation gathers every rank's predictions so each test sample counts once, and
   only rank 0 logs and writes files;
-* **exact resume** (:mod:`hgclip.engine.checkpointing`; the files: :mod:`hgclip.engine.run_dir`):
+* **exact resume** (:mod:`hgclip.engine.checkpointing`; the files: :mod:`hgclip.runtime.run_dir`):
   a checkpoint at every epoch end (and every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
   scheduler, grad scaler, epoch, iteration, every RNG state, the sampler position and the
   trainer's own state (:meth:`trainer_state`); a re-run continues from the newest valid one.
@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from .. import embedded  # noqa: F401  (registers the tiny CLIP backbones)
 from ..backbones import load_clip
 from ..backbones.identity import backbone_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
@@ -60,13 +61,21 @@ from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
 from ..models.losses import cross_entropy_terms, resolve_level_weights
 from ..models.protect import ProTeCtLoss, ProTeCtSettings
-from . import distributed as dist
-from . import run_dir
+from ..runtime import distributed as dist
+from ..runtime import run_dir
+from ..runtime.dassl_api import (
+    AverageMeter,
+    MetricMeter,
+    announce_engine,
+    build_dataset,
+    build_lr_scheduler,
+    build_optimizer,
+    build_transform,
+)
+from ..runtime.rng import derive_seed, isolated_rng
+from ..runtime.run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
 from .checkpointing import CheckpointedModels
-from .dassl_api import AverageMeter, MetricMeter, announce_engine, build_dataset, build_lr_scheduler, build_optimizer, build_transform
 from .loaders import build_eval_loader, build_train_loader
-from .rng import derive_seed, isolated_rng
-from .run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
 
 
 @dataclass
@@ -98,6 +107,7 @@ class LoadedDataset:
 class HierarchicalCLIPTrainer(CheckpointedModels):
     """Base class of ZeroshotCLIP, CoOp, IVLP, HGCLIP, ... (not registered itself)."""
 
+    HIERARCHICAL_TRAINER = True  # how hgclip.registry tells this project's trainers from a checkout's
     CFG_KEY: str = ""
     TABLE_ORDER: int = 10**6  # column in the paper's Table 1 (hgclip.registry.list_trainers)
     HAS_PARAMETERS: bool = True  # False: nothing to train (evaluated with --eval-only, no --model-dir)
@@ -257,7 +267,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         super().model_update(names)
 
     def sync_gradients(self, names: Any = None) -> None:
-        """Batch-weighted mean of the learner's gradients over the processes (:func:`hgclip.engine.distributed.all_reduce_gradients`)."""
+        """Batch-weighted mean of the learner's gradients over the processes (:func:`hgclip.runtime.distributed.all_reduce_gradients`)."""
         if dist.world_size() == 1:
             return
         parameters = [p for name in self.get_model_names(names) for p in self._models[name].parameters()

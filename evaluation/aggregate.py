@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..engine.run_dir import RESULTS_FILE
+from ..runtime.run_dir import RESULTS_FILE
 from . import metric_spec as spec
 
 

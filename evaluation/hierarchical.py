@@ -23,8 +23,8 @@ from typing import Any, Optional, Sequence
 
 import torch
 
-from ..engine.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from ..hierarchy import Hierarchy
+from ..runtime.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from . import metric_spec as spec
 from . import metrics
 from .decoding import DECODINGS

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_json
-from ..engine.run_dir import CMAT_STEM, HTML_REPORT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
+from ..runtime.run_dir import CMAT_STEM, HTML_REPORT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
 from . import metric_spec as spec
 from .confusions import confusion_summary
 from .decoding import DECODINGS

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ..backbones.openai_clip import clip
 from ..backbones.prompted_clip import context_length, encode_text_plain
-from ..engine.distributed import compute_on_main
+from ..runtime.distributed import compute_on_main
 
 
 def handcrafted_text_features(

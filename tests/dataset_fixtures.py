@@ -17,7 +17,7 @@ from PIL import Image
 import hgclip.datasets  # noqa: F401  (registers every dataset)
 from hgclip.config import extend_cfg
 from hgclip.datasets.base import HIERARCHIES_DIR
-from hgclip.engine.dassl_api import get_cfg_default
+from hgclip.runtime.dassl_api import get_cfg_default
 
 PER_SPLIT = {"train": 2, "val": 1, "test": 1}
 

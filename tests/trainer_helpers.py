@@ -9,7 +9,7 @@ import os.path as osp
 from typing import Any
 
 from hgclip.cli import train
-from hgclip.engine.dassl_api import build_trainer
+from hgclip.runtime.dassl_api import build_trainer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: Fast settings for a trainer that ships no tiny config of its own (e.g. one registered by a test).

@@ -33,14 +33,14 @@ from ..datasets.prototypes import (
     save_model_prototypes,
     transfer_prototypes,
 )
-from ..engine import distributed as dist
-from ..engine.dassl_api import build_transform
-from ..engine.run_dir import PROTOTYPES_FILE, file_digest, prototypes_path
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, check_name_style
 from ..models.handcrafted import handcrafted_text_features
 from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSettings
 from ..registry import register_trainer
+from ..runtime import distributed as dist
+from ..runtime.dassl_api import build_transform
+from ..runtime.run_dir import PROTOTYPES_FILE, file_digest, prototypes_path
 
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")

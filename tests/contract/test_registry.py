@@ -9,8 +9,8 @@ import textwrap
 import pytest
 from run_helpers import REPO
 
-from hgclip.engine.dassl_api import TRAINER_REGISTRY
 from hgclip.registry import UNORDERED, has_parameters, list_trainers, plugin_name, trainer_class, trainer_sections
+from hgclip.runtime.dassl_api import TRAINER_REGISTRY
 
 
 def test_trainers_are_listed_in_their_own_table_order():
@@ -83,7 +83,7 @@ TWO_FILE_TRAINER = '''
     """A new trainer registered the way Dassl plugins do, with its own TRAINER.TWOFILE section."""
     from yacs.config import CfgNode as CN
 
-    from hgclip.engine.dassl_api import TRAINER_REGISTRY
+    from hgclip.runtime.dassl_api import TRAINER_REGISTRY
     from hgclip.engine.trainer import HierarchicalCLIPTrainer
     from twofile_model import TwoFileModel
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from trainer_helpers import TRAIN_STEP_OPTIONS, first_batch, make_trainer
 
-from hgclip.engine.dassl_api import set_random_seed
 from hgclip.registry import list_trainers
+from hgclip.runtime.dassl_api import set_random_seed
 
 PROJECT_TRAINERS = list_trainers()
 TRAINABLE = list_trainers(trainable=True)

@@ -128,7 +128,7 @@ def _empty_split(env: Env, out: str) -> list[str]:
 
 def _recorded_config(env: Env, out: str) -> list[str]:
     from hgclip.cli import train
-    from hgclip.engine.run_dir import record_config
+    from hgclip.runtime.run_dir import record_config
 
     old = hiershapes_args(env.hiershapes, out, "DATASET.NUM_SHOTS", "4", "OPTIM.LR", "0.5")
     record_config(out, train.setup_cfg(train.build_parser().parse_args(old)))
@@ -136,7 +136,7 @@ def _recorded_config(env: Env, out: str) -> list[str]:
 
 
 def _lock_held(env: Env, out: str) -> list[str]:
-    from hgclip.engine.run_dir import RunLock
+    from hgclip.runtime.run_dir import RunLock
 
     env.held_locks.append(RunLock(out).acquire())  # this test process holds it for the run
     return hiershapes_args(env.hiershapes, out)

@@ -10,7 +10,7 @@ from run_helpers import REPO, run_train
 
 from hgclip.cli import train
 from hgclip.datasets.templates import dataset_templates_path
-from hgclip.engine.dassl_api import build_dataset
+from hgclip.runtime.dassl_api import build_dataset
 
 HIERARCHY = "levels: order > bird\nsongbirds > blue_jay\nsongbirds > robin\nraptors > red-kite\nraptors > barn owl\n"
 CLASSES = ("blue_jay", "robin", "red kite", "barn owl")  # spelled differently from the file on purpose

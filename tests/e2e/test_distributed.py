@@ -20,7 +20,7 @@ def _learner(run_dir: str, epoch: int) -> dict:
 
 #: train.py in one process whose gradient of each global batch is computed as 2 processes compute it: one
 #: backward per share (torch.tensor_split, as GlobalBatchSampler cuts it), then the batch-weighted sum of
-#: hgclip.engine.distributed.all_reduce_gradients (for 2 shares a + b, the sum gloo computes)
+#: hgclip.runtime.distributed.all_reduce_gradients (for 2 shares a + b, the sum gloo computes)
 SPLIT_GRADIENT_TRAIN = """
 import sys
 import torch

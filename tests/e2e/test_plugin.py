@@ -172,17 +172,17 @@ CHECKOUT_FILES = {
 }
 
 STANDIN_DASSL = {
-    "dassl/__init__.py": '__version__ = "0.6.3 (stand-in: hgclip.engine.builtin under Dassl\'s module names)"\n',
-    "dassl/config/__init__.py": "from hgclip.engine.builtin.config import CfgNode, get_cfg_default  # noqa: F401\n",
-    "dassl/data/__init__.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper  # noqa: F401\n",
-    "dassl/data/data_manager.py": "from hgclip.engine.builtin.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
+    "dassl/__init__.py": '__version__ = "0.6.3 (stand-in: hgclip.runtime.builtin under Dassl\'s module names)"\n',
+    "dassl/config/__init__.py": "from hgclip.runtime.builtin.config import CfgNode, get_cfg_default  # noqa: F401\n",
+    "dassl/data/__init__.py": "from hgclip.runtime.builtin.data import DataManager, DatasetWrapper  # noqa: F401\n",
+    "dassl/data/data_manager.py": "from hgclip.runtime.builtin.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
     "dassl/data/datasets/__init__.py":
-        "from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
-    "dassl/data/transforms/__init__.py": "from hgclip.engine.builtin.data import build_transform  # noqa: F401\n",
-    "dassl/engine/__init__.py": "from hgclip.engine.builtin.engine import *  # noqa: F401,F403\n",
-    "dassl/evaluation/__init__.py": "from hgclip.engine.builtin.evaluation import *  # noqa: F401,F403\n",
-    "dassl/optim/__init__.py": "from hgclip.engine.builtin.optim import build_lr_scheduler, build_optimizer  # noqa: F401\n",
-    "dassl/utils/__init__.py": "from hgclip.engine.builtin.utils import *  # noqa: F401,F403\n",
+        "from hgclip.runtime.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
+    "dassl/data/transforms/__init__.py": "from hgclip.runtime.builtin.data import build_transform  # noqa: F401\n",
+    "dassl/engine/__init__.py": "from hgclip.runtime.builtin.engine import *  # noqa: F401,F403\n",
+    "dassl/evaluation/__init__.py": "from hgclip.runtime.builtin.evaluation import *  # noqa: F401,F403\n",
+    "dassl/optim/__init__.py": "from hgclip.runtime.builtin.optim import build_lr_scheduler, build_optimizer  # noqa: F401\n",
+    "dassl/utils/__init__.py": "from hgclip.runtime.builtin.utils import *  # noqa: F401,F403\n",
 }
 
 TOY_HIERARCHY = """# leaves spelled as the checkout's folders are, with underscores

@@ -33,7 +33,7 @@ def test_dassl_imports_without_wilds_and_keeps_logging():
     code = """
 import logging, sys
 sys.modules["wilds"] = None  # as if wilds were not installed
-import hgclip.engine.dassl_api as compat
+import hgclip.runtime.dassl_api as compat
 assert compat.USING_REAL_DASSL, compat.ENGINE_DESCRIPTION
 assert logging.root.manager.disable == 0, "Dassl's logging.disable(WARNING) must be undone"
 assert sys.modules["wilds"] is None, "the placeholder must not outlive Dassl's import"
@@ -53,7 +53,7 @@ print("ok")
 def test_the_warm_up_scheduler_follows_dassls_schedule_on_current_torch():
     code = """
 import torch
-import hgclip.engine.dassl_api as compat
+import hgclip.runtime.dassl_api as compat
 cfg = compat.get_cfg_default()
 cfg.OPTIM.LR, cfg.OPTIM.MAX_EPOCH, cfg.OPTIM.LR_SCHEDULER = 0.0035, 5, "cosine"
 cfg.OPTIM.WARMUP_EPOCH, cfg.OPTIM.WARMUP_TYPE, cfg.OPTIM.WARMUP_CONS_LR = 1, "constant", 1e-5

@@ -21,7 +21,7 @@ def test_empty_and_full_caches_give_identical_results(baseline_run, tmp_path):
 
 def test_a_replaced_image_changes_the_prototype_cache_key(tmp_path):
     from hgclip.datasets.prototypes import items_fingerprint
-    from hgclip.engine.dassl_api import Datum
+    from hgclip.runtime.dassl_api import Datum
 
     image = tmp_path / "a.png"
     image.write_bytes(b"first version")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from run_helpers import check_ok, metrics, results, run_train, run_train_killed_at, train_args
 
-from hgclip.engine.run_dir import (
+from hgclip.runtime.run_dir import (
     CheckpointError,
     list_resume_points,
     parse_resume_point,
@@ -134,7 +134,7 @@ def test_resume_restores_the_random_state_that_dropout_draws_from(hiershapes_roo
     restore it would train epoch 2 with other dropout masks."""
     from trainer_helpers import make_trainer
 
-    from hgclip.engine.dassl_api import set_random_seed
+    from hgclip.runtime.dassl_api import set_random_seed
 
     opts = ("OPTIM.MAX_EPOCH", "2", "OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.05", "TEST.NO_TEST", "True",
             "TRAINER.HGCLIP.TEXT_GNN.DROPOUT", "0.3", "TRAINER.HGCLIP.IMAGE_GNN.DROPOUT", "0.3")

@@ -11,7 +11,7 @@ import sys
 import pytest
 from run_helpers import check_ok, metrics, results, run_train, train_args
 
-from hgclip.engine.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
+from hgclip.runtime.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
 
 
 def test_only_result_changing_keys_of_this_trainer_count():
@@ -71,7 +71,7 @@ def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
     assert not (tmp_path / LOCK_FILE).exists()
 
     killed = subprocess.run(  # a run killed while it held the lock: the file stays, the lock goes with its process
-        [sys.executable, "-c", "import os, sys; from hgclip.engine.run_dir import RunLock; "
+        [sys.executable, "-c", "import os, sys; from hgclip.runtime.run_dir import RunLock; "
          f"RunLock({str(tmp_path)!r}).acquire(); print(os.getpid()); os._exit(9)"],
         capture_output=True, text=True)
     assert (tmp_path / LOCK_FILE).exists()
@@ -83,7 +83,7 @@ def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
 
 RACE = """
 import sys, time
-from hgclip.engine.run_dir import RunDirError, RunLock
+from hgclip.runtime.run_dir import RunDirError, RunLock
 print("ready", flush=True)
 sys.stdin.readline()  # both processes are imported: go together
 try:
@@ -115,7 +115,7 @@ def test_two_processes_started_together_after_a_killed_run_never_both_take_the_l
 
 
 def test_the_run_directory_names_are_spelled_in_one_module():
-    """Every reader and writer of a run directory calls hgclip.engine.run_dir instead of repeating its names."""
+    """Every reader and writer of a run directory calls hgclip.runtime.run_dir instead of repeating its names."""
     import re
 
     from run_helpers import REPO as repo

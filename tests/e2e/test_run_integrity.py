@@ -20,7 +20,7 @@ import pytest
 import torch
 from run_helpers import check_ok, make_image_folder, metrics, results, run_train, run_train_killed_at, train_args
 
-from hgclip.engine.run_dir import read_verified, run_finished, write_checkpoint
+from hgclip.runtime.run_dir import read_verified, run_finished, write_checkpoint
 
 
 def _inputs(run_dir: str) -> dict:

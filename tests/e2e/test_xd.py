@@ -61,7 +61,7 @@ def test_no_target_image_is_read_to_build_prototypes(dg_run, imagenet_root, tmp_
     """The target's prototypes are the source model's (prototypes.pt), mapped by name; no image is loaded for them."""
     from hgclip.cli import train
     from hgclip.datasets import prototypes
-    from hgclip.engine.dassl_api import build_trainer
+    from hgclip.runtime.dassl_api import build_trainer
 
     _, output = dg_run
     model_dir = osp.join(output, "xd", "train", "imagenet", "shots_1", "HGCLIP", "tiny_hiershapes", "seed1")

@@ -18,8 +18,8 @@ from hgclip.datasets.base import (
 )
 from hgclip.datasets.fewshot import CACHE_VERSION, cache_path, coop_path
 from hgclip.datasets.split_io import read_split_json, write_split_json
-from hgclip.engine.dassl_api import get_cfg_default
 from hgclip.hierarchy import Hierarchy, parse_hierarchy_text
+from hgclip.runtime.dassl_api import get_cfg_default
 
 # 7 leaves with odd group sizes: x1 has 3 children, x2 and y2 one, y1 two.
 TOY_TEXT = """levels: top > mid > leaf

@@ -23,8 +23,8 @@ from run_helpers import REPO
 
 from hgclip.datasets.checks import DatasetLayoutError
 from hgclip.datasets.coop_datasets import Caltech101, Food101, OxfordPets
-from hgclip.engine.dassl_api import DATASET_REGISTRY, build_dataset
 from hgclip.hierarchy import load_hierarchy, normalize_classname
+from hgclip.runtime.dassl_api import DATASET_REGISTRY, build_dataset
 
 
 def path_names(dataset, item) -> tuple[str, ...]:

@@ -12,8 +12,8 @@ import hgclip.datasets  # noqa: F401  (registers every dataset)
 from hgclip.config import extend_cfg
 from hgclip.datasets.base import HIERARCHIES_DIR
 from hgclip.datasets.templates import load_level_templates
-from hgclip.engine.dassl_api import DATASET_REGISTRY, get_cfg_default
 from hgclip.hierarchy import load_hierarchy, parse_hierarchy_text
+from hgclip.runtime.dassl_api import DATASET_REGISTRY, get_cfg_default
 
 SHIPPED = sorted(glob.glob(osp.join(HIERARCHIES_DIR, "*.txt")))
 DATASETS_PAGE = osp.join(REPO, "docs", "guide", "datasets.md")

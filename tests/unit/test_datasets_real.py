@@ -11,7 +11,7 @@ from PIL import Image
 
 import hgclip.datasets  # noqa: F401  (registers every dataset)
 from hgclip.config import extend_cfg
-from hgclip.engine.dassl_api import DATASET_REGISTRY, CfgNode, build_dataset, get_cfg_default
+from hgclip.runtime.dassl_api import DATASET_REGISTRY, CfgNode, build_dataset, get_cfg_default
 
 
 def make_cfg(name: str, root, **dataset_keys):

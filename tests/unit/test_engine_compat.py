@@ -24,21 +24,21 @@ def _run(engine: str, code: str) -> subprocess.CompletedProcess:
 
 
 def _fresh_import(monkeypatch, engine: str):
-    """Import hgclip.engine.dassl_api anew under ``HGCLIP_ENGINE=engine``; the old module comes back afterwards."""
+    """Import hgclip.runtime.dassl_api anew under ``HGCLIP_ENGINE=engine``; the old module comes back afterwards."""
     monkeypatch.setenv("HGCLIP_ENGINE", engine)
-    monkeypatch.delitem(sys.modules, "hgclip.engine.dassl_api", raising=False)
-    return importlib.import_module("hgclip.engine.dassl_api")
+    monkeypatch.delitem(sys.modules, "hgclip.runtime.dassl_api", raising=False)
+    return importlib.import_module("hgclip.runtime.dassl_api")
 
 
 def test_builtin_engine_exports_every_listed_name(monkeypatch):
-    import hgclip.engine.builtin.engine
+    import hgclip.runtime.builtin.engine
 
     compat = _fresh_import(monkeypatch, "builtin")
     assert compat.USING_REAL_DASSL is False
     assert sorted(compat.__all__) == sorted(EXPECTED)
     missing = [name for name in EXPECTED if not hasattr(compat, name)]
     assert not missing
-    assert compat.TRAINER_REGISTRY is hgclip.engine.builtin.engine.TRAINER_REGISTRY
+    assert compat.TRAINER_REGISTRY is hgclip.runtime.builtin.engine.TRAINER_REGISTRY
 
 
 def test_auto_engine_falls_back_to_builtin_without_dassl(monkeypatch):
@@ -50,9 +50,9 @@ def test_auto_engine_falls_back_to_builtin_without_dassl(monkeypatch):
 def test_dassl_engine_without_dassl_fails_clearly():
     if importlib.util.find_spec("dassl") is not None:
         pytest.skip("a real dassl is installed here")
-    result = _run("dassl", "import hgclip.engine.dassl_api")
+    result = _run("dassl", "import hgclip.runtime.dassl_api")
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ImportError: HGCLIP_ENGINE=dassl") and "not installed" in last
-    bad = _run("torch", "import hgclip.engine.dassl_api")
+    bad = _run("torch", "import hgclip.runtime.dassl_api")
     assert "HGCLIP_ENGINE='torch' is not one of" in bad.stderr.strip().splitlines()[-1]

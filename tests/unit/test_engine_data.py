@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hgclip.engine.builtin.config import get_cfg_default
-from hgclip.engine.builtin.data import DatasetBase, DatasetWrapper, Datum, build_data_loader, build_transform
-from hgclip.engine.builtin.utils import read_image
+from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.data import DatasetBase, DatasetWrapper, Datum, build_data_loader, build_transform
+from hgclip.runtime.builtin.utils import read_image
 
 
 def _write_images(directory, labels, size=(20, 12)):

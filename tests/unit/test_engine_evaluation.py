@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hgclip.engine.builtin.config import get_cfg_default
-from hgclip.engine.builtin.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
+from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.evaluation import EVALUATOR_REGISTRY, EvaluatorBase, build_evaluator
 
 
 def _logits(preds, num_classes=3):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hgclip.engine.builtin.config import get_cfg_default
-from hgclip.engine.builtin.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
+from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.optim import ConstantWarmupScheduler, build_lr_scheduler, build_optimizer
 
 
 def _optim_cfg(**overrides):

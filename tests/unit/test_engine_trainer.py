@@ -10,11 +10,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from hgclip.engine.builtin.config import get_cfg_default
-from hgclip.engine.builtin.data import DATASET_REGISTRY, DatasetBase, Datum
-from hgclip.engine.builtin.engine import TRAINER_REGISTRY, TrainerX, build_trainer
-from hgclip.engine.builtin.optim import build_lr_scheduler, build_optimizer
-from hgclip.engine.builtin.utils import setup_logger
+from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.data import DATASET_REGISTRY, DatasetBase, Datum
+from hgclip.runtime.builtin.engine import TRAINER_REGISTRY, TrainerX, build_trainer
+from hgclip.runtime.builtin.optim import build_lr_scheduler, build_optimizer
+from hgclip.runtime.builtin.utils import setup_logger
 
 COLORS = [(220, 30, 30), (30, 220, 30), (30, 30, 220)]
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from hgclip.engine.builtin.config import get_cfg_default
-from hgclip.engine.builtin.utils import (
+from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.utils import (
     AverageMeter,
     MetricMeter,
     Registry,
@@ -119,7 +119,7 @@ def test_load_pretrained_weights_matches_name_and_shape(tmp_path, capsys):
 
 
 def test_file_helpers(tmp_path):
-    from hgclip.engine.builtin.utils import check_isfile, listdir_nohidden, mkdir_if_missing
+    from hgclip.runtime.builtin.utils import check_isfile, listdir_nohidden, mkdir_if_missing
 
     mkdir_if_missing(str(tmp_path / "a" / "b"))
     mkdir_if_missing(str(tmp_path / "a" / "b"))  # idempotent

@@ -8,9 +8,9 @@ import torch
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
-from hgclip.engine.dassl_api import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
 from hgclip.evaluation import Hierarchical
 from hgclip.hierarchy import Hierarchy
+from hgclip.runtime.dassl_api import EVALUATOR_REGISTRY, build_evaluator, get_cfg_default
 
 
 def make_cfg(output_dir: str = "", subsample: bool = True) -> CfgNode:

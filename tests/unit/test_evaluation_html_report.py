@@ -16,13 +16,13 @@ from evaluator_helpers import make_cfg as toy_cfg
 from yacs.config import CfgNode
 
 import hgclip.evaluation  # noqa: F401  (registers the evaluator)
-from hgclip.engine.run_dir import clear_run
 from hgclip.evaluation import Hierarchical
 from hgclip.evaluation.comparison_report import comparison_html_data, write_reports
 from hgclip.evaluation.html_page import embed_json, render_page
 from hgclip.evaluation.html_report import node_accuracy, pair_lca
 from hgclip.evaluation.thumbnails import thumbnail_base64
 from hgclip.hierarchy import Hierarchy
+from hgclip.runtime.run_dir import clear_run
 
 HOSTILE = '</script><img src=x onerror=alert(1)>'
 

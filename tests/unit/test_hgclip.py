@@ -207,7 +207,7 @@ def test_eval_cache_is_cleared_when_training_resumes(clip_model, hierarchy, imag
 def fake_dataset(hierarchy, tmp_path, n_per_leaf=2):
     from PIL import Image
 
-    from hgclip.engine.dassl_api import Datum
+    from hgclip.runtime.dassl_api import Datum
 
     items = []
     for leaf in range(hierarchy.num_leaves):
@@ -237,7 +237,7 @@ def test_prototypes_are_node_means_of_training_features(clip_model, hierarchy, t
     # recompute the "round" family (node 0) by hand: every image under it
     from PIL import Image
 
-    from hgclip.engine.dassl_api import build_transform
+    from hgclip.runtime.dassl_api import build_transform
 
     tfm = build_transform(cfg, is_train=False)
     under_round = [item for item in dataset.train_x if hierarchy.ancestors[item.label, 0] == 0]
@@ -268,7 +268,7 @@ def test_prototype_cache_is_reused_and_invalidated_by_every_key(clip_model, hier
     prepare_prototypes(cfg, dataset, clip_model, device, progress=False)
     assert "Loaded node prototypes" in capsys.readouterr().out
 
-    from hgclip.engine.dassl_api import build_transform
+    from hgclip.runtime.dassl_api import build_transform
 
     def key(c=cfg, d=dataset, m=clip_model, s=options):
         return prototype_cache_key(c, d, m, s, build_transform(c, is_train=s.transform == "train"))
@@ -303,7 +303,7 @@ def test_new_class_prototypes_never_use_new_class_images(hiershapes_root, tmp_pa
     from trainer_helpers import make_cfg
 
     from hgclip.backbones import load_clip
-    from hgclip.engine.dassl_api import build_dataset
+    from hgclip.runtime.dassl_api import build_dataset
 
     cfg = make_cfg("HGCLIP", hiershapes_root, str(tmp_path / "out"), "DATASET.SUBSAMPLE_CLASSES", "new",
                    "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR", str(tmp_path / "cache"))

@@ -15,7 +15,7 @@ from hgclip.common.errors import InputError, is_input_error
 from hgclip.datasets import image_check
 from hgclip.datasets.coop_datasets import OxfordPets
 from hgclip.datasets.image_check import ImageCheck, UnreadableImageError, check_dataset_images
-from hgclip.engine.dassl_api import Datum, build_dataset
+from hgclip.runtime.dassl_api import Datum, build_dataset
 
 IMAGES = 2 * 37  # OxfordPets fixture: 2 training images for each of its 37 classes
 

@@ -20,7 +20,7 @@ def read(name: str) -> str:
 def project_keys() -> list[str]:
     """Every config key that extend_cfg adds to (or changes in) Dassl's defaults."""
     from hgclip.config import extend_cfg
-    from hgclip.engine.dassl_api import get_cfg_default
+    from hgclip.runtime.dassl_api import get_cfg_default
 
     def flat(node, prefix=""):
         out = {}
@@ -128,15 +128,15 @@ def _imports(text: str, pattern: str) -> list[str]:
 
 
 def test_dassl_names_come_through_dassl_compat_only():
-    """Only the built-in engine itself and engine/dassl_api.py may import its modules (or dassl) directly."""
+    """Only the built-in engine itself and runtime/dassl_api.py may import its modules (or dassl) directly."""
     offenders = {}
     for path, text in project_sources().items():
-        if path.startswith("engine/builtin/") or path == "engine/dassl_api.py":
+        if path.startswith("runtime/builtin/") or path == "runtime/dassl_api.py":
             continue
         found = _imports(text, r"(?:hgclip\.engine\.)?builtin|\.+builtin|dassl")
         if found:
             offenders[path] = found
-    assert not offenders, f"import Dassl names from hgclip.engine.dassl_api instead: {offenders}"
+    assert not offenders, f"import Dassl names from hgclip.runtime.dassl_api instead: {offenders}"
 
 
 def test_modules_import_the_project_through_the_hgclip_package():

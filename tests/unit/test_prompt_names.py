@@ -18,10 +18,10 @@ from trainer_helpers import REPO, make_cfg
 from hgclip.backbones.clip_loader import load_clip
 from hgclip.common.errors import InputError
 from hgclip.datasets.coop_datasets import DescribableTextures, OxfordFlowers
-from hgclip.engine.dassl_api import build_dataset
 from hgclip.hierarchy import Hierarchy, HierarchyError, load_hierarchy, normalize_classname, official_prompt_name
 from hgclip.models import handcrafted, text_prompts
 from hgclip.registry import list_trainers, trainer_class
+from hgclip.runtime.dassl_api import build_dataset
 
 HIERARCHIES = sorted(glob.glob(osp.join(REPO, "datasets", "hierarchies", "*.txt")))
 #: FGVC-Aircraft's hyphenated variants (variants.txt), with a '_' name to show both rules at once

@@ -1,4 +1,4 @@
-"""Utilities with Dassl's names: registry, seeding, logging, meters, checkpoint loading."""
+"""Utilities with Dassl's names: registry, seeding, logging, meters, files."""
 from .logger import StdoutTee, setup_logger
 from .meters import AverageMeter, MetricMeter
 from .registry import Registry
@@ -11,11 +11,6 @@ from .tools import (
     read_image,
     set_random_seed,
     tolist_if_not,
-)
-from .torchtools import (
-    count_num_param,
-    load_checkpoint,
-    load_pretrained_weights,
 )
 
 __all__ = [
@@ -32,7 +27,4 @@ __all__ = [
     "read_image",
     "set_random_seed",
     "tolist_if_not",
-    "count_num_param",
-    "load_checkpoint",
-    "load_pretrained_weights",
 ]

@@ -121,7 +121,7 @@ def wrap_in_warmup(optimizer: torch.optim.Optimizer, scheduler: LRScheduler, opt
     """Put ``scheduler`` behind ``OPTIM.WARMUP_EPOCH`` epochs of ``OPTIM.WARMUP_TYPE`` warm-up (Dassl's rule).
 
     Also used on top of the real Dassl's main scheduler where Dassl's own warm-up classes
-    cannot be built on the installed torch (see ``hgclip.engine.dassl_api``).
+    cannot be built on the installed torch (see ``hgclip.runtime.dassl_api``).
     """
     if not optim_cfg.WARMUP_RECOUNT:
         scheduler.last_epoch = optim_cfg.WARMUP_EPOCH

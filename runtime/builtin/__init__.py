@@ -1,10 +1,12 @@
 """The built-in engine: the part of Dassl 0.6.3's API that prompt-learning plugins touch.
 
 Dassl.pytorch is not on PyPI; this package provides the part of its surface that
-CoOp-style trainers use (config, registries, data, optim, evaluation, engine).
-Import it through :mod:`hgclip.engine.dassl_api`, which prefers a real ``dassl`` when installed.
+an install without Dassl needs (config defaults, registries, Datum/DatasetBase, transforms, optimisers and
+schedulers, utils).
+Import it through :mod:`hgclip.runtime.dassl_api`, which prefers a real ``dassl`` when installed.
 This project's trainers do not subclass its trainers (:mod:`hgclip.engine.trainer` owns their
-life cycle under either engine); ``TrainerX`` is here for a checkout's own trainers.
+life cycle under either engine), so it has no trainer base classes, data manager or samplers: a CoOp/MaPLe
+checkout that needs those runs on the real Dassl.
 """
 __version__ = "0.1.0"
 DASSL_API_VERSION = "0.6.3"  # the Dassl release whose behaviour is mirrored

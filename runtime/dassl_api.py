@@ -3,7 +3,7 @@
 Choose with the environment variable ``HGCLIP_ENGINE``:
   auto     (default) the real Dassl when it imports and passes a self-check, else the built-in engine;
   dassl    the real Dassl, or an ImportError saying how to install it;
-  builtin  always ``hgclip.engine.builtin``.
+  builtin  always ``hgclip.runtime.builtin``.
 ``USING_REAL_DASSL`` tells which one was picked; :func:`announce_engine` prints it (once).
 
 Dassl 0.6.3 (its last release, 2022) has defects on current torch and Python packaging.
@@ -70,7 +70,7 @@ def _dassl_import_guard() -> Iterator[None]:
         import wilds  # noqa: F401
     except ImportError:
         placeholder = types.ModuleType("wilds")
-        placeholder.__doc__ = "placeholder inserted by hgclip.engine.dassl_api: the wilds package is not installed"
+        placeholder.__doc__ = "placeholder inserted by hgclip.runtime.dassl_api: the wilds package is not installed"
 
         def get_dataset(*args: Any, **kwargs: Any) -> Any:
             raise ImportError("Dassl's WILDS datasets need the wilds package: pip install wilds")
@@ -140,7 +140,7 @@ def _describe(real: bool) -> str:
     if not real:
         from . import builtin
 
-        return f"built-in engine (hgclip.engine.builtin, Dassl {builtin.DASSL_API_VERSION} API)"
+        return f"built-in engine (hgclip.runtime.builtin, Dassl {builtin.DASSL_API_VERSION} API)"
     import dassl
 
     return f"Dassl.pytorch {getattr(dassl, '__version__', '?')} ({os.path.dirname(dassl.__file__)})"
