@@ -15,8 +15,8 @@ from yacs.config import CfgNode as CN
 from . import datasets, evaluation, trainers  # noqa: F401  (importing them registers them)
 from .common.config_io import flatten
 from .config import extend_cfg
-from .runtime.dassl_api import get_cfg_default
 from .registry import register_table_names, trainer_sections
+from .runtime.dassl_api import get_cfg_default
 
 register_table_names()
 
