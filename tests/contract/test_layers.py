@@ -125,3 +125,17 @@ def test_backbones_reach_the_tiny_clip_without_importing_embedded():
     graph = import_graph()
     assert "embedded" not in graph.get("backbones", {}), sorted(graph["backbones"]["embedded"])
     assert "backbones" in graph["embedded"]  # embedded registers its backbones into the backbones layer
+
+
+#: Every node from the bottom up: a node may import only nodes listed before it (docs/development/layout.md).
+LAYERS = ["common", "hierarchy", "runtime", "registry", "config", "backbones", "embedded", "datasets", "models",
+          "evaluation", "engine", "trainers", "project", "plugin", "benchmarks", "cli"]
+
+
+def test_every_import_points_down_the_documented_floors():
+    graph = import_graph()
+    folders, modules = _nodes()
+    assert set(LAYERS) == folders | modules, "place the new folder or root module in LAYERS (and the layout page)"
+    upward = [f"{a} -> {b} ({', '.join(sorted(files)[:2])})" for a, targets in graph.items()
+              for b, files in targets.items() if LAYERS.index(b) > LAYERS.index(a)]
+    assert not upward, "imports that climb a floor: " + "; ".join(upward)
