@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
@@ -27,6 +26,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from ..common.fileio import atomic_write_text
 from ..hierarchy import Hierarchy
 from ..runtime.dassl_api import Datum
+from .fingerprint import listing_fingerprint
 from .split_io import data_to_rows, rows_to_data
 
 CACHE_VERSION = 2  # 1: the pickle an earlier version wrote under CoOp's file name
@@ -65,16 +65,6 @@ def seeded_python_random(seed: int) -> Iterator[None]:
         random.setstate(state)
 
 
-def split_fingerprint(*splits: Sequence[Datum], image_dir: str) -> str:
-    """sha256 of the (relative path, label) sequence of the splits a few-shot draw came from."""
-    digest = hashlib.sha256()
-    for split in splits:
-        for relpath, label, _ in data_to_rows(split, image_dir):
-            digest.update(f"{relpath}\t{label}\n".encode("utf-8"))
-        digest.update(b"--\n")
-    return digest.hexdigest()
-
-
 def fewshot_splits(sample: Callable[[Sequence[Datum], int], list[Datum]], dataset_dir: str, image_dir: str,
                    hierarchy: Hierarchy, train: Sequence[Datum], val: Sequence[Datum], num_shots: int,
                    seed: int) -> Draw:
@@ -85,7 +75,7 @@ def fewshot_splits(sample: Callable[[Sequence[Datum], int], list[Datum]], datase
     if seed < 0:
         return _draw(sample, train, val, num_shots, seed)
     ours, coops = cache_path(dataset_dir, num_shots, seed), coop_path(dataset_dir, num_shots, seed)
-    fingerprint = split_fingerprint(train, val, image_dir=image_dir)
+    fingerprint = listing_fingerprint(train, val, root=image_dir)
     if os.path.isfile(coops):
         used = _read_coop_file(coops, ours, train, val, image_dir)
         if used is not None:

@@ -230,24 +230,6 @@ def save_cached(path: str, prototypes: NodePrototypes) -> None:
     prototypes.path = path
 
 
-def items_fingerprint(items: Iterable[Any], root: str) -> str:
-    """A hash of the training images (paths relative to ``root``, size and modification time) and their labels.
-
-    The size and modification time stand for the contents: an image replaced in place
-    gives another key, so its stale prototypes are never used.
-    """
-    digest = hashlib.sha256()
-    for item in items:
-        relpath = osp.relpath(item.impath, root) if root else item.impath
-        try:
-            stat = os.stat(item.impath)
-            contents = f"{stat.st_size}\t{stat.st_mtime_ns}"
-        except OSError:
-            contents = "missing"
-        digest.update(f"{relpath}\t{item.label}\t{contents}\n".encode("utf-8"))
-    return digest.hexdigest()[:16]
-
-
 def compute_node_prototypes(
     encode: Callable[[Tensor], Tensor],
     batches: Iterable[dict],

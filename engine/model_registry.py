@@ -3,8 +3,7 @@
 A trainer registers its trainable module(s) by name with their optimizer and scheduler;
 mode switching, learning-rate steps, zero-grad/backward/step and the checkpoint folders
 then go over the registered names. It also holds the optional tensorboard writer.
-Both :class:`hgclip.engine.trainer.HierarchicalCLIPTrainer` and the built-in engine's
-Dassl-style ``TrainerBase`` (for a checkout's own trainers) build on it.
+:class:`hgclip.engine.trainer.HierarchicalCLIPTrainer` builds on it.
 """
 from __future__ import annotations
 

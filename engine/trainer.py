@@ -40,7 +40,6 @@ It may override :meth:`compute_loss` to add terms.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from ..backbones.identity import backbone_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.checks import shots_used, warn_if_fewer_shots
+from ..datasets.fingerprint import listing_fingerprint
 from ..datasets.image_check import check_dataset_images
 from ..evaluation import Hierarchical
 from ..hierarchy import Hierarchy
@@ -155,7 +155,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         self.shots_used = shots_used(dataset, len(dataset.lab2cname))  # a flat (checkout) dataset has no hierarchy yet
         if dist.is_main():
             warn_if_fewer_shots(int(cfg.DATASET.NUM_SHOTS), self.shots_used, cfg.DATASET.NAME)
-        dist.same_everywhere(_listed_images(dataset.train_x, ""), "the training split")
+        dist.same_everywhere(listing_fingerprint(dataset.train_x), "the training split")
 
         info = dist.process_info()
         self.data_seed = self._data_seed()
@@ -315,8 +315,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         root = getattr(dataset, "dataset_dir", "")  # relative paths: moving DATASET.ROOT keeps a run's identity
         return {
             "hierarchy": self.hierarchy.digest(),  # the hierarchy file's tree and names (class names included)
-            "training_images": _listed_images(dataset.train_x, root),  # the split list and the few-shot draw
-            "test_images": _listed_images(dataset.test, root),
+            "training_images": listing_fingerprint(dataset.train_x, root=root),  # the split list and the few-shot draw
+            "test_images": listing_fingerprint(dataset.test, root=root),
             "backbone": self.backbone_id["weights"],
         }
 
@@ -450,18 +450,6 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
                 self.evaluator.process(logits[begin:begin + step], target[begin:begin + step], impaths=impaths)
             results = dict(self.evaluator.evaluate())
         return dist.broadcast_object(results)
-
-
-def _listed_images(items: Any, root: str) -> str:
-    """sha256 of a split as listed: each image's path (relative to ``root``), label and class name, in order.
-
-    What every process must agree on (``root`` "": the paths as given), and what ``inputs.json`` records.
-    """
-    digest = hashlib.sha256()
-    for item in items:
-        path = os.path.relpath(item.impath, root) if root else item.impath
-        digest.update(f"{path}\t{item.label}\t{item.classname}\n".encode("utf-8"))
-    return digest.hexdigest()
 
 
 __all__ = ["HierarchicalCLIPTrainer", "LoadedDataset"]

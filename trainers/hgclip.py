@@ -24,11 +24,11 @@ from ..common.config_io import flatten
 from ..common.paths import config_dir
 from ..config import deep_prompt_keys
 from ..datasets.attach import dataset_hierarchy
+from ..datasets.fingerprint import listing_fingerprint
 from ..datasets.prototypes import (
     NodePrototypes,
     PrototypeOptions,
     build_node_prototypes,
-    items_fingerprint,
     load_model_prototypes,
     save_model_prototypes,
     transfer_prototypes,
@@ -215,7 +215,7 @@ def prototype_cache_key(cfg: Any, dataset: Any, clip_model: nn.Module, options: 
         "subsample": cfg.DATASET.SUBSAMPLE_CLASSES,
         "subsample_rule": cfg.DATASET.SUBSAMPLE_RULE,
         "source": prototype_source(cfg),
-        "images": items_fingerprint(items, getattr(dataset, "dataset_dir", "")),
+        "images": listing_fingerprint(items, root=getattr(dataset, "dataset_dir", ""), file_stats=True),
         "source_hierarchy": source_hierarchy.digest(),
         "hierarchy": hierarchy.digest(),
         "backbone": cfg.MODEL.BACKBONE.NAME,

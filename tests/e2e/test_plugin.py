@@ -8,7 +8,9 @@ The checkout has what the real ones have and what used to break the plugin:
 * a MaPLe-style ``train.py`` that imports ``dassl`` directly, plus the two documented lines.
 
 With the real Dassl installed the checkout runs on it. Without, a stand-in ``dassl`` package in the
-checkout re-exports the built-in engine under Dassl's module names, so the route is tested everywhere.
+checkout re-exports the built-in engine under Dassl's module names, plus a test-only ``TrainerX`` for the
+checkout's CoOp (``tests/dassl_standin.py``: the built-in engine has no trainer base class), so the route is
+tested everywhere.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from run_helpers import REPO
@@ -174,12 +177,13 @@ CHECKOUT_FILES = {
 STANDIN_DASSL = {
     "dassl/__init__.py": '__version__ = "0.6.3 (stand-in: hgclip.runtime.builtin under Dassl\'s module names)"\n',
     "dassl/config/__init__.py": "from hgclip.runtime.builtin.config import CfgNode, get_cfg_default  # noqa: F401\n",
-    "dassl/data/__init__.py": "from hgclip.runtime.builtin.data import DataManager, DatasetWrapper  # noqa: F401\n",
-    "dassl/data/data_manager.py": "from hgclip.runtime.builtin.data import DataManager, DatasetWrapper, build_data_loader  # noqa\n",
+    "dassl/data/__init__.py": "from hgclip.runtime.builtin.data import DatasetWrapper  # noqa: F401\n",
     "dassl/data/datasets/__init__.py":
         "from hgclip.runtime.builtin.data import DATASET_REGISTRY, DatasetBase, Datum, build_dataset  # noqa\n",
     "dassl/data/transforms/__init__.py": "from hgclip.runtime.builtin.data import build_transform  # noqa: F401\n",
-    "dassl/engine/__init__.py": "from hgclip.runtime.builtin.engine import *  # noqa: F401,F403\n",
+    "dassl/engine/__init__.py": ("from hgclip.runtime.builtin.engine import *  # noqa: F401,F403\n"
+                                 "from .trainer import TrainerX  # noqa: F401\n"),
+    "dassl/engine/trainer.py": (Path(__file__).parents[1] / "dassl_standin.py").read_text(),
     "dassl/evaluation/__init__.py": "from hgclip.runtime.builtin.evaluation import *  # noqa: F401,F403\n",
     "dassl/optim/__init__.py": "from hgclip.runtime.builtin.optim import build_lr_scheduler, build_optimizer  # noqa: F401\n",
     "dassl/utils/__init__.py": "from hgclip.runtime.builtin.utils import *  # noqa: F401,F403\n",
@@ -216,10 +220,15 @@ def checkout(tmp_path_factory, hiershapes_root):
     return root
 
 
-def run_in(checkout, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HGCLIP_ENGINE")}
+def checkout_env() -> dict:
+    """The test's environment without an engine choice; its PYTHONPATH (when set) picks the hgclip under test."""
+    env = {k: v for k, v in os.environ.items() if k != "HGCLIP_ENGINE"}
     env["HGCLIP_NUM_THREADS"] = "1"
-    result = subprocess.run([sys.executable, "train.py", *args], cwd=checkout, env=env, capture_output=True,
+    return env
+
+
+def run_in(checkout, *args: str) -> str:
+    result = subprocess.run([sys.executable, "train.py", *args], cwd=checkout, env=checkout_env(), capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
@@ -260,12 +269,11 @@ def test_the_checkouts_own_trainer_still_works_beside_ours(checkout, tmp_path):
 def test_a_flat_class_that_is_no_leaf_is_one_clear_line(checkout, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text(TOY_HIERARCHY.replace("blue_square", "green_square"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HGCLIP_ENGINE")}
     result = subprocess.run([sys.executable, "train.py", "--root", str(checkout / "data"), "--trainer", "HierCoOp",
                              "--output-dir", str(tmp_path / "x"), "--dataset-config-file", "configs/datasets/toy.yaml",
                              "--config-file", osp.join(REPO, "configs", "trainers", "CoOp", "tiny_hiershapes.yaml"),
                              "DATASET.HIERARCHY_FILE", str(bad), *FAST],
-                            cwd=checkout, env=env, capture_output=True, text=True, timeout=600)
+                            cwd=checkout, env=checkout_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
     assert ("1 of the dataset's 4 classes are not leaves: 'blue_square'; leaves that match no class: 'green_square'"
             in result.stderr)

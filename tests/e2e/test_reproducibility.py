@@ -20,19 +20,19 @@ def test_empty_and_full_caches_give_identical_results(baseline_run, tmp_path):
 
 
 def test_a_replaced_image_changes_the_prototype_cache_key(tmp_path):
-    from hgclip.datasets.prototypes import items_fingerprint
+    from hgclip.datasets.fingerprint import listing_fingerprint
     from hgclip.runtime.dassl_api import Datum
 
     image = tmp_path / "a.png"
     image.write_bytes(b"first version")
     items = [Datum(impath=str(image), label=0, classname="a")]
-    before = items_fingerprint(items, str(tmp_path))
-    assert items_fingerprint(items, str(tmp_path)) == before
+    before = listing_fingerprint(items, root=str(tmp_path), file_stats=True)
+    assert listing_fingerprint(items, root=str(tmp_path), file_stats=True) == before
     image.write_bytes(b"the second version")  # replaced in place: same path and label
-    assert items_fingerprint(items, str(tmp_path)) != before
-    same_size = items_fingerprint(items, str(tmp_path))
+    assert listing_fingerprint(items, root=str(tmp_path), file_stats=True) != before
+    same_size = listing_fingerprint(items, root=str(tmp_path), file_stats=True)
     later = time.time() + 5
     image.write_bytes(b"the third  version")  # same size, newer modification time
     os.utime(image, (later, later))
-    assert items_fingerprint(items, str(tmp_path)) != same_size
+    assert listing_fingerprint(items, root=str(tmp_path), file_stats=True) != same_size
     assert osp.isfile(image)

@@ -1,15 +1,14 @@
-"""minidassl data side: Datum/DatasetBase, few-shot sampling, transforms, loaders."""
+"""The built-in engine's data side: Datum/DatasetBase, few-shot sampling, transforms, DatasetWrapper."""
 from __future__ import annotations
 
 import pickle
 import random
 
 import pytest
-import torch
 from PIL import Image
 
 from hgclip.runtime.builtin.config import get_cfg_default
-from hgclip.runtime.builtin.data import DatasetBase, DatasetWrapper, Datum, build_data_loader, build_transform
+from hgclip.runtime.builtin.data import DatasetBase, DatasetWrapper, Datum, build_transform
 from hgclip.runtime.builtin.utils import read_image
 
 
@@ -120,27 +119,6 @@ def test_transform_errors_and_no_transform():
     with pytest.raises(ValueError, match="INPUT.INTERPOLATION"):
         build_transform(_cfg(INTERPOLATION="lanczos"), is_train=False)
     assert build_transform(_cfg(NO_TRANSFORM=True), is_train=True) is None
-
-
-def test_train_loader_drops_last_only_with_a_full_batch(items):
-    cfg = _cfg(SIZE=(8, 8))
-    tfm = build_transform(cfg, is_train=False)
-    loader = build_data_loader(cfg, "RandomSampler", items, batch_size=4, tfm=tfm, is_train=True)
-    assert len(loader) == 2 and loader.drop_last  # 9 samples -> 2 full batches
-    small = build_data_loader(cfg, "RandomSampler", items[:3], batch_size=4, tfm=tfm, is_train=True)
-    assert len(small) == 1 and not small.drop_last  # fewer than one batch: keep it
-
-    test_loader = build_data_loader(cfg, "SequentialSampler", items, batch_size=4, tfm=tfm, is_train=False)
-    batches = list(test_loader)
-    assert not test_loader.drop_last
-    assert torch.cat([b["index"] for b in batches]).tolist() == list(range(len(items)))
-    assert set(batches[0]) == {"label", "domain", "impath", "index", "img"}
-    assert batches[0]["img"].shape == (4, 3, 8, 8)
-
-    with pytest.raises(ValueError, match="data_source is empty"):
-        build_data_loader(cfg, "SequentialSampler", [], batch_size=4, tfm=tfm, is_train=False)
-    with pytest.raises(ValueError, match="Unknown sampler"):
-        build_data_loader(cfg, "NoSuchSampler", items, batch_size=4, tfm=tfm)
 
 
 def test_dataset_wrapper_img0_k_transforms_and_transform_lists(items):

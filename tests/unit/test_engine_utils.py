@@ -1,20 +1,17 @@
-"""The built-in engine's config, registry, meters, logger and checkpoint loading."""
+"""The built-in engine's config, registries, meters, logger and file helpers."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 import torch
-import torch.nn as nn
 
 from hgclip.runtime.builtin.config import get_cfg_default
+from hgclip.runtime.builtin.engine import TRAINER_REGISTRY, build_trainer
 from hgclip.runtime.builtin.utils import (
     AverageMeter,
     MetricMeter,
     Registry,
-    count_num_param,
-    load_checkpoint,
-    load_pretrained_weights,
     set_random_seed,
     setup_logger,
 )
@@ -36,6 +33,20 @@ def test_registry_register_get_and_errors():
     replacement = type("Alpha", (), {})
     registry.register(replacement, force=True)
     assert registry.get("Alpha") is replacement
+
+
+def test_build_trainer_instantiates_the_named_class_and_rejects_unknown_names():
+    @TRAINER_REGISTRY.register()
+    class EngineTestPlainTrainer:
+        def __init__(self, cfg):
+            self.cfg = cfg
+
+    cfg = get_cfg_default()
+    cfg.TRAINER.NAME = "EngineTestPlainTrainer"
+    assert build_trainer(cfg).cfg is cfg
+    cfg.TRAINER.NAME = "EngineTestPlainTrainr"
+    with pytest.raises(ValueError, match=r"do you mean \[EngineTestPlainTrainer\]"):
+        build_trainer(cfg)
 
 
 def test_get_cfg_default_returns_independent_clones_with_dassl_defaults():
@@ -94,28 +105,6 @@ def test_setup_logger_tees_stdout_and_keeps_old_log(tmp_path, monkeypatch, capsy
     rotated = [p for p in tmp_path.iterdir() if p.name.startswith("log.txt-")]
     assert len(rotated) == 1 and "second run line" in rotated[0].read_text()
     sys.stdout.close()
-
-
-def test_load_checkpoint_reads_a_saved_file_and_names_a_missing_one(tmp_path):
-    model = nn.Linear(3, 2)
-    torch.save({"state_dict": model.state_dict(), "epoch": 4, "val_result": 71.5}, tmp_path / "model.pth.tar-4")
-    loaded = load_checkpoint(str(tmp_path / "model.pth.tar-4"))
-    assert set(loaded["state_dict"]) == {"weight", "bias"} and loaded["val_result"] == 71.5
-    with pytest.raises(FileNotFoundError):
-        load_checkpoint(str(tmp_path / "missing.pth.tar"))
-
-
-def test_load_pretrained_weights_matches_name_and_shape(tmp_path, capsys):
-    source = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
-    torch.save({"state_dict": source.state_dict()}, tmp_path / "w.pth")
-    target = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 5))  # second layer differs in shape
-    load_pretrained_weights(target, str(tmp_path / "w.pth"))
-    assert torch.equal(target[0].weight, source[0].weight)
-    assert "discarded" in capsys.readouterr().out
-    with pytest.warns(UserWarning, match="Cannot load"):
-        load_pretrained_weights(nn.Linear(7, 7), str(tmp_path / "w.pth"))
-    assert count_num_param(source) == 4 * 3 + 3 + 3 * 2 + 2
-    assert count_num_param(params=[{"params": list(source.parameters())}]) == count_num_param(source)
 
 
 def test_file_helpers(tmp_path):
