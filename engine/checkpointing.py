@@ -1,19 +1,27 @@
-"""Checkpoints of the registered models that a run resumes from exactly (the trainer's side).
+"""Checkpoints a run resumes from exactly, and the files a trainer keeps beside them.
 
-What a checkpoint holds besides the weights is decided here: optimizer, scheduler, epoch,
-iteration, the RNG states of every process, the sampler position, the loader generator,
-the grad scaler and the trainer's own state (:meth:`CheckpointedModels.trainer_state`).
-Where the files go, their names, digests and the best/last selection are
+A trainer owns one :class:`Checkpointer` (``trainer.checkpointer``), built from explicit parts:
+the :class:`~hgclip.engine.model_registry.ModelRegistry` whose models it writes, the training
+loader (sampler position, generator), the grad scaler and what a checkpoint must match (trainer
+name, backbone). The trainer then *declares* the rest to it:
+
+* :meth:`Checkpointer.add_state`: trainer state an exact resume needs besides the models
+  (the best validation result, PromptSRC's prompt aggregation), saved in ``run_state["trainer_state"]``;
+* :meth:`Checkpointer.add_artifact`: a file derived once from the run's data and kept beside the
+  checkpoints (HGCLIP's node prototypes): built before training or the first use, saved with
+  every checkpoint, loaded with a model directory.
+
+Besides the weights a checkpoint holds the optimizer, scheduler, epoch, iteration, the RNG
+states of every process, the sampler position, the loader generator, the grad scaler and the
+declared state. Where the files go, their names, digests and the best/last selection are
 :mod:`hgclip.runtime.run_dir`'s. Only rank 0 writes; every rank takes part in gathering the
 RNG states and reads what rank 0 read.
-
-The class expects the trainer's ``cfg``, ``output_dir``, ``max_epoch``, ``best_result``,
-``train_loader_x``, ``scaler`` and ``model`` (see :class:`hgclip.engine.trainer.HierarchicalCLIPTrainer`).
 """
 from __future__ import annotations
 
 import os.path as osp
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from ..runtime import distributed as dist
 from ..runtime.rng import capture_rng_state, restore_rng_state
@@ -38,57 +46,96 @@ from .model_registry import ModelRegistry
 RUN_STATE_FORMAT = 1
 
 
-class CheckpointedModels(ModelRegistry):
-    """Save, prune, resume and load the registered models (Dassl's method names and layout)."""
+@dataclass
+class Artifact:
+    """A file a trainer derives once from its data and keeps beside its checkpoints (see :meth:`Checkpointer.add_artifact`)."""
 
-    _resume_batch = 0  # iterations of the first epoch already done (resuming mid-epoch)
-    #: sha256 of every model file :meth:`load_model` loaded, by model name (what an evaluation-only run records)
-    loaded_files: dict[str, str] = {}
+    path: Callable[[str], str]
+    build: Callable[[], Any]
+    save: Callable[[str, Any], None]
+    load: Callable[[str], Any]
+    use: Callable[[Any], None]
+    value: Any = None
 
-    def trainer_state(self) -> dict:
-        """What a checkpoint must hold besides the models for an exact resume (subclasses extend it)."""
-        return {"best_result": self.best_result}
 
-    def load_trainer_state(self, state: dict) -> None:
-        """Restore what :meth:`trainer_state` returned."""
-        self.best_result = state.get("best_result", self.best_result)
+class Checkpointer:
+    """Save, prune, resume and load the registered models, the declared state and the declared artifacts."""
 
+    def __init__(self, models: ModelRegistry, output_dir: str, *, trainer_name: str, backbone_id: dict,
+                 loader: Any, scaler: Any, max_epoch: int, checkpoint_freq: int) -> None:
+        """``checkpoint_freq``: keep every such epoch's checkpoint (``TRAIN.CHECKPOINT_FREQ``; 0: only the last)."""
+        self.models = models
+        self.output_dir = output_dir
+        self.trainer_name = trainer_name
+        self.backbone_id = backbone_id
+        self.loader = loader
+        self.scaler = scaler
+        self.max_epoch = max_epoch
+        self.checkpoint_freq = checkpoint_freq
+        self._states: dict[str, tuple[Callable[[], Any], Callable[[Any], None]]] = {}
+        self._artifacts: list[Artifact] = []
+        #: sha256 of every file :meth:`load` loaded (models by name, artifacts by file name): what an evaluation records
+        self.loaded_files: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ declarations
+    def add_state(self, name: str, get: Callable[[], Any], set: Callable[[Any], None]) -> None:
+        """Save ``get()`` under ``name`` in every checkpoint; a resume calls ``set(saved)`` when the checkpoint has it."""
+        if name in self._states:
+            raise KeyError(f"checkpointed state {name!r} is already declared")
+        self._states[name] = (get, set)
+
+    def add_artifact(self, path: Callable[[str], str], build: Callable[[], Any], save: Callable[[str, Any], None],
+                     load: Callable[[str], Any], use: Callable[[Any], None]) -> None:
+        """Declare a file kept beside the checkpoints; ``path(run_dir)`` names it (a :mod:`~hgclip.runtime.run_dir` name).
+
+        ``build()`` derives the value from this run's data, once, when nothing loaded it
+        (:meth:`ensure_artifacts`); ``save(file, value)`` writes it with every checkpoint (rank 0);
+        ``load(file)`` reads and checks a saved one (every rank) when a model directory is loaded;
+        ``use(value)`` hands a built or loaded value to the model.
+        """
+        self._artifacts.append(Artifact(path, build, save, load, use))
+
+    def ensure_artifacts(self) -> None:
+        """Build every artifact that nothing built or loaded yet (the trainer calls it before training and each use)."""
+        for artifact in self._artifacts:
+            if artifact.value is None:
+                artifact.value = artifact.build()
+                artifact.use(artifact.value)
+
+    # ------------------------------------------------------------------ saving
     def _run_state(self) -> dict:
-        """RNG states of every process, sampler position, loader generator, grad scaler, trainer state."""
-        loader = self.train_loader_x
-        sampler = getattr(loader, "batch_sampler", None)
+        """RNG states of every process, sampler position, loader generator, grad scaler, declared state."""
+        sampler = getattr(self.loader, "batch_sampler", None)
+        generator = getattr(self.loader, "generator", None)
         return {
             "format": RUN_STATE_FORMAT,
             "world_size": dist.world_size(),
             "rng": dist.all_gather_objects(capture_rng_state()),
             "sampler": sampler.state_dict() if hasattr(sampler, "state_dict") else None,
-            "loader_generator": loader.generator.get_state() if getattr(loader, "generator", None) is not None else None,
+            "loader_generator": generator.get_state() if generator is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "trainer_state": self.trainer_state(),
+            "trainer_state": {name: get() for name, (get, _) in self._states.items()},
         }
 
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None,
-                   model_name: str = "") -> None:
-        """Dassl's ``save_model`` (the file after epoch ``epoch + 1``, or ``model_name``), with everything a resume needs."""
-        self._write_checkpoints(directory, model_name or resume_point_name(epoch + 1), epoch + 1, 0, val_result, is_best)
-
-    def _write_checkpoints(self, directory: str, filename: str, epochs_done: int, batches_done: int,
-                           val_result: Optional[float] = None, is_best: bool = False) -> None:
-        names = self.get_model_names()
+    def save(self, directory: str, filename: str, epochs_done: int, batches_done: int = 0,
+             val_result: Optional[float] = None, is_best: bool = False) -> None:
+        """Write ``filename`` (a :func:`~hgclip.runtime.run_dir.resume_point_name` or ``BEST_FILE``) for every model,
+        a copy as the best one when ``is_best``, and the artifacts built so far."""
+        names = self.models.get_model_names()
         if not names:
             return
         run_state = self._run_state()  # every rank takes part (RNG states are gathered)
         if dist.is_main():
             for position, name in enumerate(names):
-                optim, sched = self._optims[name], self._scheds[name]
+                model, optim, sched = self.models.registered(name)
                 state = {
-                    "state_dict": self._models[name].state_dict(),
+                    "state_dict": model.state_dict(),
                     "epoch": epochs_done,
                     "batch": batches_done,
                     "optimizer": optim.state_dict() if optim is not None else None,
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
-                    "trainer": type(self).__name__,
+                    "trainer": self.trainer_name,
                     "backbone": self.backbone_id,
                 }
                 if position == 0:
@@ -98,25 +145,30 @@ class CheckpointedModels(ModelRegistry):
                 print(f"Checkpoint saved to {path}")
                 if is_best and filename != BEST_FILE:
                     write_checkpoint(state, model_dir, BEST_FILE, update_pointer=False)
+            for artifact in self._artifacts:
+                if artifact.value is not None:
+                    artifact.save(artifact.path(directory), artifact.value)
         dist.barrier()
 
-    def prune_checkpoints(self) -> None:
-        """Keep Dassl's files (last epoch, every CHECKPOINT_FREQ epochs) and the two newest resume points."""
+    def prune(self) -> None:
+        """Keep Dassl's files (last epoch, every ``checkpoint_freq`` epochs) and the two newest resume points."""
         if not dist.is_main():
             return
-        freq = int(self.cfg.TRAIN.CHECKPOINT_FREQ)
+        freq = self.checkpoint_freq
         keep = {resume_point_name(e) for e in range(1, self.max_epoch + 1)
                 if e == self.max_epoch or (freq > 0 and e % freq == 0)}
-        for name in self.get_model_names():
+        for name in self.models.get_model_names():
             prune_resume_points(osp.join(self.output_dir, name), keep)
 
-    def resume_model_if_exist(self, directory: str) -> int:
-        """Continue from the newest valid resume point in ``directory``; return the epochs already done.
+    # ------------------------------------------------------------------ resuming
+    def resume(self, directory: str) -> Optional[ResumePoint]:
+        """Restore the newest valid resume point in ``directory`` and return it (None: train from scratch).
 
         A truncated or corrupt file is reported in one line and the previous one is tried.
-        A checkpoint written by another trainer or for other shapes is an error.
+        A checkpoint written by another trainer or for other shapes is an error. Artifacts are
+        not read: the trainer has built them before resuming, as an uninterrupted run did.
         """
-        names = self.get_model_names()
+        names = self.models.get_model_names()
         model_dirs = {name: osp.join(directory, name) for name in names}
         if dist.is_main():
             for model_dir in model_dirs.values():
@@ -125,7 +177,7 @@ class CheckpointedModels(ModelRegistry):
         common = sorted(p for p in listed[0].values() if all(p.filename in other for other in listed)) if listed else []
         if not common:
             print("No checkpoint found, train from scratch")
-            return 0
+            return None
         for point in reversed(common):
             checkpoints, problem = dist.compute_on_main(lambda p=point: self._read_resume_point(model_dirs, p))
             if problem is not None:
@@ -133,9 +185,9 @@ class CheckpointedModels(ModelRegistry):
                 continue
             print(f"Found checkpoint at {directory} (will resume training)")
             self._load_resume_point(checkpoints, model_dirs, point)
-            return point.epochs_done
+            return point
         print(f"No readable checkpoint in {directory}, train from scratch")
-        return 0
+        return None
 
     def _read_resume_point(self, model_dirs: dict, point: ResumePoint) -> tuple[Optional[dict], Optional[str]]:
         checkpoints = {}
@@ -145,7 +197,7 @@ class CheckpointedModels(ModelRegistry):
                 checkpoint = read_verified(path)
             except CheckpointError as error:
                 return None, str(error)
-            check_trainer(checkpoint, path, type(self).__name__)
+            check_trainer(checkpoint, path, self.trainer_name)
             check_backbone(checkpoint, path, self.backbone_id)
             checkpoints[name] = checkpoint
         return checkpoints, None
@@ -153,12 +205,13 @@ class CheckpointedModels(ModelRegistry):
     def _load_resume_point(self, checkpoints: dict, model_dirs: dict, point: ResumePoint) -> None:
         for name, checkpoint in checkpoints.items():
             path = osp.join(model_dirs[name], point.filename)
-            check_state_dict(self._models[name], checkpoint["state_dict"], path)
-            self._models[name].load_state_dict(checkpoint["state_dict"])
-            if self._optims[name] is not None and checkpoint.get("optimizer") is not None:
-                self._optims[name].load_state_dict(checkpoint["optimizer"])
-            if self._scheds[name] is not None and checkpoint.get("scheduler") is not None:
-                self._scheds[name].load_state_dict(checkpoint["scheduler"])
+            model, optim, sched = self.models.registered(name)
+            check_state_dict(model, checkpoint["state_dict"], path)
+            model.load_state_dict(checkpoint["state_dict"])
+            if optim is not None and checkpoint.get("optimizer") is not None:
+                optim.load_state_dict(checkpoint["optimizer"])
+            if sched is not None and checkpoint.get("scheduler") is not None:
+                sched.load_state_dict(checkpoint["scheduler"])
         run_state = next(iter(checkpoints.values())).get("run_state")
         first = osp.join(next(iter(model_dirs.values())), point.filename)
         if run_state is None:
@@ -166,10 +219,6 @@ class CheckpointedModels(ModelRegistry):
                   "training continues, but not exactly as an uninterrupted run would")
         else:
             self._restore_run_state(run_state)
-        self._resume_batch = point.batches_done
-        clear = getattr(self.model, "clear_cache", None)
-        if clear is not None:
-            clear()
         print(f"Resuming from {first}: {point.epochs_done} epoch(s) and {point.batches_done} iteration(s) done")
 
     def _restore_run_state(self, run_state: dict) -> None:
@@ -180,30 +229,34 @@ class CheckpointedModels(ModelRegistry):
             print(f"The checkpoint was written by {len(states)} process(es), this run has {dist.world_size()}: "
                   "every process continues from rank 0's random state")
             restore_rng_state(states[0])
-        sampler = getattr(self.train_loader_x, "batch_sampler", None)
+        sampler = getattr(self.loader, "batch_sampler", None)
         if run_state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
             sampler.load_state_dict(run_state["sampler"])
-        generator = getattr(self.train_loader_x, "generator", None)
+        generator = getattr(self.loader, "generator", None)
         if run_state.get("loader_generator") is not None and generator is not None:
             generator.set_state(run_state["loader_generator"])
         if self.scaler is not None and run_state.get("scaler") is not None:
             self.scaler.load_state_dict(run_state["scaler"])
-        self.load_trainer_state(run_state.get("trainer_state") or {})
+        saved = run_state.get("trainer_state") or {}
+        for name, (_, set_state) in self._states.items():
+            if name in saved:
+                set_state(saved[name])
 
-    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
-        """Load the learner from ``directory`` (Dassl layout), whatever the current class set.
+    # ------------------------------------------------------------------ loading a model directory
+    def load(self, directory: str, epoch: Optional[int] = None) -> None:
+        """Load the models (Dassl layout), then the artifacts, from ``directory``, whatever the current class set.
 
         ``epoch=None`` loads the best model when there is one, otherwise the newest
-        (:func:`hgclip.runtime.run_dir.checkpoint_path`). Only the learner is
-        stored, so no class-dependent buffer has to be dropped; a checkpoint of another
-        trainer, or a class-specific parameter that cannot transfer, fails with one line.
-        The sha256 of each file loaded goes to :attr:`loaded_files`.
+        (:func:`hgclip.runtime.run_dir.checkpoint_path`). A checkpoint of another trainer or
+        backbone, or a parameter that cannot transfer, fails with one line. A missing artifact
+        is built from this run's data when first needed. The sha256 of each file loaded goes to
+        :attr:`loaded_files`.
         """
         self.loaded_files = {}
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
             return
-        for name in self.get_model_names():
+        for name in self.models.get_model_names():
             model_dir = osp.join(directory, name)
 
             def read(model_dir: str = model_dir) -> tuple[str, dict, str]:
@@ -212,14 +265,20 @@ class CheckpointedModels(ModelRegistry):
 
             path, checkpoint, digest = dist.compute_on_main(read)
             self.loaded_files[name] = digest
-            check_trainer(checkpoint, path, type(self).__name__)
+            check_trainer(checkpoint, path, self.trainer_name)
             check_backbone(checkpoint, path, self.backbone_id)
-            check_state_dict(self._models[name], checkpoint["state_dict"], path)
+            model, _, _ = self.models.registered(name)
+            check_state_dict(model, checkpoint["state_dict"], path)
             print(f"Loading weights to {name} from {path} (epoch = {checkpoint.get('epoch')})")
-            self._models[name].load_state_dict(checkpoint["state_dict"], strict=True)
-        clear = getattr(self.model, "clear_cache", None)
-        if clear is not None:
-            clear()
+            model.load_state_dict(checkpoint["state_dict"], strict=True)
+        for artifact in self._artifacts:
+            path = artifact.path(directory)
+            if not osp.isfile(path):
+                print(f"No {osp.basename(path)} in {directory}: it is built from this run's data when first needed")
+                continue
+            self.loaded_files[osp.basename(path)] = file_digest(path)
+            artifact.value = artifact.load(path)
+            artifact.use(artifact.value)
 
 
-__all__ = ["CheckpointedModels", "RUN_STATE_FORMAT"]
+__all__ = ["Artifact", "Checkpointer", "RUN_STATE_FORMAT"]

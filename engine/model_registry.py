@@ -2,8 +2,8 @@
 
 A trainer registers its trainable module(s) by name with their optimizer and scheduler;
 mode switching, learning-rate steps, zero-grad/backward/step and the checkpoint folders
-then go over the registered names. It also holds the optional tensorboard writer.
-:class:`hgclip.engine.trainer.HierarchicalCLIPTrainer` builds on it.
+then go over the registered names (the trainer's :class:`~hgclip.engine.checkpointing.Checkpointer`
+writes and reads them). It also holds the optional tensorboard writer.
 """
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ class ModelRegistry:
             if name not in self._models:
                 raise KeyError(f"No model registered as {name!r} (registered: {registered})")
         return names
+
+    def registered(self, name: str) -> tuple[nn.Module, Optional[torch.optim.Optimizer], Optional[Any]]:
+        """The module, optimizer and scheduler registered as ``name`` (what a checkpoint of it holds)."""
+        self.get_model_names(name)  # a KeyError that lists the registered names
+        return self._models[name], self._optims[name], self._scheds[name]
 
     # ----- modes, learning rate and updates -------------------------------------------
     def set_model_mode(self, mode: str = "train", names: Names = None) -> None:

@@ -28,14 +28,18 @@ It also owns what must work the same under either engine:
 * **several processes** (:mod:`hgclip.runtime.distributed`): gradients are all-reduced before each
   step, evaluation gathers every rank's predictions so each test sample counts once, and
   only rank 0 logs and writes files;
-* **exact resume** (:mod:`hgclip.engine.checkpointing`; the files: :mod:`hgclip.runtime.run_dir`):
-  a checkpoint at every epoch end (and every ``TRAIN.CHECKPOINT_FREQ_ITERS`` iterations) holds the learner, optimizer,
-  scheduler, grad scaler, epoch, iteration, every RNG state, the sampler position and the
-  trainer's own state (:meth:`trainer_state`); a re-run continues from the newest valid one.
+* **exact resume** (``self.checkpointer``, a :class:`~hgclip.engine.checkpointing.Checkpointer`; the files:
+  :mod:`hgclip.runtime.run_dir`): a checkpoint at every epoch end (and every ``TRAIN.CHECKPOINT_FREQ_ITERS``
+  iterations) holds the learner, optimizer, scheduler, grad scaler, epoch, iteration, every RNG state, the
+  sampler position and the state the trainer declared (``checkpointer.add_state``); a re-run continues from
+  the newest valid one. Files a trainer derives once from its data (HGCLIP's prototypes) are declared
+  artifacts (``checkpointer.add_artifact``): built before training or the first use, saved with the checkpoints,
+  loaded with ``load_model``.
 
 A subclass sets ``CFG_KEY`` (its ``TRAINER.<KEY>`` node), ``TABLE_ORDER`` and
 ``HAS_PARAMETERS`` (see :mod:`hgclip.registry`) and implements :meth:`build_clip_model`.
-It may override :meth:`compute_loss` to add terms.
+It may override :meth:`compute_loss` to add terms, and :meth:`build_model` (calling it first) to declare
+its own checkpointed state and artifacts.
 """
 from __future__ import annotations
 
@@ -74,8 +78,9 @@ from ..runtime.dassl_api import (
 )
 from ..runtime.rng import derive_seed, isolated_rng
 from ..runtime.run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
-from .checkpointing import CheckpointedModels
+from .checkpointing import Checkpointer
 from .loaders import build_eval_loader, build_train_loader
+from .model_registry import ModelRegistry
 
 
 @dataclass
@@ -104,7 +109,7 @@ class LoadedDataset:
         print(tabulate(rows))
 
 
-class HierarchicalCLIPTrainer(CheckpointedModels):
+class HierarchicalCLIPTrainer(ModelRegistry):
     """Base class of ZeroshotCLIP, CoOp, IVLP, HGCLIP, ... (not registered itself)."""
 
     HIERARCHICAL_TRAINER = True  # how hgclip.registry tells this project's trainers from a checkout's
@@ -201,6 +206,13 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
             self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
             self.register_model(LEARNER_NAME, self.model.learner, self.optim, self.sched)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+        self.checkpointer = Checkpointer(self, self.output_dir, trainer_name=type(self).__name__,
+                                         backbone_id=self.backbone_id, loader=self.train_loader_x, scaler=self.scaler,
+                                         max_epoch=self.max_epoch, checkpoint_freq=int(cfg.TRAIN.CHECKPOINT_FREQ))
+        self.checkpointer.add_state("best_result", lambda: self.best_result, self._set_best_result)
+
+    def _set_best_result(self, value: float) -> None:
+        self.best_result = value
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         """Return a module with a ``learner`` sub-module and ``forward(images) -> [B, num_nodes]`` logits."""
@@ -240,6 +252,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         return loss + extra, terms
 
     def forward_backward(self, batch: dict) -> dict[str, float]:
+        self.checkpointer.ensure_artifacts()
         images, labels = self.parse_batch_train(batch)
         if self.scaler is not None:
             with autocast(self.precision, self.device):
@@ -291,11 +304,12 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         """Hook: nothing by default."""
 
     def before_train(self) -> None:
-        """Resume from the newest valid checkpoint in RESUME (or OUTPUT_DIR), record the config, open tensorboard."""
+        """Build the artifacts, resume from the newest valid checkpoint in RESUME (or OUTPUT_DIR), record the config,
+        open tensorboard."""
+        self.checkpointer.ensure_artifacts()  # before resuming, so that a resumed run draws as an uninterrupted one
         inputs = self.input_fingerprints()
         dist.agree(lambda: run_dir.check_recorded_inputs(self.output_dir, inputs))
-        directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
-        self.start_epoch = self.resume_model_if_exist(directory)
+        self.start_epoch = self.resume_model_if_exist(self.cfg.RESUME or self.cfg.OUTPUT_DIR)
         if dist.is_main():
             # what an earlier run evaluated describes another model: gone before this one can crash
             removed = run_dir.clear_evaluation_outputs(self.output_dir)
@@ -325,8 +339,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         the CLIP weights and the sha256 of every model file it loaded (``model``; none for ZeroshotCLIP)."""
         inputs = self.input_fingerprints()
         del inputs["training_images"]  # the loaded model stands for its training (a subclass may add them back)
-        if self.loaded_files:
-            inputs["model"] = dict(sorted(self.loaded_files.items()))
+        if self.checkpointer.loaded_files:
+            inputs["model"] = dict(sorted(self.checkpointer.loaded_files.items()))
         return inputs
 
     def run_epoch(self) -> None:
@@ -360,8 +374,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
             if every > 0 and done < self.num_batches and (n_iter + 1) % every == 0:
-                self._write_checkpoints(self.output_dir, resume_point_name(self.epoch, done), self.epoch, done)
-                self.prune_checkpoints()
+                self.checkpointer.save(self.output_dir, resume_point_name(self.epoch, done), self.epoch, done)
+                self.checkpointer.prune()
             end = time.time()
 
     def after_epoch(self) -> None:
@@ -372,7 +386,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
                 self.best_result = current
                 self.save_model(self.epoch, self.output_dir, val_result=current, model_name=BEST_FILE)
         self.save_model(self.epoch, self.output_dir)
-        self.prune_checkpoints()
+        self.checkpointer.prune()
 
     def after_train(self) -> None:
         """Test the final model (the last one, or the best on val), report the time, close tensorboard."""
@@ -387,8 +401,35 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         print(f"Elapsed: {datetime.timedelta(seconds=round(time.time() - self.time_start))}")
         self.close_writer()
 
+    # ------------------------------------------------------------------ checkpoints (Dassl's names)
+    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Optional[float] = None,
+                   model_name: str = "") -> None:
+        """The checkpoint after epoch ``epoch + 1`` (or ``model_name``), with the artifacts beside it."""
+        self.checkpointer.save(directory, model_name or resume_point_name(epoch + 1), epoch + 1, 0, val_result, is_best)
+
+    def resume_model_if_exist(self, directory: str) -> int:
+        """Continue from the newest valid resume point in ``directory``; return the epochs already done."""
+        point = self.checkpointer.resume(directory)
+        if point is None:
+            return 0
+        self._resume_batch = point.batches_done
+        self._clear_model_cache()
+        return point.epochs_done
+
+    def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
+        """The learner (the best, else the newest, or ``epoch``) and the artifacts of ``directory``, whatever the
+        current class set (only the learner is stored, so nothing class-dependent has to transfer)."""
+        self.checkpointer.load(directory, epoch)
+        self._clear_model_cache()
+
+    def _clear_model_cache(self) -> None:
+        clear = getattr(self.model, "clear_cache", None)
+        if clear is not None:
+            clear()
+
     # ------------------------------------------------------------------ testing
     def model_inference(self, images: Tensor) -> Tensor:
+        self.checkpointer.ensure_artifacts()
         with autocast(self.precision, self.device):
             return self.model(images).float()
 

@@ -40,7 +40,7 @@ from ..models.hgclip import GraphSettings, HGCLIPModel, HGCLIPSettings, PromptSe
 from ..registry import register_trainer
 from ..runtime import distributed as dist
 from ..runtime.dassl_api import build_transform
-from ..runtime.run_dir import PROTOTYPES_FILE, file_digest, prototypes_path
+from ..runtime.run_dir import PROTOTYPES_FILE, prototypes_path
 
 MODES = ("default", "official")
 SOURCES = ("auto", "all", "base", "new")
@@ -280,58 +280,32 @@ class HGCLIP(HierarchicalCLIPTrainer):
         self.node_prototypes = None
         return HGCLIPModel(clip_model, hierarchy, settings, None)
 
-    # ------------------------------------------------------------------ prototypes
-    def ensure_prototypes(self) -> None:
-        """Give the model its prototypes, building them from the training split if nothing set them yet."""
-        if self.model.attention is None or self.model.has_prototypes:
-            return
+    def build_model(self) -> None:
+        """The attention branch reads node prototypes: one artifact, kept beside the checkpoints (``prototypes.pt``)."""
+        super().build_model()
+        if self.model.attention is not None:
+            self.checkpointer.add_artifact(prototypes_path, build=self._build_prototypes, save=self._save_prototypes,
+                                           load=self._load_prototypes, use=self._use_prototypes)
+
+    # ------------------------------------------------------------------ prototypes (the artifact)
+    def _build_prototypes(self) -> NodePrototypes:
+        """From this run's training split (cached), once, by rank 0, shared with every process."""
         if getattr(self.dm.dataset, "test_only", False):
             raise ValueError(
                 f"DATASET.NAME {self.cfg.DATASET.NAME} is an evaluation-only dataset: HGCLIP never builds prototypes "
                 "from test images; evaluate a trained model (--eval-only --model-dir <its run>, which holds "
                 f"{PROTOTYPES_FILE})")
         self._frozen_clip.to(self.device)
-        # computed (or read from the cache) once, by rank 0, and shared with every process; never as inference
-        # tensors (a first call may come from test()), since training uses them with autograd
+        # never as inference tensors (a first call may come from test()), since training uses them with autograd
         with torch.inference_mode(False), torch.no_grad():
-            self.node_prototypes = dist.compute_on_main(lambda: prepare_prototypes(
+            return dist.compute_on_main(lambda: prepare_prototypes(
                 self.cfg, self.dm.dataset, self._frozen_clip, self.device, hierarchy=self.hierarchy))
-        self.model.set_prototypes(self.node_prototypes.prototypes)
 
-    def before_train(self) -> None:
-        self.ensure_prototypes()
-        super().before_train()
+    def _save_prototypes(self, path: str, prototypes: NodePrototypes) -> None:
+        save_model_prototypes(path, prototypes, prototype_options(self.trainer_cfg))
 
-    def evaluation_fingerprints(self) -> dict:
-        """Also the training split when the prototypes will be built from it (no prototypes file was loaded)."""
-        inputs = super().evaluation_fingerprints()
-        if self.model.attention is not None and not self.model.has_prototypes:
-            inputs["training_images"] = self.input_fingerprints()["training_images"]
-        return inputs
-
-    def model_inference(self, images: torch.Tensor) -> torch.Tensor:
-        self.ensure_prototypes()
-        return super().model_inference(images)
-
-    def forward_backward(self, batch: dict) -> dict[str, float]:
-        self.ensure_prototypes()
-        return super().forward_backward(batch)
-
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result: Any = None,
-                   model_name: str = "") -> None:
-        super().save_model(epoch, directory, is_best=is_best, val_result=val_result, model_name=model_name)
-        if self.node_prototypes is not None:
-            save_model_prototypes(prototypes_path(directory), self.node_prototypes,
-                                  prototype_options(self.trainer_cfg))
-
-    def load_model(self, directory: str, epoch: int | None = None) -> None:
-        super().load_model(directory, epoch)
-        path = prototypes_path(directory) if directory else ""
-        if self.model.attention is None or not path:
-            return
-        if not osp.isfile(path):
-            print(f"No {PROTOTYPES_FILE} in {directory}: prototypes come from this dataset's training split")
-            return
+    def _load_prototypes(self, path: str) -> NodePrototypes:
+        """A trained model's prototypes, mapped to the evaluated nodes by name (the others: ``PROTOTYPES.EMPTY``)."""
         options = prototype_options(self.trainer_cfg)
         target = self.hierarchy
         clip_model = self._frozen_clip.to(self.device)
@@ -340,9 +314,19 @@ class HGCLIP(HierarchicalCLIPTrainer):
             names = surrogate_names(self.trainer_cfg, target)
             return handcrafted_text_features(clip_model, names, [[options.empty_template]] * len(names)).cpu()
 
-        self.loaded_files[PROTOTYPES_FILE] = file_digest(path)
-        self.node_prototypes = transfer_prototypes(load_model_prototypes(path), target, options.empty, text_features)
-        matched = int((self.node_prototypes.counts > 0).sum())
+        prototypes = transfer_prototypes(load_model_prototypes(path), target, options.empty, text_features)
+        matched = int((prototypes.counts > 0).sum())
         print(f"Loaded the trained model's prototypes from {path}: {matched} of {target.num_nodes} nodes matched by "
               f"name, the others use PROTOTYPES.EMPTY={options.empty}")
-        self.model.set_prototypes(self.node_prototypes.prototypes)
+        return prototypes
+
+    def _use_prototypes(self, prototypes: NodePrototypes) -> None:
+        self.node_prototypes = prototypes
+        self.model.set_prototypes(prototypes.prototypes)
+
+    def evaluation_fingerprints(self) -> dict:
+        """Also the training split when the prototypes will be built from it (no prototypes file was loaded)."""
+        inputs = super().evaluation_fingerprints()
+        if self.model.attention is not None and not self.model.has_prototypes:
+            inputs["training_images"] = self.input_fingerprints()["training_images"]
+        return inputs

@@ -34,7 +34,7 @@ Deviations from the official PromptSRC implementation (as described in the refer
   (20, the original base-to-new config) and are scaled by
   ``MAX_EPOCH / GPA_REF_EPOCHS`` when ``MAX_EPOCH`` differs (``GPA_REF_EPOCHS 0``
   uses them as given). The running sums are saved in every checkpoint
-  (:meth:`PromptSRC.trainer_state`), so a resumed run aggregates every epoch;
+  (the ``gpa`` state :meth:`PromptSRC.build_model` declares), so a resumed run aggregates every epoch;
 * only the learner is registered and checkpointed (the original saves the
   whole model including a second frozen image encoder).
 """
@@ -103,24 +103,26 @@ class PromptSRC(HierarchicalCLIPTrainer):
         mean, std = scaled_gpa_moments(c.GPA_MEAN, c.GPA_STD, self.max_epoch, int(c.GPA_REF_EPOCHS))
         return gaussian_epoch_weights(self.max_epoch, mean, std)
 
+    def build_model(self) -> None:
+        """Checkpoints also hold the aggregation's running sums, so that a resumed run aggregates every epoch."""
+        super().build_model()
+        self._gpa: GaussianPromptAggregator | None = None
+        self.checkpointer.add_state("gpa", self._gpa_state, self._restore_gpa)
+
+    def _gpa_state(self) -> dict | None:
+        return self._gpa.state_dict() if self._gpa is not None else None
+
+    def _restore_gpa(self, state: dict | None) -> None:
+        if state is not None:
+            if self._gpa is None:
+                self._gpa = GaussianPromptAggregator()
+            self._gpa.load_state_dict(state)
+
     def before_train(self) -> None:
         self._gpa = GaussianPromptAggregator()
         self._gpa_weights = self.gpa_weights()
         print("GPA epoch weights: " + ", ".join(f"{w:.3f}" for w in self._gpa_weights))
-        super().before_train()  # a resume restores the aggregation sums (load_trainer_state)
-
-    def trainer_state(self) -> dict:
-        state = super().trainer_state()
-        gpa = getattr(self, "_gpa", None)
-        state["gpa"] = gpa.state_dict() if gpa is not None else None
-        return state
-
-    def load_trainer_state(self, state: dict) -> None:
-        super().load_trainer_state(state)
-        if state.get("gpa") is not None:
-            if getattr(self, "_gpa", None) is None:
-                self._gpa = GaussianPromptAggregator()
-            self._gpa.load_state_dict(state["gpa"])
+        super().before_train()  # a resume restores the aggregation sums (the "gpa" state)
 
     def after_epoch(self) -> None:
         self._gpa.update(self.model.learner, self._gpa_weights[self.epoch])

@@ -130,7 +130,7 @@ def test_the_run_directory_names_are_spelled_in_one_module():
                 with open(path, encoding="utf-8") as handle:
                     if names.search(handle.read()):
                         spelled_in.add(osp.relpath(path, repo))
-    assert spelled_in == {osp.join("engine", "run_dir.py")}
+    assert spelled_in == {osp.join("runtime", "run_dir.py")}
 
 
 def test_resume_from_a_run_made_with_other_settings_is_refused(baseline_run, tmp_path):

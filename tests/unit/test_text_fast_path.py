@@ -290,8 +290,7 @@ def _loss_grads_logits(trainer, batch):
 @pytest.mark.parametrize("name,opts,prefix", TEXT_MODELS, ids=lambda v: v if isinstance(v, str) else None)
 def test_every_model_fast_equals_plain(name, opts, prefix, hiershapes_root, tmp_path, monkeypatch):
     trainer = make_trainer(name, hiershapes_root, str(tmp_path / "out"), *opts)
-    if hasattr(trainer, "ensure_prototypes"):  # HGCLIP builds its prototypes before its first step
-        trainer.ensure_prototypes()
+    trainer.checkpointer.ensure_artifacts()  # HGCLIP builds its prototypes before its first step
     batch = first_batch(trainer)
     batch = {k: v[:6] for k, v in batch.items()} if name == "CoCoOp" else batch  # CoCoOp: B x K prompts
     encoder = trainer.model.text_encoder
