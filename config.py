@@ -1,17 +1,28 @@
 """The config keys this project adds to Dassl's defaults: the shared ones here, each trainer's from the trainer.
 
-Call :func:`extend_cfg` right after ``get_cfg_default()`` and before any
-``merge_from_file`` (yacs rejects unknown keys). Each trainer's keys live under
-``TRAINER.<CFG_KEY>`` as in CoOp/MaPLe, declared by the trainer class itself
-(its ``config_section()`` classmethod): :func:`extend_cfg` adds the section of every registered
-trainer, so a new trainer needs no edit here (``hgclip.project.config_keys`` lists every key with
-its default and who declares it: what the documentation lists).
+Every key is declared once, as data: a :class:`~hgclip.common.config_schema.Key` with its
+default and help text (:data:`SHARED_KEYS`). Call :func:`extend_cfg` right after
+``get_cfg_default()`` and before any ``merge_from_file`` (yacs rejects unknown keys). Each
+trainer's keys live under ``TRAINER.<CFG_KEY>`` as in CoOp/MaPLe, declared by the trainer class
+itself (its ``config_section()`` classmethod, built from the same ``Key``): :func:`extend_cfg` adds
+the section of every registered trainer, so a new trainer needs no edit here
+(``hgclip.project.config_keys`` lists every key with its default, help and who declares it;
+``docs/reference/config.md`` is rendered from them by ``python -m hgclip.cli.config_docs --write``).
+Code that reads a config which may lack a key reads it with :func:`read_key`, which falls back to
+the declaration.
 """
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
+from typing import Any
+
 from yacs.config import CfgNode as CN
 
+from .common.config_io import flatten
+from .common.config_schema import Key, build, prefixed
 from .registry import trainer_sections
+from .runtime.dassl_api import get_cfg_default
 
 #: Keys that were removed, with what replaces them: a config that still sets one stops with one line.
 REMOVED_KEYS = {
@@ -20,79 +31,124 @@ REMOVED_KEYS = {
 }
 
 
-def _add_dataset_keys(cfg: CN) -> None:
-    cfg.DATASET.SUBSAMPLE_CLASSES = "all"  # all | base | new
-    cfg.DATASET.SUBSAMPLE_RULE = "cocoop"  # cocoop (first half of sorted leaf labels) | stratified (within each parent)
-    cfg.DATASET.HIERARCHY_FILE = ""  # optional override of the dataset's hierarchy file
-    cfg.DATASET.VAL_FRACTION = 0.1  # datasets without an official val split carve this fraction from train
-    cfg.DATASET.HIERSHAPES = CN()
-    cfg.DATASET.HIERSHAPES.SEED = 0  # the embedded synthetic dataset is generated from this seed
-    cfg.DATASET.HIERIMAGEFOLDER = CN()
-    cfg.DATASET.HIERIMAGEFOLDER.DIR = ""  # folder under DATASET.ROOT (or absolute) of a HierImageFolder dataset
-    cfg.DATASET.DISPLAY_NAME = ""  # name in results.json and of configs/templates/<name>.json; "" = DATASET.NAME
-    cfg.DATASET.TEMPLATES_FILE = ""  # the dataset's templates JSON; "" = configs/templates/<display name>.json
-    # exists (one stat per image, the default) | header (PIL parses each header) | decode (PIL decodes every image)
-    cfg.DATASET.CHECK_IMAGES = "exists"
-    cfg.DATASET.SKIP_UNREADABLE = False  # drop images that fail CHECK_IMAGES (any mode) and report their count, instead of stopping
-    cfg.DATASET.WORDNET = CN()
-    cfg.DATASET.WORDNET.DIR = ""  # folder of ImageNet's wordnet.is_a.txt and words.txt; "" = <DATASET.ROOT>/imagenet
-    cfg.DATASET.WORDNET.LEVELS = 2  # levels of the ImageNet tree: the class and its LEVELS-1 nearest first-listed is_a ancestors
-    cfg.DATASET.BREEDS = CN()
-    cfg.DATASET.BREEDS.SPLIT = "source"  # source (train and test on the source subclasses) | target (test on the held-out subclasses)
-    cfg.DATASET.BREEDS.SPLIT_TYPE = "good"  # how subclasses are divided, as in BREEDS: good | bad | rand (HGCLIP uses good)
-    cfg.DATASET.BREEDS.INFO_DIR = ""  # class_hierarchy.txt, node_names.txt, dataset_class_info.json; "" = <DATASET.ROOT>/breeds
-    cfg.DATASET.HIERCONFIG = CN()
-    cfg.DATASET.HIERCONFIG.IMAGE_ROOT = ""  # images of a HierConfigDataset, under DATASET.ROOT or absolute
-    # "" = IMAGE_ROOT/{train,val,test}/<leaf>/ folders; else a .csv or .json list of (path, class, split)
-    cfg.DATASET.HIERCONFIG.SPLIT_FILE = ""
-    cfg.DATASET.HIERCONFIG.HIERARCHY = ""  # its hierarchy file: under DATASET.ROOT, absolute, or a file in datasets/hierarchies/
-    cfg.DATASET.HIERCONFIG.ALLOW_DUPLICATES = False  # keep an image listed twice or in two splits (default: refuse)
+_DECODING_HELP = (
+    "`independent` (per-level argmax, HGCLIP), `bottom_up`, `top_down`, `path`, or CHiLS's `chils`, `chils_hat`, "
+    "`chils_supagg` (coarse classes through their leaves); only `top_down` and `path` guarantee valid root-to-leaf "
+    "paths (see [Metrics and decoders](metrics-and-decoders.md#decoders))")
+
+#: Every key this project adds outside ``TRAINER``, in the order :func:`extend_cfg` adds them.
+SHARED_KEYS: tuple[Key, ...] = (
+    Key("DATASET.SUBSAMPLE_CLASSES", "all", "`all`, `base` or `new` leaf classes (base-to-new protocol)"),
+    Key("DATASET.SUBSAMPLE_RULE", "cocoop", "`cocoop`: base = first half (rounded up) of the sorted leaf labels; "
+        "`stratified`: the same split within each parent"),
+    Key("DATASET.HIERARCHY_FILE", "", "replace the dataset's hierarchy by this file (same leaves)"),
+    Key("DATASET.VAL_FRACTION", 0.1, "validation fraction carved from train where a dataset has no val split"),
+    Key("DATASET.HIERSHAPES.SEED", 0, "seed the embedded synthetic dataset (HierShapes) is generated from"),
+    Key("DATASET.HIERIMAGEFOLDER.DIR", "", "folder of a `HierImageFolder` dataset, under `DATASET.ROOT` or absolute"),
+    Key("DATASET.DISPLAY_NAME", "", "the dataset's name in `results.json` and of its `configs/templates/<name>.json`; "
+        "`\"\"` = `DATASET.NAME` (two `HierConfigDataset` configs differ here)"),
+    Key("DATASET.TEMPLATES_FILE", "", "the dataset's own templates JSON (`\"\"` = `configs/templates/<display "
+        "name>.json`); a trainer's `TEMPLATES_FILE` still wins"),
+    Key("DATASET.CHECK_IMAGES", "exists", "the one image check, at load time: `exists` (the default: one `stat` per "
+        "image, no image is opened; catches missing and empty files), `header` (PIL parses each header), `decode` "
+        "(PIL decodes every image before the first step; slow on large sets). The removed `DATASET.VERIFY_IMAGES` "
+        "is refused with one line naming this key"),
+    Key("DATASET.SKIP_UNREADABLE", False, "leave out images that fail `CHECK_IMAGES` (in every mode) and print their "
+        "count, instead of stopping at the first"),
+    Key("DATASET.WORDNET.DIR", "", "folder of ImageNet's `wordnet.is_a.txt` and `words.txt`; "
+        "`\"\"` = `<DATASET.ROOT>/imagenet`"),
+    Key("DATASET.WORDNET.LEVELS", 2, "levels of the ImageNet tree: each class and its `LEVELS`-1 nearest "
+        "first-listed `is_a` ancestors"),
+    Key("DATASET.BREEDS.SPLIT", "source", "BREEDS subpopulations: `source` (train and test on the source "
+        "subclasses) or `target` (test on the held-out subclasses)"),
+    Key("DATASET.BREEDS.SPLIT_TYPE", "good", "how subclasses are divided, as in BREEDS: `good`, `bad` or `rand` "
+        "(HGCLIP uses `good`)"),
+    Key("DATASET.BREEDS.INFO_DIR", "", "folder of BREEDS' `class_hierarchy.txt`, `node_names.txt` and "
+        "`dataset_class_info.json`; `\"\"` = `<DATASET.ROOT>/breeds`"),
+    Key("DATASET.HIERCONFIG.IMAGE_ROOT", "", "images of a dataset given by config alone (`HierConfigDataset`), "
+        "under `DATASET.ROOT` or absolute"),
+    Key("DATASET.HIERCONFIG.SPLIT_FILE", "", "its split source: `\"\"` = `IMAGE_ROOT/{train,val,test}/<leaf>/` class "
+        "folders, else a `.csv` or `.json` list of (path, class, split)"),
+    Key("DATASET.HIERCONFIG.HIERARCHY", "", "its hierarchy file: under `DATASET.ROOT`, absolute, or a file in "
+        "`datasets/hierarchies/`"),
+    Key("DATASET.HIERCONFIG.ALLOW_DUPLICATES", False, "an image listed in two splits (trained on and tested on) or "
+        "twice in one split (counted twice) stops the run with one line naming the list file and the first such "
+        "rows; `True` keeps every row as listed and prints how many repeat"),
+    Key("MODEL.BACKBONE.PATH", "", "local CLIP weights file (`.pt`); `\"\"` = use `MODEL.BACKBONE.NAME`"),
+    Key("MODEL.BACKBONE.DOWNLOAD_ROOT", "", "where `clip.load` looks for (and downloads) weights; "
+        "`\"\"` = `~/.cache/clip`"),
+    Key("TEST.DECODING", "independent", _DECODING_HELP),
+    Key("TEST.TREE_CUTS.NUM", 25, "random tree cuts for the mean tree-cut accuracy (ProTeCt's 25); `0` = no MTA"),
+    Key("TEST.TREE_CUTS.SEED", 0, "seed of the tree cuts, independent of `SEED`, so every run, trainer and decoder "
+        "is scored on the same cuts"),
+    Key("TEST.CONFUSIONS_TOP_K", 10, "most-confused (true, predicted) pairs per level in `confusions.json`; "
+        "`0` = no file", if_absent=0),
+    Key("TEST.PLOT_PER_LEVEL", False, "also write `per_level.png` (per-level top-1 beside HCA and full-path "
+        "accuracy) beside `results.json`"),
+    Key("TEST.SAVE_PREDICTIONS", False, "also write `predictions.jsonl`: per test sample, its image path, true and "
+        "predicted path (under `TEST.DECODING`) and each level's top-5 classes with scores "
+        "([Output files](outputs.md))"),
+    Key("TEST.HTML_REPORT", True, "write `report.html` beside `results.json`: one self-contained page with the "
+        "per-level table, the tree coloured by accuracy, the most confused pairs with their lowest common ancestor "
+        "and, with `TEST.SAVE_PREDICTIONS`, example images ([The HTML report](../guide/report.md))", if_absent=False),
+    Key("LOSS.PROTECT.NODE_WEIGHT", 0.0, "weight of ProTeCt's (CVPR 2024) node-centric loss (a softmax over each "
+        "internal node's children, for every node on the true path; ProTeCt uses `0.5`); `0` = off. Works with "
+        "every trainer ([Losses](../guide/losses.md))"),
+    Key("LOSS.PROTECT.TREECUT_WEIGHT", 0.0, "weight of ProTeCt's dynamic tree-cut loss (a softmax over a random tree "
+        "cut drawn per step, targets mapped to their cut node; ProTeCt uses `1.0`); `0` = off"),
+    Key("LOSS.PROTECT.DROP_RATE", 0.1, "the cut sampler's probability that an internal node is kept whole rather "
+        "than expanded (ProTeCt's `dropout_rate`, and its value): `0` = every cut is the leaves, `1` = the coarsest "
+        "level"),
+    Key("LOSS.PROTECT.CUT_SCORES", "node", "a cut node's score: `node` (its own logit, from its own prompt, as "
+        "ProTeCt's code) or `leaf_sum` (log-sum-exp of its leaves' logits: the finest level's softmax summed under "
+        "each cut node)"),
+    Key("TRAIN.CHECKPOINT_FREQ_ITERS", 0, "`> 0`: also write a resume point every this many iterations "
+        "(`model.pth.tar-<E>-iter<I>`); a resume point is always written at every epoch end"),
+)
+
+#: Dassl's own keys that this project reads (the ``Hierarchical`` evaluator honours them for every level), with
+#: what they do here; their defaults are Dassl's.
+DASSL_KEYS_READ: dict[str, str] = {
+    "TEST.PER_CLASS_RESULT": "print a per-class accuracy table per level (after the `* <key>:` lines) and add "
+                             "`per_class_accuracy` to `results.json`",
+    "TEST.COMPUTE_CMAT": "write `cmat.json`: per level, the class names and the confusion matrix of counts (row = "
+                         "true class, column = predicted class); Dassl's flat evaluator writes a row-normalised "
+                         "`cmat.pt` instead",
+}
+
+# ---------------------------------------------------------------------- keys every trainer section may share
+#: ``TRAINER.<NAME>.PREC``
+PREC = Key("PREC", "fp16", "`fp32`, `fp16` (CLIP weights in half, CUDA), `bf16` (bfloat16 autocast, CPU or CUDA) or "
+           "`amp` (float16 autocast + grad scaler, CUDA); fp16/amp without CUDA run in fp32, with one warning; "
+           "prototypes and frozen text features are computed outside autocast (`backbones/precision.py`)")
+#: ``TRAINER.<NAME>.NAME_STYLE``
+NAME_STYLE = Key("NAME_STYLE", "official", "class names in the trainer's prompts: `official` (the name as the data "
+                 "spells it, only `_` replaced by a space, as the official code of CoOp, CoCoOp, MaPLe, KgCoOp, "
+                 "PromptSRC, zero-shot CLIP and HGCLIP: `707-320`) or `normalized` (`_` and `-` become spaces, "
+                 "whitespace collapsed: `707 320`). Only the prompt text changes; nodes are identified by the "
+                 "normalised name either way. `TRAINER.HGCLIP.MODE official` pins `official` "
+                 "([Trainers](../guide/trainers.md#class-names-in-prompts))")
+#: ``TRAINER.<NAME>.LEVEL_WEIGHTS``; a trainer section without it trains with this default
+LEVEL_WEIGHTS = Key("LEVEL_WEIGHTS", [], "per-level loss weights; `[]` = (CE₁ + … + 2·CE_L)/L: the finest level "
+                    "counts twice, the weighted sum is divided by the number of levels")
+#: The keys above: ``docs/reference/config.md`` lists them once for every trainer that declares them.
+COMMON_TRAINER_KEYS: tuple[Key, ...] = (PREC, NAME_STYLE, LEVEL_WEIGHTS)
 
 
-def _add_model_keys(cfg: CN) -> None:
-    cfg.MODEL.BACKBONE.PATH = ""  # local CLIP weights file (.pt); "" = use NAME
-    cfg.MODEL.BACKBONE.DOWNLOAD_ROOT = ""  # where clip.load looks for / downloads weights; "" = ~/.cache/clip
-
-
-def _add_test_keys(cfg: CN) -> None:
-    # independent (per-level argmax, as HGCLIP) | bottom_up | top_down | path | chils | chils_hat | chils_supagg
-    # (CHiLS: coarse classes through their leaves); only top_down and path give valid paths
-    cfg.TEST.DECODING = "independent"
-    cfg.TEST.TREE_CUTS = CN()
-    cfg.TEST.TREE_CUTS.NUM = 25  # random tree cuts for the mean tree-cut accuracy (ProTeCt's 25); 0 = no MTA
-    cfg.TEST.TREE_CUTS.SEED = 0  # the cuts' own seed, independent of SEED, so every run is scored on the same cuts
-    cfg.TEST.CONFUSIONS_TOP_K = 10  # most-confused pairs per level in confusions.json; 0 = no confusions.json
-    cfg.TEST.PLOT_PER_LEVEL = False  # write per_level.png (per-level top-1, HCA, full path) beside results.json
-    # Dassl's TEST.PER_CLASS_RESULT (per-class accuracy of every level: log and results.json) and TEST.COMPUTE_CMAT
-    # (cmat.json, one confusion matrix per level) are Dassl defaults, honoured by the Hierarchical evaluator
-    cfg.TEST.SAVE_PREDICTIONS = False  # write predictions.jsonl: per sample, image path, true/predicted path, per-level top-5
-    # write report.html beside results.json: per-level table, the tree coloured by accuracy, the most confused pairs with
-    # their lowest common ancestor (and example images with TEST.SAVE_PREDICTIONS); one self-contained file
-    cfg.TEST.HTML_REPORT = True
-
-
-def _add_loss_keys(cfg: CN) -> None:
-    """``LOSS``: training objectives every trainer can add to its per-level cross-entropy (off by default)."""
-    cfg.LOSS = CN()
-    cfg.LOSS.PROTECT = CN()  # ProTeCt (CVPR 2024); its own recipe: NODE_WEIGHT 0.5, TREECUT_WEIGHT 1.0, DROP_RATE 0.1
-    cfg.LOSS.PROTECT.NODE_WEIGHT = 0.0  # node-centric loss: softmax over each internal node's children on the true path
-    cfg.LOSS.PROTECT.TREECUT_WEIGHT = 0.0  # dynamic tree-cut loss: softmax over a random tree cut drawn per step
-    cfg.LOSS.PROTECT.DROP_RATE = 0.1  # the cut sampler's probability that an internal node is kept whole (not expanded)
-    cfg.LOSS.PROTECT.CUT_SCORES = "node"  # a cut node's score: node (its own logit, as ProTeCt) | leaf_sum (logsumexp of its leaves)
-
-
-def deep_prompt_keys(node: CN, n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,
-                     ctx_init: str, prec: str = "fp16") -> CN:
-    """Keys shared by the deep-prompt trainers' sections (IVLP style: IVLP, HGCLIP, PromptSRC); returns ``node``."""
-    node.N_CTX_TEXT = n_ctx_text
-    node.N_CTX_VISION = n_ctx_vision
-    node.PROMPT_DEPTH_TEXT = depth_text
-    node.PROMPT_DEPTH_VISION = depth_vision
-    node.CTX_INIT = ctx_init
-    node.PREC = prec
-    node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-    node.LEVEL_WEIGHTS = []  # [] = finest level x2, others x1; the weighted sum is divided by the number of levels
-    return node
+def deep_prompt_keys(n_ctx_text: int, n_ctx_vision: int, depth_text: int, depth_vision: int,
+                     ctx_init: str) -> tuple[Key, ...]:
+    """Keys shared by the deep-prompt trainers' sections (IVLP style: IVLP, HGCLIP, PromptSRC), with their defaults."""
+    return (
+        Key("N_CTX_TEXT", n_ctx_text, "learned text prompt tokens per prompted layer"),
+        Key("N_CTX_VISION", n_ctx_vision, "learned vision prompt tokens per prompted layer"),
+        Key("PROMPT_DEPTH_TEXT", depth_text, "prompted layers of the text encoder (input level + deep ones)"),
+        Key("PROMPT_DEPTH_VISION", depth_vision, "prompted layers of the image encoder (input level + deep ones)"),
+        Key("CTX_INIT", ctx_init, "initial words of the text prompt: its first `N_CTX_TEXT` tokens are learned, the "
+            "rest stay fixed before the class name (`\"\"` = random context)"),
+        PREC,
+        NAME_STYLE,
+        LEVEL_WEIGHTS,
+    )
 
 
 def _add_trainer_keys(cfg: CN) -> None:
@@ -133,12 +189,8 @@ def extend_cfg(cfg: CN, keep_existing: bool = False) -> CN:
 
 
 def _add_shared_keys(cfg: CN) -> None:
-    """The keys every trainer shares (datasets, model, test, train)."""
-    _add_dataset_keys(cfg)
-    _add_model_keys(cfg)
-    _add_test_keys(cfg)
-    _add_loss_keys(cfg)
-    cfg.TRAIN.CHECKPOINT_FREQ_ITERS = 0  # > 0: also write a resume point every this many iterations
+    """The keys every trainer shares (datasets, model, test, loss, train): :data:`SHARED_KEYS`."""
+    build(SHARED_KEYS, cfg)
 
 
 def _add_missing(cfg: CN, ours: CN) -> None:
@@ -154,7 +206,49 @@ def dataset_display_name(cfg: CN) -> str:
 
     Two datasets registered under one class (e.g. two ``HierConfigDataset`` configs) differ only here.
     """
-    return str(cfg.DATASET.get("DISPLAY_NAME", "") or cfg.DATASET.NAME)
+    return str(read_key(cfg, "DATASET.DISPLAY_NAME") or cfg.DATASET.NAME)
+
+
+# ---------------------------------------------------------------------- reading the declarations
+_SHARED_BY_NAME = {key.name: key for key in SHARED_KEYS}
+
+
+def declared_keys() -> tuple[Key, ...]:
+    """Every declared key under its full dotted name: :data:`SHARED_KEYS`, then each registered trainer's section."""
+    trainer_keys = (key for section in trainer_sections() for key in prefixed(f"TRAINER.{section.key}", section.keys))
+    return SHARED_KEYS + tuple(trainer_keys)
+
+
+def declared(dotted: str) -> Key:
+    """The declaration of the key ``dotted`` (``TEST.TREE_CUTS.NUM``), with its full dotted name."""
+    key = _SHARED_BY_NAME.get(dotted)
+    if key is None and dotted.startswith("TRAINER."):
+        key = next((key for key in declared_keys() if key.name == dotted), None)
+    if key is None:
+        raise KeyError(f"{dotted} is not a config key this project declares")
+    return key
+
+
+@lru_cache(maxsize=1)
+def _dassl_defaults() -> dict[str, Any]:
+    return flatten(get_cfg_default())
+
+
+def read_key(cfg: Any, dotted: str) -> Any:
+    """``cfg``'s value of the key ``dotted``; where ``cfg`` lacks it, the value its declaration gives a missing key.
+
+    A config built by :func:`extend_cfg` has every key; one built without it (a bare Dassl
+    config, a test's hand-made node) gets the declaration's :meth:`~Key.value_if_absent`, or
+    Dassl's default for one of :data:`DASSL_KEYS_READ`, so no default is repeated where a key is read.
+    """
+    node = cfg
+    for part in dotted.split("."):
+        if node is None or not hasattr(node, part):
+            if dotted in DASSL_KEYS_READ:
+                return copy.deepcopy(_dassl_defaults()[dotted])
+            return declared(dotted).value_if_absent()
+        node = getattr(node, part)
+    return node
 
 
 def merge_dataset_trainer_keys(cfg: CN, dataset_config_file: str) -> None:

@@ -14,7 +14,7 @@ from yacs.config import CfgNode as CN
 
 from . import datasets, evaluation, trainers  # noqa: F401  (importing them registers them)
 from .common.config_io import flatten
-from .config import extend_cfg
+from .config import declared_keys, extend_cfg
 from .registry import register_table_names, trainer_sections
 from .runtime.dassl_api import get_cfg_default
 
@@ -33,6 +33,7 @@ class ConfigKey(NamedTuple):
     default: Any
     declared_by: str  # "" for a shared key; else the class name of the trainer whose config_section() declares it
     shipped: bool  # a shared key, or one declared by a trainer of this package (not a user's --trainer-module)
+    help: str  # its declaration's help text ("" for a trainer section declared as a plain CfgNode)
 
 
 def config_keys(base: Optional[CN] = None) -> list[ConfigKey]:
@@ -44,11 +45,12 @@ def config_keys(base: Optional[CN] = None) -> list[ConfigKey]:
     base = get_cfg_default() if base is None else base
     before = flatten(base)
     owners = {f"TRAINER.{section.key}": section.trainer for section in trainer_sections()}
+    helps = {declared.name: declared.help for declared in declared_keys()}
     keys = []
     for key, value in flatten(extend_cfg(base.clone())).items():
         if key in before and before[key] == value:
             continue
         owner = owners.get(".".join(key.split(".")[:2])) if key.startswith("TRAINER.") else None
         shipped = owner is None or owner.__module__.startswith(f"{__package__}.trainers.")
-        keys.append(ConfigKey(key, value, owner.__name__ if owner else "", shipped))
+        keys.append(ConfigKey(key, value, owner.__name__ if owner else "", shipped, helps.get(key, "")))
     return keys

@@ -6,9 +6,11 @@ A trainer class of this project declares the facts about itself:
   MaPLe, KgCoOp, PromptSRC, IVLP, HGCLIP); trainers without one come after, in the order
   they were registered;
 * ``HAS_PARAMETERS``: whether it has anything to train (``ZeroshotCLIP`` has not);
-* ``CFG_KEY`` and the classmethod ``config_section()``: its config section ``TRAINER.<CFG_KEY>``
-  with every default (:func:`trainer_sections`, read by ``hgclip.config.extend_cfg``), so a new
-  trainer is two files, its trainer and its model, with no edit anywhere else.
+* ``CFG_KEY`` and the classmethod ``config_section()``: its config section ``TRAINER.<CFG_KEY>``,
+  every key with its default and help text (a tuple of :class:`~hgclip.common.config_schema.Key`;
+  a plain ``CfgNode`` of defaults also works, without help) (:func:`trainer_sections`, read by
+  ``hgclip.config.extend_cfg``), so a new trainer is two files, its trainer and its model, with no
+  edit anywhere else.
 
 A trainer outside this package is registered by importing its file
 (:func:`import_trainer_module`, what ``train.py --trainer-module FILE`` and the tests'
@@ -39,6 +41,7 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple, Optional
 
+from .common.config_schema import Key, build, undocumented
 from .runtime.dassl_api import DATASET_REGISTRY, TRAINER_REGISTRY
 
 PLUGIN_PREFIX = "Hier"
@@ -154,6 +157,7 @@ class TrainerSection(NamedTuple):
     key: str
     node: Any  # a fresh yacs CfgNode with every default
     trainer: type  # the (first registered) class that declares it
+    keys: tuple[Key, ...]  # the declarations, names relative to the section (help "" for a plain CfgNode)
 
 
 def trainer_sections() -> list[TrainerSection]:
@@ -168,13 +172,18 @@ def trainer_sections() -> list[TrainerSection]:
         if declare is None:
             continue
         key = str(getattr(cls, "CFG_KEY", "") or cls.__name__.upper())
-        node = declare()
+        declared = declare()
+        if isinstance(declared, dict):  # a plain CfgNode of defaults
+            node, keys = declared, undocumented(declared)
+        else:
+            keys = tuple(declared)
+            node = build(keys)
         if key in sections:
             if node != sections[key].node:
                 raise KeyError(f"TRAINER.{key} is declared differently by {sections[key].trainer.__qualname__} and "
                                f"{cls.__qualname__}; expected one config_section() per CFG_KEY")
             continue
-        sections[key] = TrainerSection(key, node, cls)
+        sections[key] = TrainerSection(key, node, cls, keys)
     return list(sections.values())
 
 

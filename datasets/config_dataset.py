@@ -41,6 +41,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from ..common.errors import InputError
+from ..config import read_key
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from ..registry import register_dataset
 from ..runtime.dassl_api import Datum
@@ -200,7 +201,7 @@ class HierConfigDataset(HierarchicalDataset):
             rows = folder_rows(image_root)
             source, dataset_dir = image_root, image_root
 
-        check_repeated_images(rows, image_root, source, bool(node.get("ALLOW_DUPLICATES", False)))
+        check_repeated_images(rows, image_root, source, bool(read_key(cfg, "DATASET.HIERCONFIG.ALLOW_DUPLICATES")))
         splits = self._to_splits(rows, image_root, hierarchy, source, hierarchy_path)
         if not splits["val"]:
             splits["train"], splits["val"] = carve_val(splits["train"], float(cfg.DATASET.VAL_FRACTION),

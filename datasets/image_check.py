@@ -26,6 +26,7 @@ from typing import Any, Sequence
 from PIL import Image
 
 from ..common.errors import InputError
+from ..config import read_key
 
 CHECK_MODES = ("exists", "header", "decode")
 DECODE_THREADS = 8  # decoding releases the GIL; a few threads keep one core's worth of work per thread busy
@@ -75,7 +76,7 @@ class ImageCheck:
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> ImageCheck:
-        return cls(mode=cfg.DATASET.get("CHECK_IMAGES", "exists"), skip=bool(cfg.DATASET.get("SKIP_UNREADABLE", False)))
+        return cls(mode=read_key(cfg, "DATASET.CHECK_IMAGES"), skip=bool(read_key(cfg, "DATASET.SKIP_UNREADABLE")))
 
     def problem(self, path: str) -> str:
         """Why ``path`` cannot be used ("" when it can)."""

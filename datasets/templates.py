@@ -14,7 +14,7 @@ import json
 import os.path as osp
 
 from ..common.paths import config_dir
-from ..config import dataset_display_name
+from ..config import dataset_display_name, read_key
 from ..hierarchy import Hierarchy
 
 TEMPLATES_DIR = osp.join(config_dir(), "templates")
@@ -35,7 +35,7 @@ def templates_path(dataset_name: str, override: str = "", dataset_file: str = ""
 
 def dataset_templates_path(cfg, override: str = "") -> str:
     """:func:`templates_path` for a config: named by ``DATASET.DISPLAY_NAME`` (else ``DATASET.NAME``)."""
-    return templates_path(dataset_display_name(cfg), override, cfg.DATASET.get("TEMPLATES_FILE", ""))
+    return templates_path(dataset_display_name(cfg), override, read_key(cfg, "DATASET.TEMPLATES_FILE"))
 
 
 def load_level_templates(path: str, hierarchy: Hierarchy) -> list[list[str]]:

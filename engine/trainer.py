@@ -57,6 +57,7 @@ from .. import embedded  # noqa: F401  (registers the tiny CLIP backbones)
 from ..backbones import load_clip
 from ..backbones.identity import backbone_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
+from ..config import LEVEL_WEIGHTS
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.checks import shots_used, warn_if_fewer_shots
 from ..datasets.fingerprint import listing_fingerprint
@@ -195,7 +196,7 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         self.model.to(self.device)
         dist.broadcast_module_state(self.model.learner)  # every process starts from rank 0's learner
 
-        level_weights = getattr(self.trainer_cfg, "LEVEL_WEIGHTS", [])
+        level_weights = getattr(self.trainer_cfg, LEVEL_WEIGHTS.name, LEVEL_WEIGHTS.value_if_absent())
         self.level_weights = resolve_level_weights(level_weights, self.hierarchy, f"TRAINER.{self.CFG_KEY}.LEVEL_WEIGHTS")
         settings = ProTeCtSettings.from_cfg(cfg.LOSS.PROTECT)
         self.protect = ProTeCtLoss(self.hierarchy, settings) if settings.enabled else None

@@ -23,12 +23,13 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from ..config import read_key
 from ..hierarchy import Hierarchy
 from ..runtime.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from . import metric_spec as spec
 from . import metrics
 from .decoding import DECODINGS
-from .optional_cfg import cfg_get, int_key
+from .optional_cfg import int_key
 from .per_class import per_class_accuracy
 from .predictions import TOP_K, SampleLog
 from .run_report import print_report, write_outputs
@@ -39,12 +40,6 @@ __all__ = ["Hierarchical", "FLAT_LEVEL_NAME", "TOP5_MIN_CLASSES"]
 
 FLAT_LEVEL_NAME = "class"
 TOP5_MIN_CLASSES = 6  # top-5 is only informative when a level has more than 5 classes
-DEFAULT_NUM_CUTS = 25  # ProTeCt's number of evaluation tree cuts
-#: without ``TEST.CONFUSIONS_TOP_K`` (a bare Dassl config) no confusions.json is written, so the
-#: evaluator stays a drop-in that writes results.json only; hgclip/config.py sets 10.
-DEFAULT_CONFUSIONS_TOP_K = 0
-#: likewise no report.html without ``TEST.HTML_REPORT``; hgclip/config.py sets True.
-DEFAULT_HTML_REPORT = False
 
 
 @EVALUATOR_REGISTRY.register()
@@ -56,9 +51,10 @@ class Hierarchical(EvaluatorBase):
             ``TEST.CONFUSIONS_TOP_K``, ``TEST.PLOT_PER_LEVEL``, ``TEST.PER_CLASS_RESULT``,
             ``TEST.COMPUTE_CMAT``, ``TEST.SAVE_PREDICTIONS``, ``TEST.HTML_REPORT`` and, for
             results.json, ``TRAINER.NAME``, ``DATASET.*``, ``SEED``, ``MODEL.BACKBONE.NAME``). A key
-            missing from the config (a bare Dassl config) takes its ``hgclip/config.py``
-            value, except ``TEST.CONFUSIONS_TOP_K`` (0 there, i.e. no confusions.json) and
-            ``TEST.HTML_REPORT`` (False there, i.e. no report.html).
+            missing from the config (a bare Dassl config) takes the value its declaration in
+            ``hgclip/config.py`` gives a missing key (:func:`~hgclip.config.read_key`): its default,
+            except ``TEST.CONFUSIONS_TOP_K`` (0, i.e. no confusions.json) and ``TEST.HTML_REPORT``
+            (False, i.e. no report.html), so the evaluator stays a drop-in that writes results.json only.
         lab2cname: leaf label -> class name (names the flat classes in confusions.json, cmat.json, ...).
         hierarchy: the dataset's :class:`~hierarchy.Hierarchy`; may also be
             attached later with ``evaluator.hierarchy = h`` (before ``process``).
@@ -96,14 +92,14 @@ class Hierarchical(EvaluatorBase):
         self.hierarchy = hierarchy
         self.decoding = decoding
         self.tree_metrics = tree_metrics
-        self.num_cuts = int_key(cfg, "TEST.TREE_CUTS.NUM", DEFAULT_NUM_CUTS, minimum=0)
-        self.cuts_seed = int_key(cfg, "TEST.TREE_CUTS.SEED", 0)
-        self.confusions_top_k = int_key(cfg, "TEST.CONFUSIONS_TOP_K", DEFAULT_CONFUSIONS_TOP_K, minimum=0)
-        self.plot = bool(cfg_get(cfg, "TEST.PLOT_PER_LEVEL", False))
-        self.per_class = bool(cfg_get(cfg, "TEST.PER_CLASS_RESULT", False))
-        self.compute_cmat = bool(cfg_get(cfg, "TEST.COMPUTE_CMAT", False))
-        self.save_predictions = bool(cfg_get(cfg, "TEST.SAVE_PREDICTIONS", False))
-        self.html_report = bool(cfg_get(cfg, "TEST.HTML_REPORT", DEFAULT_HTML_REPORT))
+        self.num_cuts = int_key(cfg, "TEST.TREE_CUTS.NUM", minimum=0)
+        self.cuts_seed = int_key(cfg, "TEST.TREE_CUTS.SEED")
+        self.confusions_top_k = int_key(cfg, "TEST.CONFUSIONS_TOP_K", minimum=0)
+        self.plot = bool(read_key(cfg, "TEST.PLOT_PER_LEVEL"))
+        self.per_class = bool(read_key(cfg, "TEST.PER_CLASS_RESULT"))
+        self.compute_cmat = bool(read_key(cfg, "TEST.COMPUTE_CMAT"))
+        self.save_predictions = bool(read_key(cfg, "TEST.SAVE_PREDICTIONS"))
+        self.html_report = bool(read_key(cfg, "TEST.HTML_REPORT"))
         self.split = "test"
         #: set by the trainer (``num_shots_used``, ``num_processes``); added to results.json
         self.run_info: Optional[dict] = None

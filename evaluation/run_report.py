@@ -17,6 +17,7 @@ from typing import Any, Optional
 from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_json
+from ..config import read_key
 from ..runtime.run_dir import CMAT_STEM, HTML_REPORT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
 from . import metric_spec as spec
 from .confusions import confusion_summary
@@ -89,8 +90,8 @@ def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_inf
     returned = scores.returned
     payload = {
         "trainer": cfg_get(cfg, "TRAINER.NAME", ""),
-        "dataset": cfg_get(cfg, "DATASET.DISPLAY_NAME", "") or cfg_get(cfg, "DATASET.NAME", ""),
-        "subsample": cfg_get(cfg, "DATASET.SUBSAMPLE_CLASSES", "all"),
+        "dataset": read_key(cfg, "DATASET.DISPLAY_NAME") or cfg_get(cfg, "DATASET.NAME", ""),
+        "subsample": read_key(cfg, "DATASET.SUBSAMPLE_CLASSES"),
         "seed": cfg_get(cfg, "SEED", None),
         "num_shots": cfg_get(cfg, "DATASET.NUM_SHOTS", None),
         "backbone": cfg_get(cfg, "MODEL.BACKBONE.NAME", ""),

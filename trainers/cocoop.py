@@ -21,8 +21,9 @@ Deviations from the original (``trainers/cocoop.py`` of KaiyangZhou/CoOp):
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import LEVEL_WEIGHTS, NAME_STYLE, PREC
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.cocoop import CoCoOpModel
@@ -37,15 +38,17 @@ class CoCoOp(HierarchicalCLIPTrainer):
     TABLE_ORDER = 2
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.COCOOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.N_CTX = 4  # CoCoOp's published config (vit_b16_c4_ep10_batch1_ctxv1)
-        node.CTX_INIT = "a photo of a"
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        node.LEVEL_WEIGHTS = []
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.COCOOP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("N_CTX", 4, "learned context tokens, shifted per image by a meta-net (4: CoCoOp's published config, "
+                "`vit_b16_c4_ep10_batch1_ctxv1`)"),
+            Key("CTX_INIT", "a photo of a", "initial context words: their first `N_CTX` tokens are learned "
+                "(`\"\"` = random)"),
+            NAME_STYLE,
+            PREC,
+            LEVEL_WEIGHTS,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

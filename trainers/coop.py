@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import LEVEL_WEIGHTS, NAME_STYLE, PREC
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.coop import CoOpModel
@@ -18,16 +19,16 @@ class CoOp(HierarchicalCLIPTrainer):
     TABLE_ORDER = 1
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.COOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.N_CTX = 16
-        node.CTX_INIT = ""
-        node.CSC = False  # class-specific context (cannot transfer to new classes)
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        node.LEVEL_WEIGHTS = []
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.COOP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("N_CTX", 16, "learned context tokens"),
+            Key("CTX_INIT", "", "initial context words: their first `N_CTX` tokens are learned (`\"\"` = random)"),
+            Key("CSC", False, "class-specific context, one per class (cannot transfer to new classes)"),
+            NAME_STYLE,
+            PREC,
+            LEVEL_WEIGHTS,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

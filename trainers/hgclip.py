@@ -21,6 +21,7 @@ from yacs.config import CfgNode as CN
 
 from ..backbones.identity import backbone_fingerprint
 from ..common.config_io import flatten
+from ..common.config_schema import Key, build, prefixed
 from ..common.paths import config_dir
 from ..config import deep_prompt_keys
 from ..datasets.attach import dataset_hierarchy
@@ -49,45 +50,52 @@ OFFICIAL_MODE_FILE = os.path.join(config_dir(), "official_mode.yaml")
 
 
 # ---------------------------------------------------------------------- config keys
-def _graph_encoder_keys() -> CN:
-    node = CN()
-    node.ENABLED = True
-    node.TYPE = "gat"  # gat | gcn | sage
-    node.LAYERS = 3
-    node.HIDDEN_DIM = 0  # 0 = twice the CLIP embedding width (512 -> 1024 for ViT-B/16; official mode: 1024 always)
-    node.HEADS = 8  # gat only; heads are concatenated in hidden layers and averaged in the last layer
-    node.ACTIVATION = "gelu"  # gelu | relu | elu | leaky_relu | none
-    node.DROPOUT = 0.0
-    node.EDGE_DIRECTION = "both"  # both | parent_to_child | child_to_parent
-    node.SELF_LOOPS = True
-    node.RESIDUAL = False  # add the encoder's input to its output (not in the paper)
-    return node
+#: ``TEXT_GNN.*`` and ``IMAGE_GNN.*``: one graph encoder each
+GRAPH_ENCODER_KEYS: tuple[Key, ...] = (
+    Key("ENABLED", True, "use this graph encoder"),
+    Key("TYPE", "gat", "graph convolution: `gat`, `gcn` or `sage`"),
+    Key("LAYERS", 3, "graph convolution layers"),
+    Key("HIDDEN_DIM", 0, "hidden width; `0` = twice the CLIP embedding width (512 -> 1024 for ViT-B/16; official "
+        "mode: 1024 always)"),
+    Key("HEADS", 8, "attention heads (`gat` only): concatenated in hidden layers, averaged in the last layer"),
+    Key("ACTIVATION", "gelu", "`gelu`, `relu`, `elu`, `leaky_relu` or `none`"),
+    Key("DROPOUT", 0.0, "dropout between the layers"),
+    Key("EDGE_DIRECTION", "both", "the hierarchy's edges as messages: `both`, `parent_to_child` or `child_to_parent`"),
+    Key("SELF_LOOPS", True, "add a self-loop to every node"),
+    Key("RESIDUAL", False, "add the encoder's input to its output (not in the paper)"),
+)
+
+#: ``TRAINER.HGCLIP``, in the order the section lists them
+HGCLIP_KEYS: tuple[Key, ...] = (
+    *deep_prompt_keys(4, 4, 9, 9, "a photo of a"),
+    Key("MODE", "default", "`default` or `official` (the official forward: `configs/official_mode.yaml` pins its "
+        "keys; [the two modes](../guide/hgclip-modes.md))"),
+    *prefixed("TEXT_GNN", GRAPH_ENCODER_KEYS),
+    *prefixed("IMAGE_GNN", GRAPH_ENCODER_KEYS),
+    Key("ATTENTION.ENABLED", True, "use the prototype attention"),
+    Key("ATTENTION.ALPHA", 0.01, "temperature: softmax(tokens · prototypesᵀ / `ALPHA`); features are "
+        "L2-normalised in default mode"),
+    Key("ATTENTION.POOLING", "mean+max", "pooling of the attended tokens: `mean+max`, `mean` or `max`"),
+    Key("ATTENTION.NORMALIZE", True, "L2-normalise tokens, prototypes and the global feature"),
+    Key("ATTENTION.INCLUDE_PROMPT_TOKENS", True, "the vision prompt tokens are part of the token map (Eq. 9)"),
+    Key("ATTENTION.LOGIT_SCALE", 0.0, "scale of the attended term; `0` = CLIP's logit scale"),
+    Key("LAMBDA_GLOBAL", 1.0, "λ1 of Eq. 12: weight of the global term"),
+    Key("LAMBDA_ATTN", 0.2, "λ2 of Eq. 12: weight of the attended term"),
+    Key("PROTOTYPES.SOURCE", "auto", "whose training images the node prototypes average: `auto` (base when testing "
+        "on new classes, which are never seen; else all), `all`, `base` or `new`"),
+    Key("PROTOTYPES.TRANSFORM", "test", "preprocessing of the images averaged into prototypes: `test` or `train`"),
+    Key("PROTOTYPES.NORMALIZE", True, "L2-normalise each image feature before averaging"),
+    Key("PROTOTYPES.EMPTY", "text", "nodes without training images: `text` (CLIP text embedding), `zero` or "
+        "`previous`"),
+    Key("PROTOTYPES.EMPTY_TEMPLATE", "a photo of a {}.", "the prompt of the text surrogate"),
+    Key("PROTOTYPES.CACHE_DIR", "", "where prototypes are cached; `\"\"` = `<dataset dir>/prototypes`"),
+    Key("PROTOTYPES.BATCH_SIZE", 64, "images per batch while building prototypes"),
+)
 
 
 def hgclip_defaults() -> CN:
     """A fresh ``TRAINER.HGCLIP`` node with every default value."""
-    node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
-    node.MODE = "default"  # default | official (the official forward: configs/official_mode.yaml pins the keys; see README)
-    node.TEXT_GNN = _graph_encoder_keys()
-    node.IMAGE_GNN = _graph_encoder_keys()
-    node.ATTENTION = CN()
-    node.ATTENTION.ENABLED = True
-    node.ATTENTION.ALPHA = 0.01  # softmax(tokens . prototypes^T / ALPHA); features are L2-normalised in default mode
-    node.ATTENTION.POOLING = "mean+max"  # mean | max | mean+max
-    node.ATTENTION.NORMALIZE = True  # L2-normalise tokens, prototypes and the global feature
-    node.ATTENTION.INCLUDE_PROMPT_TOKENS = True  # the vision prompt tokens are part of the token map (Eq. 9)
-    node.ATTENTION.LOGIT_SCALE = 0.0  # scale of the attended term; 0 = CLIP's logit scale
-    node.LAMBDA_GLOBAL = 1.0  # lambda_1
-    node.LAMBDA_ATTN = 0.2  # lambda_2
-    node.PROTOTYPES = CN()
-    node.PROTOTYPES.SOURCE = "auto"  # whose training images: auto (base when testing new) | all | base | new
-    node.PROTOTYPES.TRANSFORM = "test"  # test | train: preprocessing of the images averaged into prototypes
-    node.PROTOTYPES.NORMALIZE = True  # L2-normalise each image feature before averaging
-    node.PROTOTYPES.EMPTY = "text"  # nodes without training images: text (CLIP text embedding) | zero | previous
-    node.PROTOTYPES.EMPTY_TEMPLATE = "a photo of a {}."  # prompt of the text surrogate
-    node.PROTOTYPES.CACHE_DIR = ""  # "" = <dataset dir>/prototypes
-    node.PROTOTYPES.BATCH_SIZE = 64
-    return node
+    return build(HGCLIP_KEYS)
 
 
 def official_pins() -> CN:
@@ -268,9 +276,9 @@ class HGCLIP(HierarchicalCLIPTrainer):
     TABLE_ORDER = 8
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.HGCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        return hgclip_defaults()
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.HGCLIP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return HGCLIP_KEYS
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         embed_dim = int(clip_model.text_projection.shape[1])

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
 from ..config import deep_prompt_keys
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
@@ -19,9 +19,9 @@ class IVLP(HierarchicalCLIPTrainer):
     TABLE_ORDER = 7
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.IVLP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        return deep_prompt_keys(CN(), 2, 2, 9, 9, "a photo of a")
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.IVLP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return deep_prompt_keys(2, 2, 9, 9, "a photo of a")
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

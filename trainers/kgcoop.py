@@ -22,8 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor, nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import LEVEL_WEIGHTS, NAME_STYLE, PREC
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.kgcoop import KgCoOpModel
@@ -39,18 +40,21 @@ class KgCoOp(HierarchicalCLIPTrainer):
     TABLE_ORDER = 5
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.KGCOOP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.N_CTX = 4
-        node.CTX_INIT = "a photo of a"
-        node.CSC = False
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        node.W = 8.0  # weight of mean ||g - g_clip||^2 (paper Eq. 5; the official code's 1 - cos is half of it)
-        node.TEMPLATE = "a photo of a {}."  # hand-crafted prompt whose frozen features anchor the learned ones
-        node.LEVEL_WEIGHTS = []
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.KGCOOP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("N_CTX", 4, "learned context tokens (CoOp's context)"),
+            Key("CTX_INIT", "a photo of a", "initial context words: their first `N_CTX` tokens are learned "
+                "(`\"\"` = random)"),
+            Key("CSC", False, "class-specific context, one per class (cannot transfer to new classes)"),
+            NAME_STYLE,
+            PREC,
+            Key("W", 8.0, "weight of the knowledge guidance W·‖t̄ − t̄_hand‖², the mean squared distance of the "
+                "learned text features to the hand-crafted ones (paper Eq. 5; W 4.0 = the official code's 1 − cos, "
+                "half of it)"),
+            Key("TEMPLATE", "a photo of a {}.", "the hand-crafted prompt whose frozen features anchor the learned ones"),
+            LEVEL_WEIGHTS,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

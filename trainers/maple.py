@@ -15,8 +15,9 @@ Deviations from the original (``trainers/maple.py`` of multimodal-prompt-learnin
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import LEVEL_WEIGHTS, NAME_STYLE, PREC
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.maple import MaPLeModel
@@ -31,16 +32,17 @@ class MaPLe(HierarchicalCLIPTrainer):
     TABLE_ORDER = 4
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.MAPLE``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.N_CTX = 2  # text prompt tokens per layer; the vision prompts are projections of them
-        node.CTX_INIT = "a photo of a"
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        node.PROMPT_DEPTH = 9  # prompted layers in both branches (input level + 8 deep)
-        node.LEVEL_WEIGHTS = []
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.MAPLE``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("N_CTX", 2, "learned text prompt tokens per layer; the vision prompts are projections of them"),
+            Key("CTX_INIT", "a photo of a", "initial words of the text prompt: their first `N_CTX` tokens are "
+                "learned (`\"\"` = random)"),
+            NAME_STYLE,
+            PREC,
+            Key("PROMPT_DEPTH", 9, "prompted layers in both branches (input level + 8 deep)"),
+            LEVEL_WEIGHTS,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

@@ -44,8 +44,8 @@ from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
 from ..config import deep_prompt_keys
 from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..engine.trainer import HierarchicalCLIPTrainer
@@ -64,18 +64,23 @@ class PromptSRC(HierarchicalCLIPTrainer):
     TABLE_ORDER = 6
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.PROMPTSRC``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = deep_prompt_keys(CN(), 4, 4, 9, 9, "a photo of a")
-        # ints as in PromptSRC's train.py and YAMLs (yacs does not merge an int into a float key)
-        node.TEXT_LOSS_WEIGHT = 25  # L1(prompted text features, frozen CLIP text features)
-        node.IMAGE_LOSS_WEIGHT = 10  # L1(prompted image features, frozen CLIP image features)
-        node.KL_LOSS_WEIGHT = 1.0  # per-level KL(zero-shot softmax || prompted softmax)
-        node.GPA_MEAN = 15  # Gaussian prompt aggregation over epochs (1-based), for a GPA_REF_EPOCHS schedule
-        node.GPA_STD = 1
-        node.GPA_REF_EPOCHS = 20  # MEAN/STD are scaled by MAX_EPOCH / GPA_REF_EPOCHS; 0 = use them as given
-        node.TEMPLATES_FILE = ""  # teacher text templates; "" = configs/templates/<DATASET.NAME>.json or default.json
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.PROMPTSRC``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        # the weights are ints as in PromptSRC's train.py and YAMLs (yacs does not merge an int into a float key)
+        return deep_prompt_keys(4, 4, 9, 9, "a photo of a") + (
+            Key("TEXT_LOSS_WEIGHT", 25, "self-regularisation to the frozen CLIP: weight of the L1 distance of the "
+                "prompted text features to the frozen CLIP text features"),
+            Key("IMAGE_LOSS_WEIGHT", 10, "weight of the L1 distance of the prompted image features to the frozen "
+                "CLIP image features"),
+            Key("KL_LOSS_WEIGHT", 1.0, "weight of the per-level KL(zero-shot softmax, prompted softmax)"),
+            Key("GPA_MEAN", 15, "Gaussian prompt aggregation over epochs: the mean epoch (1-based) of a "
+                "`GPA_REF_EPOCHS` schedule"),
+            Key("GPA_STD", 1, "its standard deviation, in epochs of a `GPA_REF_EPOCHS` schedule"),
+            Key("GPA_REF_EPOCHS", 20, "`GPA_MEAN` and `GPA_STD` are rescaled by `MAX_EPOCH / GPA_REF_EPOCHS`; "
+                "`0` = use them as given"),
+            Key("TEMPLATES_FILE", "", "the teacher's text templates; `\"\"` = `DATASET.TEMPLATES_FILE`, else "
+                "`configs/templates/<DATASET.DISPLAY_NAME or NAME>.json`, else `configs/templates/default.json`"),
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

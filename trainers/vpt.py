@@ -12,8 +12,9 @@ vision prompts are registered and checkpointed (not the whole CLIP).
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import LEVEL_WEIGHTS, NAME_STYLE, PREC
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
 from ..models.vpt import VPTModel
@@ -28,16 +29,17 @@ class VPT(HierarchicalCLIPTrainer):
     TABLE_ORDER = 3
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.VPT``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.N_CTX_VISION = 8  # MaPLe's VPT config (vit_b16_c2_ep5_batch4_4)
-        node.PROMPT_DEPTH_VISION = 12
-        node.CTX_INIT = "a photo of a"  # frozen text prompt: "<CTX_INIT> <name>."
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        node.LEVEL_WEIGHTS = []
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.VPT``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("N_CTX_VISION", 8, "learned vision prompt tokens per prompted layer (8: MaPLe's VPT config, "
+                "`vit_b16_c2_ep5_batch4_4`)"),
+            Key("PROMPT_DEPTH_VISION", 12, "prompted layers of the image encoder (VPT-deep: vision prompts only)"),
+            Key("CTX_INIT", "a photo of a", "the frozen text prompt: `<CTX_INIT> <name>.`"),
+            NAME_STYLE,
+            PREC,
+            LEVEL_WEIGHTS,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         c = self.trainer_cfg

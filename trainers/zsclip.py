@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from torch import nn
-from yacs.config import CfgNode as CN
 
+from ..common.config_schema import Key
+from ..config import NAME_STYLE, PREC
 from ..datasets.templates import dataset_templates_path, load_level_templates
 from ..engine.trainer import HierarchicalCLIPTrainer
 from ..hierarchy import Hierarchy, configured_prompt_names
@@ -20,13 +21,14 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
     HAS_PARAMETERS = False
 
     @classmethod
-    def config_section(cls) -> CN:
-        """``TRAINER.ZEROSHOTCLIP``: its keys and their defaults (added to the config by ``hgclip.config.extend_cfg``)."""
-        node = CN()
-        node.TEMPLATES_FILE = ""  # "" = configs/templates/<DATASET.NAME>.json, else configs/templates/default.json
-        node.NAME_STYLE = "official"  # names in prompts: official (only _ -> space) | normalized (_ and - -> space)
-        node.PREC = "fp16"
-        return node
+    def config_section(cls) -> tuple[Key, ...]:
+        """``TRAINER.ZEROSHOTCLIP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
+        return (
+            Key("TEMPLATES_FILE", "", "templates JSON; `\"\"` = `DATASET.TEMPLATES_FILE`, else "
+                "`configs/templates/<DATASET.DISPLAY_NAME or NAME>.json`, else `configs/templates/default.json`"),
+            NAME_STYLE,
+            PREC,
+        )
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         path = dataset_templates_path(self.cfg, self.trainer_cfg.TEMPLATES_FILE)

@@ -9,6 +9,7 @@ import textwrap
 import pytest
 from run_helpers import REPO
 
+from hgclip.common.config_schema import build
 from hgclip.registry import UNORDERED, has_parameters, list_trainers, plugin_name, trainer_class, trainer_sections
 from hgclip.runtime.dassl_api import TRAINER_REGISTRY
 
@@ -34,7 +35,7 @@ def test_every_trainer_declares_its_own_config_section():
     for name in list_trainers():
         cls = trainer_class(name)
         if cls.__module__.startswith("hgclip.trainers."):
-            assert sections[cls.CFG_KEY].trainer is cls and cfg.TRAINER[cls.CFG_KEY] == cls.config_section()
+            assert sections[cls.CFG_KEY].trainer is cls and cfg.TRAINER[cls.CFG_KEY] == build(cls.config_section())
     declared = {key.key: key.declared_by for key in config_keys()}
     assert declared["TRAINER.HGCLIP.LAMBDA_ATTN"] == "HGCLIP" and declared["TRAINER.COOP.N_CTX"] == "CoOp"
     assert declared["DATASET.CHECK_IMAGES"] == "" and "DATASET.VERIFY_IMAGES" not in declared

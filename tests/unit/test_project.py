@@ -35,7 +35,19 @@ def project_keys() -> list[str]:
     return [key for key, value in extended.items() if key not in base or base[key] != value]
 
 
+def test_config_page_is_rendered_from_the_declarations():
+    """``docs/reference/config.md`` is the rendering of the key declarations; every key has help text."""
+    from hgclip.cli.config_docs import docs_path, main, render_docs
+    from hgclip.project import config_keys
+
+    assert osp.samefile(docs_path(), osp.join(REPO, CONFIG_PAGE))
+    assert read(CONFIG_PAGE) == render_docs(), "run: python -m hgclip.cli.config_docs --write"
+    assert main(["--check"]) == 0
+    assert all(key.help for key in config_keys()), [key.key for key in config_keys() if not key.help]
+
+
 def test_docs_document_every_added_config_key():
+    """Independently of the renderer: every key extend_cfg adds to Dassl's defaults is on the page."""
     page = read(CONFIG_PAGE)
     missing = []
     for key in project_keys():
