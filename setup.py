@@ -36,7 +36,7 @@ setup(
     cmdclass={"build_py": BuildPackage},
     package_data={
         "hgclip": ["configs/*.yaml", "configs/*/*.yaml", "configs/*/*.json", "configs/*/*/*.yaml",
-                   "configs/*/*/*.txt", "configs/*/*/*.json"],
+                   "configs/*/*/*.json"],
         "hgclip.embedded": ["*.json"],
         "hgclip.datasets": ["hierarchies/*.txt", "hierarchies/*.md", "class_lists/*.txt"],
         "hgclip.benchmarks": ["data/*.txt"],

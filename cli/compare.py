@@ -13,9 +13,10 @@
 
 Protocol: train and test on all classes (``DATASET.SUBSAMPLE_CLASSES all``) with
 ``DATASET.NUM_SHOTS`` = ``--shots`` (16 on hiershapes to stay fast, -1 = the full training set
-otherwise, as in the paper). Config per trainer: hiershapes -> the trainer's ``tiny_hiershapes.yaml``
-(else ``tiny.yaml``); other datasets -> ``vit_b16_ep50_paper.yaml`` (zero-shot: ``vit_b16.yaml``);
-the environment variable ``CFG_<TRAINER>`` (e.g. ``CFG_CoOp`` or ``CFG_COOP``) overrides it.
+otherwise, as in the paper). Config per trainer (its ``CONFIGS``, :mod:`hgclip.engine.named_configs`):
+hiershapes -> its ``tiny`` config; other datasets -> its ``paper`` config (``vit_b16_ep50_paper.yaml``; zero-shot:
+``vit_b16.yaml``); the environment variable ``CFG_<TRAINER>`` (e.g. ``CFG_CoOp`` or ``CFG_COOP``: a config
+file, or a config name or role of the trainer) overrides it.
 
 Each trainer x seed runs ``train.py`` in its own process into
 ``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
@@ -36,7 +37,9 @@ from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.config_io import flatten, read_yaml_mapping
+from ..common.errors import InputError
 from ..common.paths import PACKAGE_ROOT
+from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
 from ..registry import has_parameters, list_trainers, trainer_class
@@ -170,21 +173,16 @@ def config_for(cell: str, dataset: str, environ: Optional[dict] = None) -> str:
     trainer = split_cell(cell)[0]
     environ = os.environ if environ is None else environ
     variable = next((v for v in (f"CFG_{trainer}", f"CFG_{trainer.upper()}") if environ.get(v)), None)
-    folder = osp.join(CONFIG_DIR, "trainers", trainer)
     if variable:
-        path = osp.abspath(environ[variable])
-        where = f"{variable}={environ[variable]}"
+        name, where = environ[variable], f"{variable}={environ[variable]}"
     elif dataset == EMBEDDED:
-        path = next((osp.join(folder, f) for f in ("tiny_hiershapes.yaml", "tiny.yaml")
-                     if osp.isfile(osp.join(folder, f))), osp.join(folder, "tiny_hiershapes.yaml"))
-        where = "the embedded default's config"
+        name, where = "tiny", "the embedded default's config"
     else:
-        path = osp.join(folder, "vit_b16_ep50_paper.yaml" if has_parameters(trainer) else "vit_b16.yaml")
-        where = "the paper-protocol config"
-    if not osp.isfile(path):
-        raise SystemExit(f"{trainer}: {where} {osp.relpath(path, REPO)} does not exist "
-                         f"(set CFG_{trainer}=<config.yaml> to choose one)")
-    return path
+        name, where = "paper", "the paper-protocol config"
+    try:
+        return trainer_config(trainer, name)
+    except InputError as error:
+        raise SystemExit(f"{where}: {error} (set CFG_{trainer}=<config.yaml> to choose one)") from None
 
 
 def expected_config(args: Sequence[str]) -> Any:

@@ -5,6 +5,9 @@
         --config-file configs/trainers/HGCLIP/tiny_hiershapes.yaml \
         --output-dir output/hgclip/seed1 DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
 
+``--config NAME`` instead of ``--config-file``: the trainer's named config (``--config tiny``, ``--config
+vit_b16_ep50_paper``; roles and names in its ``CONFIGS``, :mod:`hgclip.engine.named_configs`).
+
 Several processes: ``torchrun --nproc_per_node N train.py ...`` (docs/guide/running.md, "Several GPUs or machines").
 Bad input (a file, a config key, a checkpoint) ends with one line on stderr and exit code 2
 (``--debug`` shows the traceback); the config dump goes to ``<output dir>/log.txt``.
@@ -37,6 +40,7 @@ from ..common.errors import (
 )
 from ..config import extend_cfg, merge_dataset_trainer_keys
 from ..engine.config_checks import check_values
+from ..engine.named_configs import trainer_config
 from ..registry import has_parameters, import_trainer_module, list_trainers
 from ..runtime import distributed as dist
 from ..runtime.dassl_api import (
@@ -71,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
     parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
     parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
-    parser.add_argument("--config-file", type=str, default="", help="path to the trainer config file")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--config-file", type=str, default="", help="path to the trainer config file")
+    which.add_argument("--config", type=str, default="", metavar="NAME",
+                       help="the --trainer's named config instead of a file: a role (tiny, base2new, paper) or a "
+                            "config name (e.g. tiny_hiershapes, vit_b16_ep50_paper); see its CONFIGS")
     parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config file")
     parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
     parser.add_argument("--trainer-module", action="append", default=[], metavar="FILE_OR_MODULE",
@@ -118,12 +126,24 @@ def reset_cfg(cfg: Any, args: argparse.Namespace) -> None:
         cfg.MODEL.HEAD.NAME = args.head
 
 
+def resolve_named_config(args: argparse.Namespace) -> None:
+    """``--config NAME`` -> ``args.config_file``: the YAML file the ``--trainer`` declares under that name."""
+    name = getattr(args, "config", "")
+    if not name:
+        return
+    if not args.trainer:
+        raise InputError(f"--config {name} needs --trainer (the config names are the trainer's); "
+                         "or give a file with --config-file")
+    args.config_file = trainer_config(args.trainer, name)
+
+
 def setup_cfg(args: argparse.Namespace) -> Any:
     """defaults -> project keys -> dataset YAML -> trainer YAML -> the dataset YAML's TRAINER keys
     (dataset-specific trainer settings such as TRAINER.HGCLIP.CTX_INIT) -> CLI -> opts, then freeze
     (one-line errors). The ``--trainer-module`` files are imported first: their trainers declare their keys."""
     for spec in getattr(args, "trainer_module", None) or []:
         import_trainer_module(spec)
+    resolve_named_config(args)
     cfg = extend_cfg(get_cfg_default())
     if args.dataset_config_file:
         merge_config_file(cfg, args.dataset_config_file)

@@ -4,8 +4,8 @@
     python -m hgclip.cli.xd test  --trainer T DATASET SEED    # evaluate that model on DATASET
     python -m hgclip.cli.xd dg    --trainer T [SEED ...]      # train, then ImageNet, -V2, -Sketch, -A, -R; one table
 
-(``bash scripts/<trainer>/xd_train.sh SEED``, ``xd_test.sh DATASET SEED`` and ``bash scripts/hgclip/dg.sh
-[TRAINER] [SEED ...]`` call these.) DATASET is a ``configs/datasets/<name>.yaml``.
+(``bash scripts/xd.sh TRAINER train SEED``, ``... test DATASET SEED`` and ``... dg [SEED ...]`` call these.)
+DATASET is a ``configs/datasets/<name>.yaml``.
 
 * Train: ``<output>/xd/train/<source>/shots_<K>/<TRAINER>/<cfg>/seed<S>``, all classes of the source; a
   finished run is not trained again. Its ``results.json`` is the source's own test accuracy.
@@ -13,8 +13,9 @@
   classes and hierarchy are used (checkpoints hold no class-dependent tensor). HGCLIP's prototypes are
   the source model's (its ``prototypes.pt``, mapped to the target's nodes by name); the target's images
   are only ever read to be classified. A trainer without parameters (ZeroshotCLIP) is evaluated directly.
-* Config: ``CFG`` (a trainer config file), else ``configs/trainers/<TRAINER>/<base2new.txt>`` (the trainer's
-  16-shot ViT-B/16 config), or its ``tiny_hiershapes.yaml`` when the source is ``hiershapes``.
+* Config: ``CFG`` (a trainer config file, or a config name or role of the trainer), else the trainer's
+  ``base2new`` config (its 16-shot ViT-B/16 one), or its ``tiny`` config when the source is ``hiershapes``
+  (the trainer's ``CONFIGS``, :mod:`hgclip.engine.named_configs`).
 * ``dg`` prints the top-1 of every level for the source and each target (seed means) and the mean over
   the shifted targets, writes ``dg_summary.json`` and ends with ``summary: <path>``.
 """
@@ -28,8 +29,10 @@ from typing import Optional, Sequence
 from tabulate import tabulate
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
+from ..common.errors import InputError
 from ..common.fileio import atomic_write_json
 from ..common.paths import PACKAGE_ROOT
+from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import average_levels, fmt, load_results
 from ..registry import has_parameters
 from ..runtime.run_dir import run_finished
@@ -56,24 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def trainer_config(trainer: str, source: str) -> str:
-    """``CFG``, else the trainer's 16-shot config for real data, else its tiny config for HierShapes."""
-    if os.environ.get("CFG"):
-        path = osp.abspath(os.environ["CFG"])
-    else:
-        folder = osp.join(REPO, "configs", "trainers", trainer)
-        if source == "hiershapes" or not has_parameters(trainer):
-            names = ["tiny_hiershapes.yaml", "tiny.yaml"] if source == "hiershapes" else ["vit_b16.yaml"]
-            path = next((osp.join(folder, n) for n in names if osp.isfile(osp.join(folder, n))), osp.join(folder, names[0]))
-        else:
-            pointer = osp.join(folder, "base2new.txt")
-            if not osp.isfile(pointer):
-                raise SystemExit(f"{trainer}: no {osp.relpath(pointer, REPO)}; set CFG=<trainer config.yaml>")
-            with open(pointer, encoding="utf-8") as handle:
-                path = osp.join(folder, handle.read().strip())
-    if not osp.isfile(path):
-        raise SystemExit(f"{trainer}: config {path} does not exist (set CFG=<trainer config.yaml>)")
-    return path
+def source_config(trainer: str, source: str) -> str:
+    """``CFG`` (a config file, role or name), else the trainer's ``tiny`` config for HierShapes and its
+    ``base2new`` config (the 16-shot ViT-B/16 one) for real data (:mod:`hgclip.engine.named_configs`)."""
+    name = os.environ.get("CFG") or ("tiny" if source == "hiershapes" else "base2new")
+    try:
+        return trainer_config(trainer, name)
+    except InputError as error:
+        raise SystemExit(f"{error} (set CFG=<trainer config.yaml>)") from None
 
 
 def dataset_config(name: str) -> str:
@@ -96,10 +89,10 @@ def common_args(ns: argparse.Namespace, dataset: str, config: str, seed: int) ->
 
 def train(ns: argparse.Namespace, seed: int) -> str:
     """Train on the source (skipped when finished); return the run directory."""
-    config = trainer_config(ns.trainer, ns.source)
+    config = source_config(ns.trainer, ns.source)
     directory = run_dir(ns, "train", ns.source, config, seed)
     if not has_parameters(ns.trainer):
-        print(f"{ns.trainer} has no parameters: nothing to train (xd_test.sh evaluates it directly)")
+        print(f"{ns.trainer} has no parameters: nothing to train (xd.sh test evaluates it directly)")
         return ""
     if run_finished(directory):
         print(f"[{ns.trainer} seed {seed}] finished run found in {directory}: skip training", flush=True)
@@ -111,13 +104,14 @@ def train(ns: argparse.Namespace, seed: int) -> str:
 
 def test(ns: argparse.Namespace, dataset: str, seed: int) -> dict:
     """Evaluate the source model (or the zero-shot model) on ``dataset``; return its results."""
-    config = trainer_config(ns.trainer, ns.source)
+    config = source_config(ns.trainer, ns.source)
     model_dir = run_dir(ns, "train", ns.source, config, seed)
     directory = run_dir(ns, "test", dataset, config, seed)
     model = []
     if has_parameters(ns.trainer):
         if not run_finished(model_dir):
-            raise SystemExit(f"[{ns.trainer} seed {seed}] no trained model in {model_dir}: run xd_train.sh {seed} first")
+            raise SystemExit(f"[{ns.trainer} seed {seed}] no trained model in {model_dir}: "
+                             f"run scripts/xd.sh {ns.trainer} train {seed} first")
         model = ["--model-dir", model_dir]
     run_train([*common_args(ns, dataset, config, seed), "--output-dir", directory, "--eval-only", *model, *ns.opts],
               ns.verbose, f"{ns.trainer} seed {seed} test on {dataset}")
@@ -146,7 +140,7 @@ def dg(ns: argparse.Namespace, seeds: Sequence[int]) -> str:
                "seeds": list(seeds), "levels": levels,
                "per_dataset": {name: {lv: per_dataset[name][lv]["mean"] for lv in levels} for name in runs},
                "mean_over_targets": mean_targets}
-    config = trainer_config(ns.trainer, ns.source)
+    config = source_config(ns.trainer, ns.source)
     path = osp.join(ns.output, "xd", "summary", ns.source, f"shots_{ns.shots}", ns.trainer,
                     osp.splitext(osp.basename(config))[0], "dg_summary.json")
     atomic_write_json(path, summary)

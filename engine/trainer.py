@@ -37,7 +37,8 @@ It also owns what must work the same under either engine:
   loaded with ``load_model``.
 
 A subclass sets ``CFG_KEY`` (its ``TRAINER.<KEY>`` node), ``TABLE_ORDER`` and
-``HAS_PARAMETERS`` (see :mod:`hgclip.registry`) and implements :meth:`build_clip_model`.
+``HAS_PARAMETERS`` (see :mod:`hgclip.registry`), ``CONFIGS`` (its named configs, see
+:mod:`hgclip.engine.named_configs`) and implements :meth:`build_clip_model`.
 It may override :meth:`compute_loss` to add terms, and :meth:`build_model` (calling it first) to declare
 its own checkpointed state and artifacts.
 """
@@ -117,6 +118,10 @@ class HierarchicalCLIPTrainer(ModelRegistry):
     CFG_KEY: str = ""
     TABLE_ORDER: int = 10**6  # column in the paper's Table 1 (hgclip.registry.list_trainers)
     HAS_PARAMETERS: bool = True  # False: nothing to train (evaluated with --eval-only, no --model-dir)
+    #: role ("tiny", "base2new", "paper") -> config name, a YAML file of configs/trainers/<class name>/
+    #: (or of CONFIG_DIR, an absolute folder, for a trainer outside the package): hgclip.engine.named_configs
+    CONFIGS: dict[str, str] = {}
+    CONFIG_DIR: str = ""
 
     # ------------------------------------------------------------------ set-up
     def __init__(self, cfg: Any) -> None:

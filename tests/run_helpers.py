@@ -48,9 +48,10 @@ def make_image_folder(hiershapes_root: str, root: str, per_class: Optional[dict]
 
 def train_args(root: str, output_dir: str, *opts: str, trainer: str = "HGCLIP", folder: str = FOLDER) -> list[str]:
     """A small, fast HGCLIP run on the image-folder dataset (2 shots, 2 epochs of 8 batches, random tiny CLIP)."""
-    config = osp.join(REPO, "configs", "trainers", trainer, "tiny_hiershapes.yaml")
-    if not osp.isfile(config):
-        config = osp.join(REPO, "configs", "trainers", trainer, "tiny.yaml")
+    from hgclip import project  # noqa: F401  (registers the trainers under their table names)
+    from hgclip.engine.named_configs import trainer_config
+
+    config = trainer_config(trainer, "tiny")
     return [
         "--root", root, "--seed", "1", "--trainer", trainer,
         "--dataset-config-file", osp.join(REPO, "configs", "datasets", "hier_image_folder.yaml"),

@@ -9,6 +9,7 @@ import os.path as osp
 from typing import Any
 
 from hgclip.cli import train
+from hgclip.engine.named_configs import list_trainer_configs
 from hgclip.runtime.dassl_api import build_trainer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -17,12 +18,8 @@ COMMON_TINY_CONFIG = osp.join(REPO, "tests", "data", "tiny_common.yaml")
 
 
 def tiny_config_file(trainer: str) -> str:
-    """The trainer's ``configs/trainers/<name>/tiny_hiershapes.yaml`` (or ``tiny.yaml``), else the common one."""
-    for name in ("tiny_hiershapes.yaml", "tiny.yaml"):
-        path = osp.join(REPO, "configs", "trainers", trainer, name)
-        if osp.isfile(path):
-            return path
-    return COMMON_TINY_CONFIG
+    """The trainer's ``tiny`` config (its ``CONFIGS``), else the common one (a trainer registered by a test)."""
+    return list_trainer_configs(trainer).get("tiny", COMMON_TINY_CONFIG)
 
 
 def make_cfg(trainer: str, root: str, output_dir: str, *opts: Any) -> Any:

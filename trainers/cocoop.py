@@ -36,6 +36,7 @@ class CoCoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "COCOOP"
     TABLE_ORDER = 2
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c4_ep10_batch1_ctxv1", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -17,6 +17,7 @@ class CoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "COOP"
     TABLE_ORDER = 1
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_ep50", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -274,6 +274,7 @@ class HGCLIP(HierarchicalCLIPTrainer):
 
     CFG_KEY = "HGCLIP"
     TABLE_ORDER = 8
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c4_ep5_batch4_4+4ctx", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -17,6 +17,7 @@ class IVLP(HierarchicalCLIPTrainer):
 
     CFG_KEY = "IVLP"
     TABLE_ORDER = 7
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c2_ep5_batch4_2+2ctx", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -38,6 +38,7 @@ class KgCoOp(HierarchicalCLIPTrainer):
 
     CFG_KEY = "KGCOOP"
     TABLE_ORDER = 5
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_ep100_ctxv1", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -30,6 +30,7 @@ class MaPLe(HierarchicalCLIPTrainer):
 
     CFG_KEY = "MAPLE"
     TABLE_ORDER = 4
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c2_ep5_batch4_2ctx", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

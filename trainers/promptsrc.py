@@ -62,6 +62,7 @@ class PromptSRC(HierarchicalCLIPTrainer):
 
     CFG_KEY = "PROMPTSRC"
     TABLE_ORDER = 6
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c2_ep20_batch4_4+4ctx", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

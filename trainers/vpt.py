@@ -27,6 +27,7 @@ class VPT(HierarchicalCLIPTrainer):
 
     CFG_KEY = "VPT"
     TABLE_ORDER = 3
+    CONFIGS = {"tiny": "tiny_hiershapes", "base2new": "vit_b16_c2_ep5_batch4_4", "paper": "vit_b16_ep50_paper"}
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -19,6 +19,7 @@ class ZeroshotCLIP(HierarchicalCLIPTrainer):
     CFG_KEY = "ZEROSHOTCLIP"
     TABLE_ORDER = 0
     HAS_PARAMETERS = False
+    CONFIGS = {"tiny": "tiny", "base2new": "vit_b16", "paper": "vit_b16"}  # one ViT-B/16 config: nothing to train
 
     @classmethod
     def config_section(cls) -> tuple[Key, ...]:

@@ -39,8 +39,18 @@ def replace_flag(args: list[str], flag: str, value: str) -> list[str]:
 
 
 def _tiny_config(trainer: str) -> str:
-    folder = osp.join(REPO, "configs", "trainers", trainer)
-    return next(osp.join(folder, n) for n in ("tiny_hiershapes.yaml", "tiny.yaml") if osp.isfile(osp.join(folder, n)))
+    from hgclip import project  # noqa: F401  (registers the trainers under their table names)
+    from hgclip.engine.named_configs import trainer_config
+
+    return trainer_config(trainer, "tiny")
+
+
+def named_config(args: list[str], name: str) -> list[str]:
+    """``args`` with ``--config NAME`` in place of ``--config-file PATH``."""
+    args = list(args)
+    at = args.index("--config-file")
+    args[at:at + 2] = ["--config", name]
+    return args
 
 
 @dataclass
@@ -241,6 +251,9 @@ CASES: list[tuple[str, Callable, str]] = [
     ("weights-garbage-path", lambda env, out: hiershapes_args(
         env.hiershapes, out, "MODEL.BACKBONE.NAME", "ViT-B/16", "MODEL.BACKBONE.PATH", env.file("w.pt", "garbage")),
      r"MODEL\.BACKBONE\.PATH: could not load CLIP weights from .*w\.pt"),
+    ("config-unknown-named-config", lambda env, out: named_config(hiershapes_args(env.hiershapes, out), "vit_b32"),
+     r"trainer HGCLIP has no config 'vit_b32' \(no such name or file\); expected a role \(tiny, base2new, paper\), "
+     r"a name \(tiny_hiershapes, .*vit_b16_ep50_paper\) or a YAML path"),
     ("config-unknown-trainer", lambda env, out: replace_flag(hiershapes_args(env.hiershapes, out), "--trainer",
                                                              "HGCLIPP"),
      r"TRAINER\.NAME \(--trainer\) 'HGCLIPP' is not a registered trainer \(did you mean HGCLIP\?\); "

@@ -221,14 +221,19 @@ def test_a_finished_run_recorded_with_another_config_is_not_reused(fake_env):
 
 def test_config_for_embedded_paper_and_env(monkeypatch):
     trainers = osp.join(REPO, "configs", "trainers")
-    assert compare.config_for("CoOp", "hiershapes", {}) == osp.join(trainers, "CoOp", "tiny_hiershapes.yaml")
-    assert compare.config_for("ZeroshotCLIP", "hiershapes", {}) == osp.join(trainers, "ZeroshotCLIP", "tiny.yaml")
-    assert compare.config_for("ZeroshotCLIP", "cifar100", {}) == osp.join(trainers, "ZeroshotCLIP", "vit_b16.yaml")
-    assert compare.config_for("HGCLIP", "cifar100", {}) == osp.join(trainers, "HGCLIP", "vit_b16_ep50_paper.yaml")
+
+    def config_for(*args) -> str:
+        return osp.realpath(compare.config_for(*args))
+
+    assert config_for("CoOp", "hiershapes", {}) == osp.join(trainers, "CoOp", "tiny_hiershapes.yaml")
+    assert config_for("ZeroshotCLIP", "hiershapes", {}) == osp.join(trainers, "ZeroshotCLIP", "tiny.yaml")
+    assert config_for("ZeroshotCLIP", "cifar100", {}) == osp.join(trainers, "ZeroshotCLIP", "vit_b16.yaml")
+    assert config_for("HGCLIP", "cifar100", {}) == osp.join(trainers, "HGCLIP", "vit_b16_ep50_paper.yaml")
     override = osp.join(trainers, "CoOp", "vit_b16_ep50.yaml")
-    assert compare.config_for("CoOp", "cifar100", {"CFG_CoOp": override}) == override
-    assert compare.config_for("CoOp", "hiershapes", {"CFG_COOP": override}) == override
-    with pytest.raises(SystemExit, match="CFG_CoOp=nowhere.yaml .*does not exist"):
+    assert config_for("CoOp", "cifar100", {"CFG_CoOp": override}) == override
+    assert config_for("CoOp", "hiershapes", {"CFG_COOP": override}) == override
+    assert config_for("CoOp", "hiershapes", {"CFG_COOP": "vit_b16_ep50"}) == override  # a name of CoOp's
+    with pytest.raises(SystemExit, match="CFG_CoOp=nowhere.yaml: trainer CoOp has no config 'nowhere.yaml'"):
         compare.config_for("CoOp", "cifar100", {"CFG_CoOp": "nowhere.yaml"})
     with pytest.raises(SystemExit, match="set CFG_Nobody"):
         compare.config_for("Nobody", "cifar100", {})
@@ -341,9 +346,8 @@ def test_missing_config_fails_before_any_run(fake_env, monkeypatch):
 
 def test_every_compared_trainer_has_its_paper_and_tiny_configs():
     for trainer in compare.PAPER_ORDER:
-        names = os.listdir(os.path.join(REPO, "configs", "trainers", trainer))
-        assert "tiny_hiershapes.yaml" in names or "tiny.yaml" in names, trainer
-        assert "vit_b16_ep50_paper.yaml" in names or "vit_b16.yaml" in names, trainer
+        assert osp.isfile(compare.config_for(trainer, "hiershapes", {})), trainer
+        assert osp.isfile(compare.config_for(trainer, "cifar100", {})), trainer
 
 
 # ---------------------------------------------------------------- end to end

@@ -74,10 +74,9 @@ print(" ".join(f"{lr:.6g}" for lr in lrs))
 
 
 def train(trainer: str, root: str, out: str, engine: str, *opts: str) -> dict:
-    config = osp.join(REPO, "configs", "trainers", trainer, "tiny_hiershapes.yaml")
     result = subprocess.run(
         [sys.executable, "train.py", "--root", root, "--seed", "1", "--trainer", trainer, "--output-dir", out,
-         "--dataset-config-file", osp.join(REPO, "configs", "datasets", "hiershapes.yaml"), "--config-file", config,
+         "--dataset-config-file", osp.join(REPO, "configs", "datasets", "hiershapes.yaml"), "--config", "tiny",
          "TRAIN.PRINT_FREQ", "100", *opts],
         cwd=REPO, capture_output=True, text=True, timeout=1200,
         env={**os.environ, "HGCLIP_ENGINE": engine, "HGCLIP_NUM_THREADS": "1"},

@@ -1,4 +1,4 @@
-"""Cross-dataset transfer and domain generalisation (cli/xd.py, dg.sh, xd_train.sh/xd_test.sh) on fixture trees.
+"""Cross-dataset transfer and domain generalisation (cli/xd.py, scripts/xd.sh train|test|dg) on fixture trees.
 
 The fixture is ImageNet and its four shifted test sets in CoOp's layout, with the WordNet files
 (tests/dataset_fixtures.py). HGCLIP's prototypes in these runs are the source model's: a target's
@@ -30,14 +30,14 @@ def imagenet_root(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def dg_run(imagenet_root, tmp_path_factory):
     output = tmp_path_factory.mktemp("dg_output")
-    env = dict(os.environ, DATA=imagenet_root, OUTPUT=str(output), SHOTS="1", CFG=TINY, HGCLIP_NUM_THREADS="1")
-    result = subprocess.run(["bash", "scripts/hgclip/dg.sh", "HGCLIP", "1", "--", *FAST], cwd=REPO, env=env,
+    env = dict(os.environ, DATA=imagenet_root, OUTPUT=str(output), SHOTS="1", CFG="tiny", HGCLIP_NUM_THREADS="1")
+    result = subprocess.run(["bash", "scripts/xd.sh", "HGCLIP", "dg", "1", "--", *FAST], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, output
 
 
-def test_dg_sh_trains_on_imagenet_and_reports_every_target(dg_run):
+def test_xd_sh_dg_trains_on_imagenet_and_reports_every_target(dg_run):
     stdout, output = dg_run
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("summary: ")
@@ -86,19 +86,13 @@ def test_no_target_image_is_read_to_build_prototypes(dg_run, imagenet_root, tmp_
     assert read == []
 
 
-def test_xd_scripts_take_coops_arguments(dg_run, imagenet_root):
-    """xd_test.sh DATASET SEED re-uses the trained source model; every trainer has both scripts."""
+def test_xd_script_takes_coops_arguments(dg_run, imagenet_root):
+    """xd.sh TRAINER test DATASET SEED re-uses the trained source model; xd.sh TRAINER train SEED skips a finished one."""
     _, output = dg_run
     env = dict(os.environ, DATA=imagenet_root, OUTPUT=str(output), SHOTS="1", CFG=TINY, HGCLIP_NUM_THREADS="1")
-    result = subprocess.run(["bash", "scripts/hgclip/xd_test.sh", "imagenet_sketch", "1", "--", *FAST], cwd=REPO,
+    result = subprocess.run(["bash", "scripts/xd.sh", "HGCLIP", "test", "imagenet_sketch", "1", "--", *FAST], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    again = subprocess.run(["bash", "scripts/hgclip/xd_train.sh", "1", "--", *FAST], cwd=REPO, env=env,
+    again = subprocess.run(["bash", "scripts/xd.sh", "HGCLIP", "train", "1", "--", *FAST], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "finished run found" in again.stdout
-    from hgclip.registry import list_trainers
-
-    for name in list_trainers():
-        folder = {"ZeroshotCLIP": "zsclip"}.get(name, name.lower())
-        for script in ("xd_train.sh", "xd_test.sh"):
-            assert osp.isfile(osp.join(REPO, "scripts", folder, script)), (name, script)

@@ -1,6 +1,0 @@
-#!/usr/bin/env bash
-# Cross-dataset / domain generalisation, step 1 (CoOp's xd_train.sh): train CoOp on the source (ImageNet, 16 shots).
-#   bash scripts/coop/xd_train.sh SEED        (environment: DATA, OUTPUT, SHOTS, SOURCE, CFG; see scripts/run_xd.sh)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-exec bash scripts/run_xd.sh CoOp train "$@"
