@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ..common.fileio import atomic_write_text
 from ..hierarchy import Hierarchy, load_hierarchy
@@ -33,6 +33,7 @@ from ..runtime.dassl_api import DatasetBase, Datum
 from .checks import check_splits, preview
 from .fewshot import fewshot_splits
 from .image_check import ImageCheck
+from .leaf_match import ClassTree, match_leaves, without_leaves
 
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 SUBSAMPLE_RULES = ("cocoop", "stratified")
@@ -161,7 +162,12 @@ def relabel(data: Sequence[Datum], new_label: dict[int, int]) -> list[Datum]:
 class HierarchicalDataset(DatasetBase):
     """Base class of every dataset in this project (see the module docstring).
 
-    Subclasses implement :meth:`load_source`. After construction:
+    Subclasses implement :meth:`load_source`. A dataset whose classes have a tree that this project
+    ships or derives declares it in ONE place, :meth:`class_tree` (by default the ``hierarchy_file``
+    shipped in ``datasets/hierarchies/`` minus its ``unused_leaves``), with the other spellings of its
+    leaves in ``leaf_aliases``; :meth:`hierarchy_for_classes` matches any class list to it. The
+    dataset's own reader and a CoOp/MaPLe checkout's flat dataset of the same name
+    (:mod:`hgclip.datasets.attach`) both get their hierarchy that way. After construction:
 
     Attributes:
         hierarchy: the hierarchy of the kept classes; Datum labels index its leaves.
@@ -173,6 +179,37 @@ class HierarchicalDataset(DatasetBase):
         image_check: the :class:`~hgclip.datasets.image_check.ImageCheck` of ``DATASET.CHECK_IMAGES``; readers
             call ``self.image_check.usable(path, where)`` before building a Datum.
     """
+
+    #: shipped hierarchy file in datasets/hierarchies/ ("" = none, or a tree derived otherwise)
+    hierarchy_file: str = ""
+    #: leaves of the hierarchy file that the data does not have (e.g. Caltech-101's faces_easy in CoOp's split)
+    unused_leaves: tuple[str, ...] = ()
+    #: leaf -> other spellings of it in published copies of the data (e.g. Flowers' "lotus lotus": "lotus")
+    leaf_aliases: Mapping[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def class_tree(cls, cfg: Any) -> Optional[ClassTree]:
+        """The tree whose leaves are this dataset's classes (canonical label order), or None when it has none
+        that can be known before reading the data. Overridden by datasets whose tree is derived (FGVC, ImageNet)."""
+        if not cls.hierarchy_file:
+            return None
+        path = resolve_hierarchy_file(cls.hierarchy_file)
+        return ClassTree(without_leaves(load_hierarchy(path), cls.unused_leaves, path), path)
+
+    @classmethod
+    def hierarchy_for_classes(cls, class_names: Sequence[str], cfg: Any, where: str = "",
+                              every_leaf: bool = False) -> Optional[Hierarchy]:
+        """This dataset's tree over ``class_names`` (in their order and spelling), or None if it has no tree.
+
+        ``class_names`` may be a subset (a base/new half) unless ``every_leaf``; see
+        :func:`hgclip.datasets.leaf_match.match_leaves` for aliases and shared names. ``where`` names the
+        class list in errors.
+        """
+        tree = cls.class_tree(cfg)
+        if tree is None:
+            return None
+        return match_leaves(tree.hierarchy, class_names, f"{where or cls.__name__} vs {tree.source}",
+                            cls.leaf_aliases, every_leaf)
 
     def __init__(self, cfg) -> None:
         self.image_check = ImageCheck.from_cfg(cfg)

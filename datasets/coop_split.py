@@ -7,7 +7,10 @@ here reads exactly those files, in exactly those folders, so an existing CoOp da
 
 The hierarchy is a file shipped in ``datasets/hierarchies/`` whose leaves are CoOp's class names
 (CoOp rewrites some names when it writes a split, e.g. Caltech-101's ``airplanes`` -> ``airplane``;
-each hierarchy file's header lists those rewrites). At load time:
+each hierarchy file's header lists those rewrites). At load time the split's class names are matched
+to it by :meth:`~hgclip.datasets.base.HierarchicalDataset.hierarchy_for_classes`, the same matching that
+a CoOp/MaPLe checkout's dataset of the same ``DATASET.NAME`` gets on the plugin route
+(:mod:`hgclip.datasets.leaf_match`):
 
 * the split's class names must be exactly the file's leaves, minus the ``unused_leaves`` a dataset
   declares (e.g. Caltech-101's ``faces_easy``, which CoOp's split drops): one error lists up to 10
@@ -27,60 +30,12 @@ from __future__ import annotations
 
 import os
 
-from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
-from .base import DatasetSource, HierarchicalDataset, resolve_hierarchy_file
-from .checks import check_class_names, require_paths
+from ..hierarchy import normalize_classname
+from .base import DatasetSource, HierarchicalDataset
+from .checks import require_paths
 from .split_io import SPLIT_NAMES, class_order, read_split_rows, rows_to_data
 
 COOP_DATASETS_MD = "https://github.com/KaiyangZhou/CoOp/blob/main/DATASETS.md"
-
-
-def without_leaves(hierarchy: Hierarchy, unused: tuple[str, ...], source: str) -> Hierarchy:
-    """``hierarchy`` restricted to every leaf not named in ``unused`` (names normalised)."""
-    if not unused:
-        return hierarchy
-    drop = {normalize_classname(name) for name in unused}
-    absent = sorted(drop - set(hierarchy.leaf_names))
-    if absent:
-        raise ValueError(f"{source}: the leaves {absent} declared unused are not in the file")
-    return hierarchy.restrict([i for i, name in enumerate(hierarchy.leaf_names) if name not in drop])
-
-
-def with_aliases(hierarchy: Hierarchy, aliases: dict[str, tuple[str, ...]], found: list[str], source: str) -> Hierarchy:
-    """``hierarchy`` with each leaf that the data names by one of its declared ``aliases`` renamed to it.
-
-    ``aliases``: leaf -> other spellings of the same class; ``found``: the data's class names
-    (normalised). A leaf whose own name is found, or none of whose aliases is, stays as it is.
-    """
-    if not aliases:
-        return hierarchy
-    present = set(found)
-    rename: dict[str, str] = {}
-    for leaf, others in aliases.items():
-        leaf = normalize_classname(leaf)
-        if leaf not in hierarchy.leaf_names:
-            raise ValueError(f"{source}: the leaf {leaf!r} given aliases is not in the file")
-        if leaf in present:
-            continue
-        used = [normalize_classname(name) for name in others if normalize_classname(name) in present]
-        if used:
-            rename[leaf] = used[0]
-    if not rename:
-        return hierarchy
-    paths = [raw[:-1] + (rename.get(path[-1], raw[-1]),) for path, raw in zip(hierarchy.paths, hierarchy.raw_paths)]
-    return Hierarchy(hierarchy.level_names, paths)
-
-
-def in_leaf_order(hierarchy: Hierarchy, leaf_names: list[str], spellings: dict[str, str] | None = None) -> Hierarchy:
-    """The same tree with its leaves (paths) in the order of ``leaf_names`` (normalised names).
-
-    ``spellings``: normalised name -> the data's spelling of a leaf, kept as the leaf's name as written
-    (what the prompts use); a leaf without one keeps the file's.
-    """
-    spellings = spellings or {}
-    raw_of = {path[-1]: raw for path, raw in zip(hierarchy.paths, hierarchy.raw_paths)}
-    return Hierarchy(hierarchy.level_names,
-                     [raw_of[name][:-1] + (spellings.get(name, raw_of[name][-1]),) for name in leaf_names])
 
 
 def split_spellings(rows: dict[str, list]) -> dict[str, str]:
@@ -95,7 +50,8 @@ def split_spellings(rows: dict[str, list]) -> dict[str, str]:
 class CoOpSplitDataset(HierarchicalDataset):
     """Base class of the datasets read from CoOp's ``split_zhou_*.json`` (see the module docstring).
 
-    A subclass only states where its files are and which hierarchy file it uses.
+    A subclass only states where its files are and which hierarchy file it uses (``hierarchy_file``,
+    ``unused_leaves``, ``leaf_aliases``: :class:`~hgclip.datasets.base.HierarchicalDataset`).
     """
 
     #: folder under DATASET.ROOT (CoOp's DATASETS.md name)
@@ -104,12 +60,6 @@ class CoOpSplitDataset(HierarchicalDataset):
     image_subdir: str = ""
     #: CoOp's split file inside ``folder``
     split_file: str = ""
-    #: shipped hierarchy file in datasets/hierarchies/
-    hierarchy_file: str = ""
-    #: leaves of the hierarchy file that CoOp's split does not have
-    unused_leaves: tuple[str, ...] = ()
-    #: leaf of the hierarchy file -> other spellings of it in published copies of the data
-    leaf_aliases: dict[str, tuple[str, ...]] = {}
     #: where the data comes from, for the missing-file error
     download: str = ""
 
@@ -125,12 +75,11 @@ class CoOpSplitDataset(HierarchicalDataset):
         require_paths(name, [dataset_dir + "/", image_dir + "/", split_path], self.layout(), self.download)
 
         rows = read_split_rows(split_path)
-        hierarchy_path = resolve_hierarchy_file(self.hierarchy_file)
-        shipped = without_leaves(load_hierarchy(hierarchy_path), self.unused_leaves, hierarchy_path)
-        order = class_order(rows, split_path)
-        shipped = with_aliases(shipped, self.leaf_aliases, order, hierarchy_path)
-        check_class_names(order, shipped, split_path, hierarchy_path)
-        hierarchy = in_leaf_order(shipped, order, split_spellings(rows))
+        spellings = split_spellings(rows)
+        class_names = [spellings[name] for name in class_order(rows, split_path)]
+        hierarchy = self.hierarchy_for_classes(class_names, cfg, split_path, every_leaf=True)
+        if hierarchy is None:
+            raise RuntimeError(f"{name} declares no hierarchy_file")
 
         splits = {
             split: rows_to_data(rows[split], image_dir, hierarchy, f"{split_path}:{split}", self.image_check)

@@ -24,6 +24,7 @@ from ..hierarchy import Hierarchy, normalize_classname
 from ..registry import register_dataset
 from ..runtime.dassl_api import Datum
 from .base import DatasetSource, HierarchicalDataset, write_text_if_changed
+from .leaf_match import ClassTree
 
 LAYOUTS = (os.path.join("fgvc-aircraft-2013b", "data"), "fgvc_aircraft")
 LEVELS = ("manufacturer", "family", "variant")
@@ -112,35 +113,48 @@ def _check_listed(names: set[str], listed: list[str], level: str, data_dir: str)
         raise ValueError(f"{os.path.join(data_dir, level + 's.txt')}: does not list the {level}(s) {unknown[:5]}")
 
 
+def read_annotations(data_dir: str) -> tuple[Hierarchy, dict[str, list]]:
+    """The tree implied by the per-image co-labels (leaves in ``variants.txt`` order) and each split's
+    ``(image id, variant, where)`` items: what both the reader and the plugin route use."""
+    variants = read_names(os.path.join(data_dir, "variants.txt"))
+    variant_parent = {level: _ParentTable("variant", level) for level in ("family", "manufacturer")}
+    family_parent = _ParentTable("family", "manufacturer")
+    split_items = {split: read_split(data_dir, split, variant_parent, family_parent) for split in SPLITS}
+
+    _check_listed(set(variant_parent["family"].parent), variants, "variant", data_dir)
+    _check_listed(set(family_parent.parent), read_names(os.path.join(data_dir, "families.txt")), "family", data_dir)
+    manufacturers = {parent for parent, _ in family_parent.parent.values()}
+    _check_listed(manufacturers, read_names(os.path.join(data_dir, "manufacturers.txt")), "manufacturer", data_dir)
+    unseen = [variant for variant in variants if variant not in variant_parent["family"].parent]
+    if unseen:
+        raise ValueError(
+            f"{os.path.join(data_dir, 'variants.txt')}: variant(s) {unseen[:5]} have no image, so their family is unknown"
+        )
+    hierarchy = Hierarchy(
+        LEVELS,
+        [(variant_parent["manufacturer"].parent[v][0], variant_parent["family"].parent[v][0], v) for v in variants],
+    )
+    return hierarchy, split_items
+
+
 @register_dataset
 class FGVCAircraft(HierarchicalDataset):
-    """FGVC-Aircraft: 30 manufacturers > 70 families > 100 variants, official splits."""
+    """FGVC-Aircraft: 30 manufacturers > 70 families > 100 variants, official splits.
+
+    The tree is derived from the annotation files under ``DATASET.ROOT`` (:meth:`class_tree`), which a
+    CoOp checkout's ``fgvc_aircraft/`` folder has too, so its flat FGVCAircraft gets the same three levels.
+    """
+
+    @classmethod
+    def class_tree(cls, cfg) -> ClassTree:
+        data_dir = find_data_dir(os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)))
+        hierarchy, _ = read_annotations(data_dir)
+        return ClassTree(hierarchy, f"the annotations in {data_dir} (images_{{variant,family,manufacturer}}_*.txt)")
 
     def load_source(self, cfg) -> DatasetSource:
         data_dir = find_data_dir(os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT)))
         image_dir = os.path.join(data_dir, "images")
-        variants = read_names(os.path.join(data_dir, "variants.txt"))
-        variant_parent = {level: _ParentTable("variant", level) for level in ("family", "manufacturer")}
-        family_parent = _ParentTable("family", "manufacturer")
-        split_items = {split: read_split(data_dir, split, variant_parent, family_parent) for split in SPLITS}
-
-        _check_listed(set(variant_parent["family"].parent), variants, "variant", data_dir)
-        _check_listed(set(family_parent.parent), read_names(os.path.join(data_dir, "families.txt")), "family", data_dir)
-        manufacturers = {parent for parent, _ in family_parent.parent.values()}
-        _check_listed(manufacturers, read_names(os.path.join(data_dir, "manufacturers.txt")), "manufacturer", data_dir)
-        unseen = [variant for variant in variants if variant not in variant_parent["family"].parent]
-        if unseen:
-            raise ValueError(
-                f"{os.path.join(data_dir, 'variants.txt')}: variant(s) {unseen[:5]} have no image, so their family is unknown"
-            )
-
-        hierarchy = Hierarchy(
-            LEVELS,
-            [
-                (variant_parent["manufacturer"].parent[v][0], variant_parent["family"].parent[v][0], v)
-                for v in variants
-            ],
-        )
+        hierarchy, split_items = read_annotations(data_dir)
         write_text_if_changed(
             os.path.join(data_dir, "hierarchy.txt"),
             "# Derived from the per-image annotations of FGVC-Aircraft (datasets/fgvc_aircraft.py).\n"

@@ -34,6 +34,7 @@ from .base import DatasetSource, HierarchicalDataset
 from .checks import DatasetLayoutError, check_same_names, require_paths
 from .coop_split import COOP_DATASETS_MD
 from .image_folder import IMAGE_EXTENSIONS
+from .leaf_match import ClassTree
 from .wordnet import wordnet_files, wordnet_hierarchy
 
 CLASSNAMES_FILE = "classnames.txt"
@@ -79,8 +80,32 @@ class ImageNetFamily(HierarchicalDataset):
     class_list: str = ""
     evaluation_only: bool = True
 
-    def layout(self) -> str:
-        return f"<DATASET.ROOT>/{self.folder}/{{{self.image_subdir}/<class folder>/, {CLASSNAMES_FILE}}}"
+    @classmethod
+    def layout(cls) -> str:
+        return f"<DATASET.ROOT>/{cls.folder}/{{{cls.image_subdir}/<class folder>/, {CLASSNAMES_FILE}}}"
+
+    @classmethod
+    def class_tree(cls, cfg) -> ClassTree:
+        """The WordNet tree of the classes of ``<ROOT>/<folder>/classnames.txt`` (restricted to ``class_list``),
+        with their wnids: what this reader uses, and what a CoOp checkout's dataset of the same name gets
+        (its reader reads the same ``classnames.txt``)."""
+        root = os.path.abspath(os.path.expanduser(cfg.DATASET.ROOT))
+        classnames = os.path.join(root, cls.folder, CLASSNAMES_FILE)
+        require_paths(cls.__name__, [classnames], cls.layout(), cls.download)
+        classes = read_classnames(classnames)
+        wordnet_dir = os.path.expanduser(cfg.DATASET.WORDNET.DIR or os.path.join(root, "imagenet"))
+        is_a, words = wordnet_files(wordnet_dir, cls.__name__)
+        hierarchy = wordnet_hierarchy(classes, is_a, words, cfg.DATASET.WORDNET.LEVELS)
+        wnids = [wnid for wnid, _ in classes]
+        if cls.class_list:
+            subset = read_wnid_list(cls.class_list)
+            check_same_names(subset, wnids, f"datasets/class_lists/{cls.class_list}", classnames, what="wnids",
+                             every_expected=False)
+            keep = set(subset)
+            kept = [index for index, wnid in enumerate(wnids) if wnid in keep]
+            hierarchy = hierarchy.restrict(kept)
+            wnids = [wnids[index] for index in kept]
+        return ClassTree(hierarchy, f"{classnames} and the WordNet files in {wordnet_dir}", tuple(wnids))
 
     def load_source(self, cfg) -> DatasetSource:
         name = type(self).__name__
@@ -90,20 +115,8 @@ class ImageNetFamily(HierarchicalDataset):
         classnames = os.path.join(dataset_dir, CLASSNAMES_FILE)
         require_paths(name, [dataset_dir + "/", image_dir + "/", classnames], self.layout(), self.download)
 
-        classes = read_classnames(classnames)
-        wordnet_dir = cfg.DATASET.WORDNET.DIR or os.path.join(root, "imagenet")
-        is_a, words = wordnet_files(os.path.expanduser(wordnet_dir), name)
-        hierarchy = wordnet_hierarchy(classes, is_a, words, cfg.DATASET.WORDNET.LEVELS)
-        wnids = [wnid for wnid, _ in classes]
-        if self.class_list:
-            subset = read_wnid_list(self.class_list)
-            check_same_names(subset, wnids, f"datasets/class_lists/{self.class_list}", classnames, what="wnids",
-                             every_expected=False)
-            keep = set(subset)
-            kept = [index for index, wnid in enumerate(wnids) if wnid in keep]
-            hierarchy = hierarchy.restrict(kept)
-            wnids = [wnids[index] for index in kept]
-
+        tree = self.class_tree(cfg)
+        hierarchy, wnids = tree.hierarchy, list(tree.leaf_ids)
         train, test = self.read_splits(image_dir, wnids, hierarchy)
         if self.evaluation_only:
             return DatasetSource(dataset_dir, image_dir, hierarchy, test, [], test, test_only=True, images_checked=True)
@@ -149,7 +162,8 @@ class ImageNet(ImageNetFamily):
                 "folders); " + _coop("imagenet"))
     evaluation_only = False
 
-    def layout(self) -> str:
+    @classmethod
+    def layout(cls) -> str:
         return f"<DATASET.ROOT>/imagenet/{{images/train/<wnid>/, images/val/<wnid>/, {CLASSNAMES_FILE}}}"
 
     def load_source(self, cfg) -> DatasetSource:

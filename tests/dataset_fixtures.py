@@ -304,3 +304,40 @@ def write_fruits360(root, per_folder: dict = {"Training": 2, "Test": 1}) -> str:
                 for i in range(count):
                     put_image(os.path.join(data_dir, split, folder, f"{i}_100.jpg"))
     return data_dir
+
+
+# ---------------------------------------------------------------------------------- FGVC-Aircraft
+#: (variant, family, manufacturer): real FGVC-Aircraft names, with their '-', '/' and spaces
+AIRCRAFT_ROWS = (
+    ("707-320", "Boeing 707", "Boeing"),
+    ("737-200", "Boeing 737", "Boeing"),
+    ("737-300", "Boeing 737", "Boeing"),
+    ("A300B4", "A300", "Airbus"),
+    ("DC-10", "DC-10", "McDonnell Douglas"),
+    ("F-16A/B", "F-16", "General Dynamics"),
+    ("Falcon 2000", "Falcon 2000", "Dassault Aviation"),
+)
+
+
+def write_fgvc_aircraft(root, per_split: dict = PER_SPLIT, rows: Sequence[tuple] = AIRCRAFT_ROWS,
+                        data_dir: str = "fgvc_aircraft") -> str:
+    """FGVC-Aircraft's ``data/`` folder (CoOp's layout by default: ``<root>/fgvc_aircraft``): variants.txt,
+    families.txt, manufacturers.txt, ``images_<level>_<split>.txt`` and ``images/<id>.jpg``."""
+    directory = os.path.join(str(root), data_dir)
+    os.makedirs(os.path.join(directory, "images"), exist_ok=True)
+    for filename, column in (("variants.txt", 0), ("families.txt", 1), ("manufacturers.txt", 2)):
+        with open(os.path.join(directory, filename), "w") as handle:
+            handle.write("".join(f"{name}\n" for name in dict.fromkeys(row[column] for row in rows)))
+    image_id = 1000000
+    for split, count in per_split.items():
+        lines: dict[str, list[str]] = {"variant": [], "family": [], "manufacturer": []}
+        for row in rows:
+            for _ in range(count):
+                image_id += 1
+                put_image(os.path.join(directory, "images", f"{image_id}.jpg"))
+                for level, name in zip(("variant", "family", "manufacturer"), row):
+                    lines[level].append(f"{image_id} {name}\n")
+        for level, content in lines.items():
+            with open(os.path.join(directory, f"images_{level}_{split}.txt"), "w") as handle:
+                handle.write("".join(content))
+    return directory
