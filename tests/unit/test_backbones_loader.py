@@ -1,7 +1,5 @@
 """load_clip: local weight files, download failure message, tiny backbones, bad names."""
 import os
-import sys
-import types
 import urllib.error
 
 import clip
@@ -114,21 +112,38 @@ def test_unknown_name():
 
 @pytest.mark.parametrize("name, pretrained", [("tiny", True), ("tiny-random", False)])
 def test_tiny_names_delegate_to_embedded(monkeypatch, small_model, name, pretrained):
+    """The embedded package registers its builders; load_clip calls them and hands back fp32 + eval."""
+    from hgclip.embedded import tiny_clip
+
     seen = []
 
     def build_tiny_clip(pretrained=True, cache_dir=None, data_root=None):
         seen.append(pretrained)
-        return small_model.double().train()  # load_clip must hand back fp32 + eval
+        return small_model.double().train()
 
-    fake = types.ModuleType("hgclip.embedded.tiny_clip")
-    fake.build_tiny_clip = build_tiny_clip
-    monkeypatch.setitem(sys.modules, "hgclip.embedded.tiny_clip", fake)
+    monkeypatch.setattr(tiny_clip, "build_tiny_clip", build_tiny_clip)
     try:
         model = load_clip(_cfg(name=name))
     finally:
         small_model.float().eval()
     assert seen == [pretrained]
     assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_local_backbones_are_registered_not_imported(monkeypatch, small_model):
+    """A name registered with register_local_backbone is built by its builder; a second builder is refused."""
+    from hgclip.backbones import clip_loader
+
+    monkeypatch.setattr(clip_loader, "_LOCAL_BACKBONES", {})
+    assert clip_loader.local_backbone_names() == []
+    with pytest.raises(ValueError, match="is unknown"):
+        load_clip(_cfg(name="mine"))
+    build = lambda: small_model  # noqa: E731
+    clip_loader.register_local_backbone("mine", build)
+    clip_loader.register_local_backbone("mine", build)  # idempotent
+    assert load_clip(_cfg(name="mine")) is small_model and "mine" in clip_loader.accepted_backbone_names()
+    with pytest.raises(KeyError, match="already registered"):
+        clip_loader.register_local_backbone("mine", lambda: small_model)
 
 
 def test_tiny_rejects_path(tmp_path):
