@@ -132,6 +132,7 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
                                       decoding=cfg.TEST.DECODING)
         self.best_result = -float("inf")
         self.evaluator.run_info = {"num_shots_used": self.shots_used, "num_processes": dist.world_size()}
+        self.evaluator.trained = self.HAS_PARAMETERS
 
     @property
     def trainer_cfg(self) -> Any:
