@@ -20,10 +20,11 @@ HEADER = "levels: family > shape > object\n"
 
 
 def hiershapes_args(root: str, out: str, *opts: str, trainer: str = "HGCLIP") -> list[str]:
+    """A one-epoch run without warm-up (one warm-up epoch of one would add a warning line to stderr)."""
     return ["--root", root, "--seed", "1", "--trainer", trainer, "--dataset-config-file", HIERSHAPES_CONFIG,
             "--config-file", HGCLIP_TINY if trainer == "HGCLIP" else _tiny_config(trainer),
             "--output-dir", out, "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.NUM_SHOTS", "2",
-            "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1000", *opts]
+            "OPTIM.MAX_EPOCH", "1", "OPTIM.WARMUP_EPOCH", "0", "TRAIN.PRINT_FREQ", "1000", *opts]
 
 
 def with_flags(args: list[str], *flags: str) -> list[str]:
@@ -219,6 +220,20 @@ CASES: list[tuple[str, Callable, str]] = [
         hiershapes_args(env.hiershapes, out), "--config-file",
         env.file("attn.yaml", "TRAINER:\n  HGCLIP:\n    LAMBDA_ATTN: .nan\n")),
      r"TRAINER\.HGCLIP\.LAMBDA_ATTN is nan: expected a finite number"),
+    ("config-lambda-attn-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.LAMBDA_ATTN",
+                                                                     "-0.5"),
+     r"TRAINER\.HGCLIP\.LAMBDA_ATTN is -0\.5: expected a loss weight >= 0"),
+    ("config-n-ctx-vision-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.N_CTX_VISION",
+                                                                      "-1"),
+     r"TRAINER\.HGCLIP\.N_CTX_VISION is -1: expected a number of prompt tokens or prompted layers >= 0"),
+    ("config-gnn-heads-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.TEXT_GNN.HEADS", "0"),
+     r"TRAINER\.HGCLIP\.TEXT_GNN\.HEADS is 0: expected attention heads >= 1"),
+    ("config-gnn-hidden-dim-negative", lambda env, out: hiershapes_args(
+        env.hiershapes, out, "TRAINER.HGCLIP.IMAGE_GNN.HIDDEN_DIM", "-8"),
+     r"TRAINER\.HGCLIP\.IMAGE_GNN\.HIDDEN_DIM is -8: expected a width"),
+    ("config-gnn-layers-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.TEXT_GNN.LAYERS",
+                                                                    "-1"),
+     r"TRAINER\.HGCLIP\.TEXT_GNN\.LAYERS is -1: expected graph layers >= 1"),
     ("config-batch-size-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "DATALOADER.TRAIN_X.BATCH_SIZE", "0"),
      r"DATALOADER\.TRAIN_X\.BATCH_SIZE is 0: expected a batch size >= 1"),
     ("config-test-batch-size-negative", lambda env, out: hiershapes_args(
