@@ -96,6 +96,16 @@ def _corrupt_image(split: str) -> Callable:
     return case
 
 
+def _truncated_image_default_check(env: Env, out: str) -> list[str]:
+    """A truncated test image under the default check (exists): found when the test loader reads it, after training."""
+    root = env.image_folder()
+    leaf_dir = osp.join(root, FOLDER, "images", "test", "red circle")
+    victim = osp.join(leaf_dir, sorted(os.listdir(leaf_dir))[0])
+    with open(victim, "r+b") as handle:
+        handle.truncate(os.path.getsize(victim) // 2)
+    return train_args(root, out, "OPTIM.MAX_EPOCH", "1")
+
+
 def _zero_byte_image(env: Env, out: str) -> list[str]:
     root = env.image_folder()
     leaf_dir = osp.join(root, FOLDER, "images", "train", "red circle")
@@ -342,6 +352,21 @@ def test_bad_input_gives_one_line_and_exit_code_2(case_id, build, expected, hier
     after = _snapshot(out)
     assert {name: data for name, data in after.items() if not name.startswith("log.txt")} == before, \
         "the failed run changed what was already in its output directory"
+
+
+def test_a_truncated_image_read_after_training_is_one_error_line(hiershapes_root, tmp_path):
+    """The default check (exists) passes a truncated test image; the test loader reads it after training and the
+    run stops with one error line naming it, exit code 2 (progress bars may precede it on stderr)."""
+    env = Env(hiershapes_root, str(tmp_path), {})
+    out = str(tmp_path / "out")
+    result = run_train(_truncated_image_default_check(env, out))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.search(
+        r"images/test/red circle/test_0000\.png: cannot read this image \(OSError: image file is truncated\); expected "
+        r"a readable image file: fix or remove it \(DATASET\.CHECK_IMAGES decode finds every such image before "
+        r"training\)$", errors[0]), errors
 
 
 # ---------------------------------------------------------------- odd but valid
