@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..common.config_io import flatten, read_yaml_mapping
+from ..common.config_io import config_file_options
 from ..common.paths import PACKAGE_ROOT
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
@@ -94,7 +94,7 @@ def variant_options(variant: str) -> list[str]:
     if not variant:
         return []
     path = osp.join(VARIANT_DIR, f"{variant}.yaml")
-    return [item for key, value in flatten(read_yaml_mapping(path)).items() for item in (key, repr(value))]
+    return config_file_options(path)
 
 
 def paper_order(names: Sequence[str]) -> list[str]:
