@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 from .. import embedded  # noqa: F401  (registers the tiny CLIP backbones)
 from ..backbones import load_clip
-from ..backbones.identity import backbone_fingerprint
+from ..backbones.identity import backbone_fingerprint, legacy_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
 from ..datasets.attach import dataset_hierarchy
 from ..datasets.checks import shots_used, warn_if_fewer_shots
@@ -181,7 +181,8 @@ class HierarchicalCLIPTrainer(CheckpointedModels):
         with dist.local_main_first(), isolated_rng():  # the tiny CLIP may be pre-trained (and cached) here
             clip_model = load_clip(cfg.MODEL.BACKBONE)
         #: what a checkpoint of this run records, and what a checkpoint it loads must match
-        self.backbone_id = {"name": str(cfg.MODEL.BACKBONE.NAME), "weights": backbone_fingerprint(clip_model)}
+        self.backbone_id = {"name": str(cfg.MODEL.BACKBONE.NAME), "weights": backbone_fingerprint(clip_model),
+                            "legacy_weights": legacy_fingerprint(clip_model)}  # what older checkpoints recorded
         clip_model = apply_precision(clip_model, self.precision)
 
         print(f"Building {type(self).__name__} over {self.hierarchy}")
