@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..common.errors import InputError
+from .identity import WEIGHTS_FILE_ATTR
 
 __all__ = ["load_clip", "accepted_backbone_names", "register_local_backbone", "local_backbone_names"]
 
@@ -73,8 +74,13 @@ def _one_line(err: BaseException) -> str:
     return " ".join(f"{type(err).__name__}: {err}".split())
 
 
-def _finish(model: nn.Module) -> nn.Module:
-    return model.float().cpu().eval()
+def _finish(model: nn.Module, weights_file: str = "") -> nn.Module:
+    """fp32, CPU, eval mode; ``weights_file``: the file the weights were read from, which identifies them
+    (:func:`hgclip.backbones.identity.backbone_fingerprint` hashes it once)."""
+    model = model.float().cpu().eval()
+    if weights_file:
+        setattr(model, WEIGHTS_FILE_ATTR, os.path.abspath(weights_file))
+    return model
 
 
 def _read_state_dict(path: str) -> dict:
@@ -114,7 +120,7 @@ def _load_openai(name: str, path: str, download_root: str) -> nn.Module:
                 f"MODEL.BACKBONE.PATH: could not load CLIP weights from {path!r}: {_one_line(err)}; expected an "
                 "OpenAI CLIP checkpoint (JIT archive or state dict)"
             ) from err
-        return _finish(model)
+        return _finish(model, path)
 
     root = os.path.expanduser(download_root) if download_root else os.path.expanduser("~/.cache/clip")
     filename = os.path.basename(clip.clip._MODELS[name])
@@ -126,7 +132,7 @@ def _load_openai(name: str, path: str, download_root: str) -> nn.Module:
             f"Put {filename} in {root} (MODEL.BACKBONE.DOWNLOAD_ROOT) "
             f"or set MODEL.BACKBONE.PATH to a local file."
         ) from err
-    return _finish(model)
+    return _finish(model, os.path.join(root, filename))
 
 
 def load_clip(backbone_cfg: Any) -> nn.Module:

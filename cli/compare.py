@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..common.config_io import flatten, read_yaml_mapping
+from ..common.config_io import config_file_options
 from ..common.errors import InputError
 from ..common.paths import PACKAGE_ROOT
 from ..engine.named_configs import trainer_config
@@ -97,7 +97,7 @@ def variant_options(variant: str) -> list[str]:
     if not variant:
         return []
     path = osp.join(VARIANT_DIR, f"{variant}.yaml")
-    return [item for key, value in flatten(read_yaml_mapping(path)).items() for item in (key, repr(value))]
+    return config_file_options(path)
 
 
 def paper_order(names: Sequence[str]) -> list[str]:

@@ -22,6 +22,7 @@ warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
 import argparse
 import difflib
 import os
+import signal
 import sys
 from typing import Any, Optional, Sequence
 
@@ -32,6 +33,7 @@ from ..common.config_io import merge_config_file, merge_config_list
 from ..common.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_PEER_LOST,
     MAX_ERROR_LINE,
     InputError,
     is_input_error,
@@ -306,11 +308,12 @@ def run(args: argparse.Namespace) -> Any:
         lock.release()
 
 
-def stop_with_one_line(message: str, code: int) -> None:
-    """End the process with ``error: <message>`` on stderr (rank 0 only; the other ranks stay silent) and ``code``."""
+def stop_with_one_line(message: str, code: int, every_rank: bool = False) -> None:
+    """End the process with ``error: <message>`` on stderr and ``code``: rank 0 only (the other ranks stay silent),
+    unless ``every_rank`` (an error only the process that hit it knows of, such as an image of its own shard)."""
     line = f"error: {message}"
     log_only(line)
-    if dist.is_main():
+    if dist.is_main() or every_rank:
         print(line, file=sys.stderr, flush=True)
     raise SystemExit(code) from None
 
@@ -322,12 +325,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Any:
     except KeyboardInterrupt:
         if args.debug:
             raise
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (or the launcher's) must not cut the line
         stop_with_one_line("interrupted (Ctrl-C); run the same command again to continue from the newest checkpoint",
                            EXIT_INTERRUPTED)
     except Exception as error:
+        lost = "" if args.debug else dist.peer_loss(error)
+        if lost:  # the process that stopped (or torchrun) says why; this one only that it lost it
+            stop_with_one_line(f"another process of this run stopped ({dist.process_info().backend}: {lost}); "
+                               "its own output, or the launcher's, says why", EXIT_PEER_LOST)
         if args.debug or not (is_input_error(error) or is_storage_error(error)):
             raise
-        stop_with_one_line(one_line(error, limit=MAX_ERROR_LINE - len("error: ")), EXIT_BAD_INPUT)
+        stop_with_one_line(one_line(error, limit=MAX_ERROR_LINE - len("error: ")), EXIT_BAD_INPUT,
+                           every_rank=bool(getattr(error, "rank_local", False)))
     dist.shutdown()
     return trainer
 

@@ -15,6 +15,7 @@ import yaml
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
+EXIT_PEER_LOST = 1  # a torchrun process whose peer died: a failure, but not this process's input
 MAX_ERROR_LINE = 300  # characters: a longer message is cut, so the line stays one a terminal shows
 
 

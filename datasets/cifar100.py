@@ -22,11 +22,11 @@ import json
 import os
 import pickle
 import shutil
-import tempfile
 
 import numpy as np
 from PIL import Image
 
+from ..common.fileio import temporary_directory
 from ..hierarchy import Hierarchy
 from ..registry import register_dataset
 from ..runtime.dassl_api import Datum
@@ -111,7 +111,7 @@ def ensure_images(dataset_dir: str, batches: dict[str, dict], fine_names: list[s
             except json.JSONDecodeError:
                 pass
 
-    tmp_dir = tempfile.mkdtemp(prefix=".images-tmp-", dir=dataset_dir)
+    tmp_dir = temporary_directory(dataset_dir, prefix=".images-tmp-")
     try:
         for split, batch in batches.items():
             pixels = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)

@@ -9,8 +9,10 @@
 
 Every mode honours ``DATASET.SKIP_UNREADABLE``: without it the first unusable image stops loading
 with one line naming the file and where it is listed; with it such images are left out and their
-count is printed once. Images are decoded anyway when they are read for training or testing, and
-an image that fails there names its path too (Dassl's ``read_image``).
+count is printed once. Images are decoded anyway when they are read for training or testing; an
+image that fails there (a truncated file that passed ``exists``) stops the run with one line naming
+it too (:func:`read_failure`, raised by the loader, also from a data-loader worker and on whichever
+process of a torchrun read it).
 
 The datasets of this project check their images as they list them (:class:`ImageCheck`); the
 engine calls :func:`check_dataset_images` once after the data manager built the dataset, which
@@ -32,8 +34,44 @@ CHECK_MODES = ("exists", "header", "decode")
 DECODE_THREADS = 8  # decoding releases the GIL; a few threads keep one core's worth of work per thread busy
 
 
+def _raised_in_worker(message: str, cls: type) -> str:
+    """The original message of ``cls`` re-raised by a data-loader worker.
+
+    torch re-raises a worker's exception as ``cls(text)`` where ``text`` is "Caught ... Original Traceback
+    ..." with the whole worker traceback; the one line the user needs is the last line of that text.
+    """
+    if not (message.startswith("Caught ") and "\nOriginal Traceback" in message):
+        return message
+    marker = f"{cls.__module__}.{cls.__qualname__}: "
+    for line in reversed(message.splitlines()):
+        if line.startswith(marker):
+            return line[len(marker):]
+    return message
+
+
 class UnreadableImageError(InputError, OSError):
     """An image listed by a dataset is missing, empty or cannot be parsed (bad input: one line, exit code 2)."""
+
+    #: True for an error only the process that read the image knows of (its shard): every rank reports it
+    rank_local = False
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(_raised_in_worker(str(message), type(self)))
+
+
+class ImageReadError(UnreadableImageError):
+    """An image that could not be decoded when the data loader read it, after the listing's check passed it."""
+
+    rank_local = True
+
+
+def read_failure(path: str) -> ImageReadError | None:
+    """The one-line error for ``path`` if it cannot be decoded (called after reading it failed), else None."""
+    problem = image_problem(path, "decode")
+    if not problem:
+        return None
+    return ImageReadError(f"{path}: cannot read this image ({problem}); expected a readable image file: fix or "
+                          "remove it (DATASET.CHECK_IMAGES decode finds every such image before training)")
 
 
 def image_problem(path: str, mode: str = "exists") -> str:

@@ -21,11 +21,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from typing import Mapping
 
 import numpy as np
 
+from ..common.fileio import temporary_directory
 from .shapes import COLOUR_HUES, render_image
 
 GENERATOR_VERSION = 1
@@ -145,7 +145,7 @@ def ensure_hiershapes(
         return dataset_dir
 
     os.makedirs(root, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{DATASET_DIRNAME}-tmp-", dir=root)
+    tmp_dir = temporary_directory(root, prefix=f".{DATASET_DIRNAME}-tmp-")
     try:
         _generate(tmp_dir, seed, sizes, image_size)
         try:

@@ -22,6 +22,7 @@ import torch
 from ..backbones.clip_loader import register_local_backbone
 from ..backbones.openai_clip import clip
 from ..common.fileio import atomic_torch_save
+from ..common.paths import cache_dir
 from . import pretrain as _pretrain
 from .hiershapes import GENERATOR_VERSION, ensure_hiershapes
 
@@ -43,7 +44,7 @@ def load_tiny_config(path: str = CONFIG_PATH) -> dict:
 
 
 def default_cache_dir() -> str:
-    return os.path.abspath(os.path.expanduser(os.environ.get("HGCLIP_CACHE") or "~/.cache/hgclip"))
+    return cache_dir()
 
 
 def cache_key(config: dict) -> str:

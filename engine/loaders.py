@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from ..common.errors import InputError
+from ..datasets.image_check import read_failure
 from ..runtime.dassl_api import DatasetWrapper
 from ..runtime.rng import derive_seed, seeded_rng
 
@@ -124,11 +125,19 @@ class SeededSampleWrapper(DatasetWrapper):
     """Dassl's ``DatasetWrapper`` that also accepts ``(index, seed)``: the transform then runs under that seed."""
 
     def __getitem__(self, key: Union[int, tuple]) -> dict:
-        if isinstance(key, tuple):
-            index, seed = key
-            with seeded_rng(seed):
-                return super().__getitem__(index)
-        return super().__getitem__(key)
+        index = key[0] if isinstance(key, tuple) else key
+        try:
+            if isinstance(key, tuple):
+                with seeded_rng(key[1]):
+                    return super().__getitem__(index)
+            return super().__getitem__(index)
+        except Exception:
+            # a file that passed the listing's check (DATASET.CHECK_IMAGES exists) but does not decode: one line
+            # naming it instead of PIL's traceback; any other failure is a bug and keeps its own
+            failure = read_failure(self.data_source[index].impath)
+            if failure is not None:
+                raise failure from None
+            raise
 
 
 def _generator(seed: int, purpose: str) -> torch.Generator:

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from .. import embedded  # noqa: F401  (registers the tiny CLIP backbones)
 from ..backbones import load_clip
-from ..backbones.identity import backbone_fingerprint
+from ..backbones.identity import backbone_fingerprint, legacy_fingerprint
 from ..backbones.precision import apply_precision, autocast, resolve_precision, validate_precision
 from ..config import LEVEL_WEIGHTS
 from ..datasets.attach import dataset_hierarchy
@@ -143,6 +143,7 @@ class HierarchicalCLIPTrainer(ModelRegistry):
                                       decoding=cfg.TEST.DECODING)
         self.best_result = -float("inf")
         self.evaluator.run_info = {"num_shots_used": self.shots_used, "num_processes": dist.world_size()}
+        self.evaluator.trained = self.HAS_PARAMETERS
 
     @property
     def trainer_cfg(self) -> Any:
@@ -191,7 +192,8 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         with dist.local_main_first(), isolated_rng():  # the tiny CLIP may be pre-trained (and cached) here
             clip_model = load_clip(cfg.MODEL.BACKBONE)
         #: what a checkpoint of this run records, and what a checkpoint it loads must match
-        self.backbone_id = {"name": str(cfg.MODEL.BACKBONE.NAME), "weights": backbone_fingerprint(clip_model)}
+        self.backbone_id = {"name": str(cfg.MODEL.BACKBONE.NAME), "weights": backbone_fingerprint(clip_model),
+                            "legacy_weights": legacy_fingerprint(clip_model)}  # what older checkpoints recorded
         clip_model = apply_precision(clip_model, self.precision)
 
         print(f"Building {type(self).__name__} over {self.hierarchy}")

@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from ..common.fileio import atomic_write_bytes, atomic_write_text
 from . import metric_spec as spec
-from .html_page import COMPARISON, render_page
+from .html_page import COMPARISON, column, render_page
 from .plots import percent_chart_png
 
 __all__ = ["format_cell", "level_label", "comparison_markdown", "comparison_csv", "comparison_png", "comparison_html_data",
@@ -189,7 +189,8 @@ def comparison_html_data(comparison: dict, decimals: int = 2) -> dict:
             "label": label, "unit": metric.unit, "meaning": metric.meaning, "decimals": decimals,
             "best": sorted(_best(cells, decimals, lowest=not metric.higher_is_better)),
             "cells": {t: None if s is None or _finite(s["mean"]) is None else
-                      {"mean": _finite(s["mean"]), "std": _finite(s["std"]) or 0.0, "n": s["n"]}
+                      {"mean": _finite(s["mean"]), "std": _finite(s["std"]) or 0.0, "n": s["n"],
+                       "text": format_cell(s, decimals=decimals)}  # as comparison.md prints it
                       for t, s in cells.items()},
         })
     seeds = ", ".join(map(str, comparison["seeds"]))
@@ -200,7 +201,8 @@ def comparison_html_data(comparison: dict, decimals: int = 2) -> dict:
     if configs:
         notes.append(f"Configs: {configs}.")
     return {"kind": COMPARISON, "title": f"Comparison on {comparison['dataset']}",
-            "subtitle": f"{len(trainers)} method(s), seed(s) {seeds}", "trainers": trainers, "rows": rows, "notes": notes}
+            "subtitle": f"{len(trainers)} method(s), seed(s) {seeds}", "trainers": trainers,
+            "headers": [column("level / metric", True)] + [column(t) for t in trainers], "rows": rows, "notes": notes}
 
 
 def write_reports(comparison: dict, out_dir: str) -> dict[str, str]:

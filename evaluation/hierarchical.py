@@ -103,6 +103,9 @@ class Hierarchical(EvaluatorBase):
         self.split = "test"
         #: set by the trainer (``num_shots_used``, ``num_processes``); added to results.json
         self.run_info: Optional[dict] = None
+        #: set by the trainer: False when the model learned nothing from training images (zero-shot), so that
+        #: the HTML report says nothing about shots
+        self.trained = True
         self.last_results: "OrderedDict[str, float]" = OrderedDict()
         self._cuts_cache: dict = {}
         self.reset()
@@ -329,5 +332,6 @@ class Hierarchical(EvaluatorBase):
         self.last_results = scores.all_metrics
         print_report(scores)
         write_outputs(self.cfg, scores, self.split, self.decoding, self.confusions_top_k, self.plot,
-                      run_info=self.run_info, compute_cmat=self.compute_cmat, html=self.html_report)
+                      run_info=self.run_info, compute_cmat=self.compute_cmat, html=self.html_report,
+                      trained=self.trained)
         return scores.returned

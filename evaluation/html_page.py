@@ -10,6 +10,11 @@ Safety: every name reaches the page inside the JSON blob, with ``<``, ``>`` and 
 ``\\u003c`` ..., so no class name can close the script element; the script only ever sets
 ``textContent``, never HTML. The title is HTML-escaped.
 
+Numbers reach the page as text formatted here, in Python, as the log prints them (``format`` rounds
+86.25 to 86.2, JavaScript's ``toFixed`` to 86.3): the script never rounds, it only uses the raw
+values for colours and sorting. Each table's headers say how their column is aligned (text columns
+left, numbers right), and every section that colours by accuracy shows the colour legend.
+
 For a headless check the script marks the body: ``data-ready="1"`` once drawn, ``data-rendered``
 the number of tree rows (run) or table cells (comparison) in the page, and ``data-error="1"``
 with the message in the visible ``#errors`` box when anything fails.
@@ -18,11 +23,27 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+import math
+from typing import Any, Optional
 
-__all__ = ["embed_json", "render_page", "RUN", "COMPARISON"]
+__all__ = ["embed_json", "render_page", "number_text", "column", "RUN", "COMPARISON", "MISSING_TEXT"]
 
 RUN, COMPARISON = "run", "comparison"
+
+MISSING_TEXT = "\u2013"  # an undefined value (a level with too few classes for top-5, a metric without samples)
+
+
+def number_text(value: Optional[float], decimals: int, unit: str = "") -> str:
+    """``value`` as the log prints it (Python's ``format``), with ``%`` for percentages; a dash when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_TEXT
+    return f"{value:.{decimals}f}" + ("%" if unit == "%" else "")
+
+
+def column(label: str, text: bool = False) -> dict:
+    """A table header: text columns are aligned left like their cells, number columns right."""
+    return {"label": label, "align": "left" if text else "right"}
+
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
@@ -34,12 +55,13 @@ h3 { font-size: 1.05em; margin-bottom: 0.3em; }
 .sub { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.4em 0 1em; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; text-align: right; vertical-align: middle; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th.text, td.text { text-align: left; }
 th { background: #f4f4f6; }
 td.best { font-weight: bold; }
 .errors { background: #fde2e2; color: #8a1010; border: 1px solid #e0a0a0; padding: 0.6em; white-space: pre-wrap; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.5em; align-items: center; margin: 0.5em 0; }
 .controls input { padding: 0.2em 0.4em; min-width: 16em; }
+.key { display: inline-flex; gap: 0.4em; align-items: center; }
 .legend { display: inline-block; width: 160px; height: 0.9em; vertical-align: middle; border: 1px solid #bbb;
           background: linear-gradient(to right, hsl(0,70%,72%), hsl(60,70%,72%), hsl(120,70%,72%)); }
 .tree { font-size: 0.92em; }
@@ -79,10 +101,6 @@ _SCRIPT = r"""
     return node;
   }
   function add(parent, child) { parent.appendChild(child); return child; }
-  function fmt(value, decimals, unit) {
-    if (value === null || value === undefined) { return "\u2013"; }
-    return value.toFixed(decimals) + (unit === "%" ? "%" : "");
-  }
   function colour(accuracy) {
     if (accuracy === null || accuracy === undefined) { return "#d6d6d6"; }
     return "hsl(" + Math.round(Math.max(0, Math.min(100, accuracy)) * 1.2) + ",70%,72%)";
@@ -90,8 +108,15 @@ _SCRIPT = r"""
   function table(parent, headers) {
     var t = add(parent, el("table"));
     var row = add(add(t, el("thead")), el("tr"));
-    headers.forEach(function (h) { add(row, el("th", "", h)); });
+    headers.forEach(function (h) { add(row, el("th", h.align === "left" ? "text" : "", h.label)); });
     return add(t, el("tbody"));
+  }
+  function legend(parent, what) {
+    var box = add(parent, el("span", "key"));
+    add(box, el("span", "note", what + " 0%"));
+    add(box, el("span", "legend"));
+    add(box, el("span", "note", "100%"));
+    return box;
   }
   function heading(root, d) {
     add(root, el("h1", "", d.title));
@@ -101,22 +126,23 @@ _SCRIPT = r"""
   // ------------------------------------------------------------------ one run
   function renderLevels(root, d) {
     add(root, el("h2", "", "Per level"));
-    var tbody = table(root, ["level", "classes"].concat(d.columns.map(function (c) { return c.label; })));
+    legend(add(root, el("div", "controls")), "cell colour: accuracy");
+    var tbody = table(root, d.level_headers);
     d.levels.forEach(function (level) {
       var tr = add(tbody, el("tr"));
       add(tr, el("td", "text", level.name));
       add(tr, el("td", "", level.classes));
       level.values.forEach(function (value, k) {
-        var td = add(tr, el("td", "", fmt(value, 1, d.columns[k].unit)));
+        var td = add(tr, el("td", "", level.texts[k]));
         if (value !== null) { td.style.background = colour(value); }
       });
     });
     if (d.summary.length) {
-      var sbody = table(root, ["metric", "value"]);
+      var sbody = table(root, d.summary_headers);
       d.summary.forEach(function (m) {
         var tr = add(sbody, el("tr"));
         add(tr, el("td", "text", m.label)).title = m.meaning;
-        var td = add(tr, el("td", "", fmt(m.value, m.decimals, m.unit)));
+        var td = add(tr, el("td", "", m.text));
         if (m.unit === "%" && m.value !== null) { td.style.background = colour(m.value); }
       });
     }
@@ -139,9 +165,7 @@ _SCRIPT = r"""
     });
     var expandButton = add(controls, el("button", "", "expand all"));
     var collapseButton = add(controls, el("button", "", "collapse all"));
-    add(controls, el("span", "note", "0%"));
-    add(controls, el("span", "legend"));
-    add(controls, el("span", "note", "100%"));
+    legend(controls, "node colour: accuracy");
     var status = add(controls, el("span", "note"));
     var box = add(root, el("div", "tree"));
     var visible = null, query = "";
@@ -161,7 +185,7 @@ _SCRIPT = r"""
       add(row, el("span", "sw")).style.background = colour(a);
       var name = add(row, el("span", "name", T.names[k]));
       if (query && T.names[k].toLowerCase().indexOf(query) >= 0) { name.className = "name match"; }
-      add(row, el("span", "acc", a === null ? "n/a" : a.toFixed(1) + "%")).style.background = colour(a);
+      add(row, el("span", "acc", T.accuracy_texts[k])).style.background = colour(a);
       add(row, el("span", "count", T.correct[k] + "/" + T.total[k]));
       add(row, el("span", "lvl", T.level_names[T.levels[k]]));
       row.title = T.level_names[T.levels[k]] + ": " + T.names[k];
@@ -233,13 +257,13 @@ _SCRIPT = r"""
     d.confusions.forEach(function (level) {
       add(root, el("h3", "", level.level + " (" + level.num_mistakes + " mistakes of " + level.num_samples + ")"));
       if (!level.pairs.length) { add(root, el("p", "note", "no mistakes")); return; }
-      var tbody = table(root, ["true", "predicted", "count", "share of true", "lowest common ancestor", "height", "examples"]);
+      var tbody = table(root, d.confusion_headers);
       level.pairs.forEach(function (pair) {
         var tr = add(tbody, el("tr"));
         add(tr, el("td", "text", pair.true_name));
         add(tr, el("td", "text", pair.predicted_name));
         add(tr, el("td", "", pair.count));
-        add(tr, el("td", "", pair.share_of_true.toFixed(1) + "%"));
+        add(tr, el("td", "", pair.share_text));
         add(tr, el("td", "text", pair.lca === null ? "(root)" : pair.lca + " (" + pair.lca_level + ")"));
         add(tr, el("td", "", pair.height));
         var cell = add(tr, el("td", "text thumbs"));
@@ -263,7 +287,8 @@ _SCRIPT = r"""
   function renderComparison(root, d) {
     heading(root, d);
     add(root, el("h2", "", "Methods \u00d7 levels and metrics"));
-    var tbody = table(root, ["level / metric"].concat(d.trainers));
+    legend(add(root, el("div", "controls")), "bar colour: mean accuracy");
+    var tbody = table(root, d.headers);
     d.rows.forEach(function (row) {
       var tr = add(tbody, el("tr"));
       add(tr, el("td", "text", row.label)).title = row.meaning;
@@ -271,7 +296,7 @@ _SCRIPT = r"""
         var cell = row.cells[trainer], td = add(tr, el("td"));
         rendered++;
         if (!cell) { td.textContent = "\u2013"; return; }
-        td.textContent = fmt(cell.mean, row.decimals, "") + (cell.n > 1 ? " \u00b1 " + cell.std.toFixed(row.decimals) : "");
+        td.textContent = cell.text;
         if (row.best.indexOf(trainer) >= 0) { td.className = "best"; }
         if (row.unit === "%") {
           var bar = add(td, el("span", "bar"));

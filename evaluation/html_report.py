@@ -23,7 +23,7 @@ import torch
 
 from . import metric_spec as spec
 from .confusions import most_confused
-from .html_page import RUN
+from .html_page import RUN, column, number_text
 from .scores import Layout
 from .thumbnails import thumbnail_base64
 
@@ -112,9 +112,10 @@ def _confusions(layout: Layout, names: Sequence[Sequence[str]], tree: tuple[list
             examples = []
             if codes is not None:
                 examples = _examples(codes == true * max(classes, 1) + predicted, impaths, per_pair, size, images, cache)
+            share = 100.0 * pair["count"] / int(per_class[true])
             pairs.append({
                 "true_name": names[level][true], "predicted_name": names[level][predicted], "count": pair["count"],
-                "share_of_true": round(100.0 * pair["count"] / int(per_class[true]), 2),
+                "share_of_true": round(share, 2), "share_text": number_text(share, 1, spec.PERCENT),
                 "lca": None if lca < 0 else node_names[lca],
                 "lca_level": None if lca < 0 else layout.level_names[node_levels[lca]],
                 "height": height, "examples": examples,
@@ -124,25 +125,45 @@ def _confusions(layout: Layout, names: Sequence[Sequence[str]], tree: tuple[list
     return levels, images
 
 
-def _summary(results: dict) -> list[dict]:
-    """The run's single-number metrics as results.json has them (labels, units and decimals from the spec)."""
+def _summary(results: dict, metrics: dict) -> list[dict]:
+    """The run's single-number metrics as results.json has them (labels, units and decimals from the spec), each
+    with its text as the log's summary lines print it from ``metrics`` (the unrounded values)."""
     rows = []
     for metric in spec.METRICS:
         if metric.per_level or metric.unit == spec.COUNT or metric.key not in results:
             continue
         label = metric.summary_label.split(" (")[0] if metric.summary_label else metric.label
         rows.append({"label": label, "value": results[metric.key], "unit": metric.unit,
-                     "decimals": metric.summary_decimals, "meaning": metric.meaning})
+                     "decimals": metric.summary_decimals, "meaning": metric.meaning,
+                     "text": number_text(metrics.get(metric.key, results[metric.key]), metric.summary_decimals,
+                                         metric.unit)})
     return rows
+
+
+def _shots(results: dict, trained: bool) -> list[str]:
+    """What the subtitle says about the training images: nothing for a model that learned nothing from them."""
+    shots = results.get("num_shots")
+    if not trained or shots in (None, ""):
+        return []
+    return ["all training images"] if int(shots) < 0 else [f"{int(shots)} shots"]
+
+
+CONFUSION_HEADERS = [column("true", True), column("predicted", True), column("count"), column("share of true"),
+                     column("lowest common ancestor", True), column("height"), column("examples", True)]
 
 
 def run_report_data(results: dict, layout: Layout, names: Sequence[Sequence[str]], preds: torch.Tensor,
                     targets: torch.Tensor, impaths: Optional[Sequence[Optional[str]]] = None, top_k: int = DEFAULT_PAIRS,
-                    examples_per_pair: int = EXAMPLES_PER_PAIR, thumbnail_px: int = 64) -> dict:
+                    examples_per_pair: int = EXAMPLES_PER_PAIR, thumbnail_px: int = 64, raw: Optional[dict] = None,
+                    trained: bool = True) -> dict:
     """Everything ``report.html`` shows, as JSON-ready data.
 
     Args:
         results: the run's results.json content (:func:`.run_report.results_payload`).
+        raw: the unrounded numbers the log printed, ``{"per_level": {level: {key: value}}, "metrics": {key: value}}``
+            (results.json's are rounded to 4 decimals, and rounding twice can change the last printed digit);
+            the page's texts are formatted from them. None: from ``results``.
+        trained: False for a model that learned nothing from training images (zero-shot): no shots in the subtitle.
         layout, names: the levels and each level's class names in index order.
         preds, targets: ``[N, L]`` local per-level predictions and targets.
         impaths: each sample's image path (the saved predictions'), or None: no example images.
@@ -154,25 +175,30 @@ def run_report_data(results: dict, layout: Layout, names: Sequence[Sequence[str]
     level_names = list(layout.level_names)
     confusions, images = _confusions(layout, names, tree, preds, targets, top_k, impaths, examples_per_pair, thumbnail_px)
     per_level = results.get("per_level", {})
+    raw_levels, raw_metrics = (raw or {}).get("per_level", per_level), (raw or {}).get("metrics", results)
     columns = [{"key": m.key, "label": f"{m.label} (%)", "unit": m.unit} for m in spec.PER_LEVEL_METRICS]
     levels = [{"name": name, "classes": per_level.get(name, {}).get(spec.NUM_CLASSES, size),
-               "values": [per_level.get(name, {}).get(c["key"]) for c in columns]}
+               "values": [per_level.get(name, {}).get(c["key"]) for c in columns],
+               "texts": [number_text(raw_levels.get(name, {}).get(c["key"]), 1, c["unit"]) for c in columns]}
               for name, size in zip(level_names, layout.level_sizes)]
-    shots = results.get("num_shots")
     details = [f"split {results.get('split', 'test')}", f"{results.get('decoding', 'independent')} decoding",
                f"{int(results.get(spec.NUM_SAMPLES, preds.shape[0])):,} samples"]
     details += [f"{key} {results[key]}" for key in ("backbone", "seed") if results.get(key) not in (None, "")]
-    if shots not in (None, ""):
-        details.append(f"{shots} shots")
+    details += _shots(results, trained)
     return {
         "kind": RUN,
         "title": f"{results.get('trainer') or 'run'} on {results.get('dataset') or 'a dataset'}",
         "subtitle": ", ".join(details),
         "columns": columns,
+        "level_headers": [column("level", True), column("classes")] + [column(c["label"]) for c in columns],
         "levels": levels,
-        "summary": _summary(results),
+        "summary_headers": [column("metric", True), column("value")],
+        "summary": _summary(results, raw_metrics),
         "tree": {"level_names": level_names, "names": node_names, "parents": parents, "levels": node_levels,
-                 "correct": correct, "total": total},
+                 "correct": correct, "total": total,
+                 "accuracy_texts": [number_text(100.0 * c / t, 1, spec.PERCENT) if t else "n/a"
+                                    for c, t in zip(correct, total)]},
+        "confusion_headers": CONFUSION_HEADERS,
         "confusions": confusions,
         "images": images,
     }

@@ -127,13 +127,15 @@ def results_payload(cfg: Any, scores: Scores, split: str, decoding: str, run_inf
 
 
 def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusions_top_k: int, plot: bool,
-                  run_info: Optional[dict] = None, compute_cmat: bool = False, html: bool = False) -> list[str]:
+                  run_info: Optional[dict] = None, compute_cmat: bool = False, html: bool = False,
+                  trained: bool = True) -> list[str]:
     """Write this evaluation's files into OUTPUT_DIR, each atomically; returns their paths.
 
     results.json always, and last (an evaluation that fails while writing leaves none); confusions.json
     (``confusions_top_k`` > 0), per_level.png (``plot``), cmat.json (``compute_cmat``), predictions.jsonl
     (``scores.samples``, ``TEST.SAVE_PREDICTIONS``) and report.html (``html``, ``TEST.HTML_REPORT``; example
-    images need the saved predictions' image paths) on request. Nothing without an OUTPUT_DIR.
+    images need the saved predictions' image paths) on request. Nothing without an OUTPUT_DIR. ``trained``: False
+    for a model that learned nothing from training images (the report then says nothing about shots).
     """
     output_dir = cfg_get(cfg, "OUTPUT_DIR", "") or ""
     if not output_dir:
@@ -180,8 +182,9 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
                                                           layout.level_names, scores.class_names), announce=True)
     if html:
         impaths = scores.samples.impaths if scores.samples is not None else None
+        raw = {"per_level": scores.per_level, "metrics": scores.all_metrics}  # the numbers print_report printed
         data = run_report_data(payload, layout, scores.class_names, scores.preds, scores.targets, impaths=impaths,
-                               top_k=confusions_top_k or DEFAULT_PAIRS)
+                               top_k=confusions_top_k or DEFAULT_PAIRS, raw=raw, trained=trained)
         write(HTML_REPORT_STEM, "html", render_page(data), announce=True)
     write("results", "json", payload)  # last: a results.json means every output of this evaluation is there
     _remove_stale(output_dir, split, written)

@@ -116,6 +116,19 @@ def is_main() -> bool:
     return rank() == 0
 
 
+#: what gloo (and the TCP store) say when the process at the other end of a collective is gone
+PEER_GONE_MESSAGES = ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                      "Connection refused")
+
+
+def peer_loss(error: BaseException) -> str:
+    """What the backend said if ``error`` is a collective failing because another process of the run died
+    (killed, or stopped by its own error), else "": this process has nothing to add but that, in one line."""
+    if not is_initialized() or world_size() < 2 or not isinstance(error, RuntimeError):
+        return ""
+    return next((text for text in PEER_GONE_MESSAGES if text in str(error)), "")
+
+
 def barrier() -> None:
     if is_initialized() and world_size() > 1:
         dist.barrier()

@@ -273,10 +273,12 @@ def check_trainer(checkpoint: dict, path: str, trainer: str) -> None:
 def check_backbone(checkpoint: dict, path: str, backbone: dict) -> None:
     """Refuse a checkpoint trained on other CLIP weights (``checkpoint['backbone']``: name and fingerprint).
 
-    Checkpoints written before the backbone was recorded are accepted as they are.
+    Checkpoints written before the backbone was recorded are accepted as they are; those that recorded the
+    older fingerprint of three tensors (``backbone['legacy_weights']``) are compared with that one.
     """
     written_for = checkpoint.get("backbone")
-    if isinstance(written_for, dict) and written_for.get("weights") != backbone.get("weights"):
+    accepted = {backbone.get("weights"), backbone.get("legacy_weights")} - {None}
+    if isinstance(written_for, dict) and written_for.get("weights") not in accepted:
         raise CheckpointError(f"{path}: trained on backbone {written_for.get('name')} (weights {written_for.get('weights')}), "
                               f"but this run loads {backbone.get('name')} (weights {backbone.get('weights')}); "
                               "evaluate it with the backbone it was trained on (MODEL.BACKBONE)")

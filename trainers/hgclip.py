@@ -22,6 +22,7 @@ from yacs.config import CfgNode as CN
 from ..backbones.identity import backbone_fingerprint
 from ..common.config_io import flatten
 from ..common.config_schema import Key, build, prefixed
+from ..common.errors import InputError
 from ..common.paths import config_dir
 from ..config import deep_prompt_keys
 from ..datasets.attach import dataset_hierarchy
@@ -167,6 +168,32 @@ def hgclip_settings(trainer_cfg: Any, embed_dim: int) -> HGCLIPSettings:
     )
 
 
+def check_hgclip_values(trainer_cfg: Any, prefix: str = "TRAINER.HGCLIP") -> None:
+    """Refuse values of ``TRAINER.HGCLIP`` that would run meaninglessly or crash deep in the model, in one line.
+
+    A negative loss weight trains the model away from the labels; a graph encoder with 0 heads divides by
+    zero while it is built; a negative layer count or width, or a dropout outside [0, 1), has no meaning.
+    """
+    for key in ("LAMBDA_GLOBAL", "LAMBDA_ATTN"):
+        if not float(trainer_cfg[key]) >= 0:
+            raise InputError(f"{prefix}.{key} is {trainer_cfg[key]}: expected a loss weight >= 0")
+    if not float(trainer_cfg.ATTENTION.ALPHA) > 0:
+        raise InputError(f"{prefix}.ATTENTION.ALPHA is {trainer_cfg.ATTENTION.ALPHA}: expected a softmax "
+                         "temperature > 0")
+    if int(trainer_cfg.PROTOTYPES.BATCH_SIZE) < 1:
+        raise InputError(f"{prefix}.PROTOTYPES.BATCH_SIZE is {trainer_cfg.PROTOTYPES.BATCH_SIZE}: expected >= 1")
+    for gnn in ("TEXT_GNN", "IMAGE_GNN"):
+        node = trainer_cfg[gnn]
+        if not bool(node.ENABLED):
+            continue
+        for key, minimum, what in (("LAYERS", 1, "graph layers"), ("HEADS", 1, "attention heads"),
+                                   ("HIDDEN_DIM", 0, "a width (0: twice the CLIP embedding width)")):
+            if int(node[key]) < minimum:
+                raise InputError(f"{prefix}.{gnn}.{key} is {node[key]}: expected {what} >= {minimum}")
+        if not 0.0 <= float(node.DROPOUT) < 1.0:
+            raise InputError(f"{prefix}.{gnn}.DROPOUT is {node.DROPOUT}: expected a probability in [0, 1)")
+
+
 def prototype_options(trainer_cfg: Any) -> PrototypeOptions:
     """Resolve ``TRAINER.HGCLIP.PROTOTYPES`` (after :func:`resolve_mode`)."""
     proto = resolve_mode(trainer_cfg).PROTOTYPES
@@ -280,6 +307,11 @@ class HGCLIP(HierarchicalCLIPTrainer):
     def config_section(cls) -> tuple[Key, ...]:
         """``TRAINER.HGCLIP``: its keys, defaults and help (added to the config by ``hgclip.config.extend_cfg``)."""
         return HGCLIP_KEYS
+
+    @classmethod
+    def check_config_values(cls, cfg: Any) -> None:
+        """``TRAINER.HGCLIP``'s values, before anything is built (called by ``engine.config_checks.check_values``)."""
+        check_hgclip_values(cfg.TRAINER[cls.CFG_KEY], f"TRAINER.{cls.CFG_KEY}")
 
     def build_clip_model(self, clip_model: nn.Module, hierarchy: Hierarchy) -> nn.Module:
         embed_dim = int(clip_model.text_projection.shape[1])

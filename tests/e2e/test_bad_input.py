@@ -20,10 +20,11 @@ HEADER = "levels: family > shape > object\n"
 
 
 def hiershapes_args(root: str, out: str, *opts: str, trainer: str = "HGCLIP") -> list[str]:
+    """A one-epoch run without warm-up (one warm-up epoch of one would add a warning line to stderr)."""
     return ["--root", root, "--seed", "1", "--trainer", trainer, "--dataset-config-file", HIERSHAPES_CONFIG,
             "--config-file", HGCLIP_TINY if trainer == "HGCLIP" else _tiny_config(trainer),
             "--output-dir", out, "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.NUM_SHOTS", "2",
-            "OPTIM.MAX_EPOCH", "1", "TRAIN.PRINT_FREQ", "1000", *opts]
+            "OPTIM.MAX_EPOCH", "1", "OPTIM.WARMUP_EPOCH", "0", "TRAIN.PRINT_FREQ", "1000", *opts]
 
 
 def with_flags(args: list[str], *flags: str) -> list[str]:
@@ -103,6 +104,16 @@ def _corrupt_image(split: str) -> Callable:
             handle.truncate(os.path.getsize(victim) // 2)
         return train_args(root, out, "DATASET.NUM_SHOTS", "-1", "DATASET.CHECK_IMAGES", "decode")  # the full check
     return case
+
+
+def _truncated_image_default_check(env: Env, out: str) -> list[str]:
+    """A truncated test image under the default check (exists): found when the test loader reads it, after training."""
+    root = env.image_folder()
+    leaf_dir = osp.join(root, FOLDER, "images", "test", "red circle")
+    victim = osp.join(leaf_dir, sorted(os.listdir(leaf_dir))[0])
+    with open(victim, "r+b") as handle:
+        handle.truncate(os.path.getsize(victim) // 2)
+    return train_args(root, out, "OPTIM.MAX_EPOCH", "1")
 
 
 def _zero_byte_image(env: Env, out: str) -> list[str]:
@@ -229,6 +240,20 @@ CASES: list[tuple[str, Callable, str]] = [
         hiershapes_args(env.hiershapes, out), "--config-file",
         env.file("attn.yaml", "TRAINER:\n  HGCLIP:\n    LAMBDA_ATTN: .nan\n")),
      r"TRAINER\.HGCLIP\.LAMBDA_ATTN is nan: expected a finite number"),
+    ("config-lambda-attn-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.LAMBDA_ATTN",
+                                                                     "-0.5"),
+     r"TRAINER\.HGCLIP\.LAMBDA_ATTN is -0\.5: expected a loss weight >= 0"),
+    ("config-n-ctx-vision-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.N_CTX_VISION",
+                                                                      "-1"),
+     r"TRAINER\.HGCLIP\.N_CTX_VISION is -1: expected a number of prompt tokens or prompted layers >= 0"),
+    ("config-gnn-heads-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.TEXT_GNN.HEADS", "0"),
+     r"TRAINER\.HGCLIP\.TEXT_GNN\.HEADS is 0: expected attention heads >= 1"),
+    ("config-gnn-hidden-dim-negative", lambda env, out: hiershapes_args(
+        env.hiershapes, out, "TRAINER.HGCLIP.IMAGE_GNN.HIDDEN_DIM", "-8"),
+     r"TRAINER\.HGCLIP\.IMAGE_GNN\.HIDDEN_DIM is -8: expected a width"),
+    ("config-gnn-layers-negative", lambda env, out: hiershapes_args(env.hiershapes, out, "TRAINER.HGCLIP.TEXT_GNN.LAYERS",
+                                                                    "-1"),
+     r"TRAINER\.HGCLIP\.TEXT_GNN\.LAYERS is -1: expected graph layers >= 1"),
     ("config-batch-size-zero", lambda env, out: hiershapes_args(env.hiershapes, out, "DATALOADER.TRAIN_X.BATCH_SIZE", "0"),
      r"DATALOADER\.TRAIN_X\.BATCH_SIZE is 0: expected a batch size >= 1"),
     ("config-test-batch-size-negative", lambda env, out: hiershapes_args(
@@ -340,6 +365,21 @@ def test_bad_input_gives_one_line_and_exit_code_2(case_id, build, expected, hier
     after = _snapshot(out)
     assert {name: data for name, data in after.items() if not name.startswith("log.txt")} == before, \
         "the failed run changed what was already in its output directory"
+
+
+def test_a_truncated_image_read_after_training_is_one_error_line(hiershapes_root, tmp_path):
+    """The default check (exists) passes a truncated test image; the test loader reads it after training and the
+    run stops with one error line naming it, exit code 2 (progress bars may precede it on stderr)."""
+    env = Env(hiershapes_root, str(tmp_path), {})
+    out = str(tmp_path / "out")
+    result = run_train(_truncated_image_default_check(env, out))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.search(
+        r"images/test/red circle/test_0000\.png: cannot read this image \(OSError: image file is truncated\); expected "
+        r"a readable image file: fix or remove it \(DATASET\.CHECK_IMAGES decode finds every such image before "
+        r"training\)$", errors[0]), errors
 
 
 # ---------------------------------------------------------------- odd but valid

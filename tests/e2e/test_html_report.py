@@ -114,6 +114,9 @@ def test_hiershapes_run_report_opens_and_shows_its_tree(hiershapes_run, tmp_path
     for family in ("round", "angular", "spiky", "elongated"):
         assert f">{family}<" in dom
     assert "ZeroshotCLIP on HierShapes" in dom and "Per level" in dom and "Most confused pairs" in dom
+    assert "shots" not in dom and "training images" not in dom  # zero-shot: nothing learned from training images
+    assert dom.count('class="legend"') == 2  # beside the coloured level table and the tree
+    assert '<th class="text">true</th>' in dom and "<th>count</th>" in dom  # headers aligned with their column
     assert len(re.findall(r'<img src="data:image/jpeg;base64,', dom)) >= 4  # example images of the confusions
     expanded, markers = rendered_dom(path, tmp_path, fragment="#expand-all")
     assert int(markers["rendered"]) == 4 + 8 + 32  # every node of family > shape > object
@@ -162,4 +165,5 @@ def test_comparison_page_opens(chromium, tmp_path):
     assert int(markers["rendered"]) == 4 * 3  # 3 levels + full path, 3 methods
     assert "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in dom and not re.search(r"<img[^>]*src=\"?x", dom)
     assert '<td class="best">' in dom
+    assert dom.count('class="legend"') == 1
     check_screenshot(path, tmp_path)

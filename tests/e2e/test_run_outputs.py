@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import stat
 
 from run_helpers import check_ok, results, run_train, train_args
 
@@ -22,8 +23,16 @@ def tiny_coop(root: str, out: str, *opts: str) -> str:
 
 def test_switches_add_their_files_and_change_no_number(odd_dataset_root, tmp_path):
     plain, full = str(tmp_path / "plain"), str(tmp_path / "full")
-    tiny_coop(odd_dataset_root, plain)
-    stdout = tiny_coop(odd_dataset_root, full, *SWITCHES)
+    old_umask = os.umask(0o022)  # the runs inherit it
+    try:
+        tiny_coop(odd_dataset_root, plain)
+        stdout = tiny_coop(odd_dataset_root, full, *SWITCHES)
+    finally:
+        os.umask(old_umask)
+    modes = {osp.relpath(osp.join(d, f), full): stat.S_IMODE(os.stat(osp.join(d, f)).st_mode)
+             for d, _, files in os.walk(full) for f in files}
+    assert {"results.json", "predictions.jsonl", "cmat.json", "log.txt"} <= set(modes)
+    assert {name: oct(mode) for name, mode in modes.items() if mode != 0o644} == {}  # as open(path, "w") makes them
 
     assert not {"cmat.json", "predictions.jsonl"} & set(os.listdir(plain))
     reference = results(plain)

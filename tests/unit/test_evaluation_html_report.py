@@ -163,7 +163,7 @@ def test_comparison_page(tmp_path):
     labels = [row["label"] for row in data["rows"]]
     assert labels == ["l1 (coarse)", "l2 (fine)", "full path"]
     assert data["rows"][0]["best"] == ["CoOp"] and data["rows"][1]["best"] == [HOSTILE]
-    assert data["rows"][0]["cells"]["CoOp"] == {"mean": 85.0, "std": 1.0, "n": 2}
+    assert data["rows"][0]["cells"]["CoOp"] == {"mean": 85.0, "std": 1.0, "n": 2, "text": "85.00 ± 1.00"}
     paths = write_reports(comparison, str(tmp_path))
     assert sorted(paths) == ["csv", "html", "md", "png"]
     text = open(paths["html"], encoding="utf-8").read()
@@ -179,3 +179,102 @@ def test_benchmark_runs_at_a_small_size(tmp_path):
     assert set(results) == {"with images", "without images"}
     assert results["with images"]["thumbnails"] > 0 and results["without images"]["thumbnails"] == 0
     assert all(row["nodes"] == 1000 and row["samples"] == 2000 and row["seconds"] > 0 for row in results.values())
+
+
+# ---------------------------------------------------------------- polish: numbers, subtitle, headers, legend
+HALVES = [(86.25, 1), (0.125, 2), (2.675, 2), (0.05, 1), (12.5, 0), (99.95, 1), (33.345, 2)]
+
+
+@pytest.mark.parametrize("value, decimals", HALVES)
+def test_numbers_are_formatted_as_the_log_formats_them(value, decimals):
+    from hgclip.evaluation.html_page import number_text
+
+    assert number_text(value, decimals) == f"{value:.{decimals}f}"  # Python rounds 86.25 to 86.2, toFixed to 86.3
+    assert number_text(value, decimals, "%") == f"{value:.{decimals}f}%"
+    assert number_text(None, 1) == number_text(float("nan"), 1) == "\u2013"
+
+
+def test_the_page_shows_the_logs_number_for_a_half(tmp_path, capsys):
+    """69 of 80 right: top-1 86.25, printed 86.2 by the log; the page says 86.2 too, and its script never rounds."""
+    evaluator = Hierarchical(make_cfg(str(tmp_path)), lab2cname={0: "a", 1: "b"})
+    labels = torch.tensor([0] * 80)
+    logits = torch.tensor([[1.0, 0.0]] * 69 + [[0.0, 1.0]] * 11)
+    evaluator.process(logits, labels)
+    evaluator.evaluate()
+    log = capsys.readouterr().out
+    data = page_data(tmp_path / "report.html")
+    assert data["levels"][0]["values"][0] == 86.25
+    row = next(line for line in log.splitlines() if line.split()[:1] == [data["levels"][0]["name"]])
+    assert row.split()[2] == "86.2" and data["levels"][0]["texts"][0] == "86.2%"
+    accuracy = next(m for m in data["summary"] if m["label"] == "accuracy")
+    assert f"accuracy: {accuracy['text']}" in log and accuracy["text"].startswith("86.2")
+    assert data["tree"]["accuracy_texts"] == ["86.2%", "n/a"]
+    share = data["confusions"][0]["pairs"][0]
+    assert share["share_text"] == f"{100 * 11 / 80:.1f}%" == "13.8%"
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "toFixed" not in text and ".toPrecision" not in text  # every number on the page comes from Python
+
+
+def test_comparison_cells_are_the_markdowns_text(tmp_path):
+    comparison = {"dataset": "toy", "levels": ["fine"], "seeds": [1, 2], "trainers": {
+        "CoOp": {"per_level": {"fine": {"mean": 86.125, "std": 0.125, "n": 2, "seeds": [1, 2], "values": [86.0, 86.25]}},
+                 "full_path": {"mean": 86.125, "std": 0.125, "n": 2, "seeds": [1, 2], "values": [86.0, 86.25]},
+                 "metrics": {}, "config": ""}}}
+    data = comparison_html_data(comparison)
+    assert data["rows"][0]["cells"]["CoOp"]["text"] == "86.12 ± 0.12"  # Python's rounding, as comparison.md
+    markdown = write_reports(comparison, str(tmp_path)) and (tmp_path / "comparison.md").read_text(encoding="utf-8")
+    assert "86.12 ± 0.12" in markdown
+
+
+def _report(results: dict, trained: bool = True) -> dict:
+    from hgclip.evaluation.html_report import run_report_data
+    from hgclip.evaluation.scores import Layout
+
+    layout = Layout(("class",), (2,), None)
+    targets = torch.tensor([[0], [1]])
+    return run_report_data(results, layout, [["a", "b"]], targets, targets, trained=trained)
+
+
+@pytest.mark.parametrize("shots, trained, expected", [
+    (16, True, "16 shots"), (-1, True, "all training images"), (-1, False, None), (4, False, None)])
+def test_the_subtitle_says_something_true_about_shots(shots, trained, expected):
+    subtitle = _report({"trainer": "X", "dataset": "Y", "num_shots": shots, "num_samples": 2}, trained)["subtitle"]
+    assert "-1" not in subtitle
+    if expected is None:
+        assert "shot" not in subtitle and "training images" not in subtitle
+    else:
+        assert subtitle.endswith(expected)
+
+
+def test_zero_shot_trainer_reports_no_shots():
+    from hgclip.registry import trainer_class
+
+    assert trainer_class("ZeroshotCLIP").HAS_PARAMETERS is False  # what the trainer hands the evaluator as `trained`
+
+
+def test_headers_align_with_their_columns(toy, tmp_path):
+    evaluator = Hierarchical(make_cfg(str(tmp_path), CONFUSIONS_TOP_K=5), hierarchy=toy)
+    evaluator.process(LOGITS, LABELS)
+    evaluator.evaluate()
+    data = page_data(tmp_path / "report.html")
+    align = {h["label"]: h["align"] for h in data["confusion_headers"]}
+    assert align == {"true": "left", "predicted": "left", "count": "right", "share of true": "right",
+                     "lowest common ancestor": "left", "height": "right", "examples": "left"}
+    assert [h["align"] for h in data["level_headers"]] == ["left"] + ["right"] * (len(data["level_headers"]) - 1)
+    assert len(data["level_headers"]) == 2 + len(data["levels"][0]["values"])
+    assert [h["align"] for h in data["summary_headers"]] == ["left", "right"]
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "th.text, td.text { text-align: left; }" in text and "th:first-child" not in text
+    comparison = comparison_html_data({"dataset": "toy", "levels": ["fine"], "seeds": [1], "trainers": {
+        "A": {"per_level": {"fine": None}, "full_path": None, "metrics": {}, "config": ""}}})
+    assert comparison["headers"] == [{"label": "level / metric", "align": "left"}, {"label": "A", "align": "right"}]
+
+
+def test_the_colour_legend_is_shown_wherever_colours_are():
+    """Each drawing function that colours by accuracy (levels table, tree, comparison) draws the legend."""
+    from hgclip.evaluation.html_page import _SCRIPT
+
+    sections = re.split(r"\n  function (render\w+)\(", _SCRIPT)
+    bodies = dict(zip(sections[1::2], sections[2::2]))
+    for name in ("renderLevels", "renderTree", "renderComparison"):
+        assert "colour(" in bodies[name] and "legend(" in bodies[name], name

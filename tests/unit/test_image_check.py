@@ -134,3 +134,36 @@ def test_the_removed_verify_images_key_names_its_replacement(tmp_path):
     with pytest.raises(InputError, match=r"old\.yaml: Key DATASET\.VERIFY_IMAGES was renamed to DATASET\.CHECK_IMAGES"):
         merge_config_file(get_cfg(), str(old))
     assert "VERIFY_IMAGES" not in get_cfg().DATASET
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_that_fails_in_the_loader_is_one_line_naming_it(tmp_path, workers):
+    """A truncated image passes the default check; the loader that reads it (in a worker or not) names it."""
+    import torchvision.transforms as T
+    from trainer_helpers import make_cfg as trainer_cfg
+
+    from hgclip.engine.loaders import build_eval_loader
+
+    good, bad = str(tmp_path / "good.png"), str(tmp_path / "bad.png")
+    for path in (good, bad):
+        Image.fromarray(np.full((32, 32, 3), 120, dtype=np.uint8)).save(path)
+    with open(bad, "r+b") as handle:
+        handle.truncate(os.path.getsize(bad) // 2)
+    assert ImageCheck().problem(bad) == ""  # exists: the default passes it
+    cfg = trainer_cfg("CoOp", str(tmp_path / "data"), str(tmp_path / "out"), "DATALOADER.NUM_WORKERS", str(workers))
+    items = [Datum(impath=good, label=0, classname="a"), Datum(impath=bad, label=0, classname="a")]
+    loader = build_eval_loader(cfg, items, T.Compose([T.Resize((32, 32)), T.ToTensor()]))
+    with pytest.raises(image_check.ImageReadError) as error:
+        list(loader)
+    assert str(error.value) == (f"{bad}: cannot read this image (OSError: image file is truncated); expected a "
+                                "readable image file: fix or remove it (DATASET.CHECK_IMAGES decode finds every "
+                                "such image before training)")
+    assert is_input_error(error.value) and error.value.rank_local
+
+
+def test_an_unrelated_loader_failure_keeps_its_traceback(tmp_path):
+    from hgclip.datasets.image_check import read_failure
+
+    path = str(tmp_path / "fine.png")
+    Image.new("RGB", (8, 8)).save(path)
+    assert read_failure(path) is None  # a readable image: the loader re-raises the original error
