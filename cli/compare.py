@@ -6,8 +6,12 @@
 * ``TRAINER``: registered trainer names (default: every registered trainer, ``hgclip.registry.list_trainers()``;
   columns always follow the registry's table order: ZeroshotCLIP, CoOp, CoCoOp, VPT, MaPLe, KgCoOp,
   PromptSRC, IVLP, HGCLIP, then any other registered trainer), or ``TRAINER+VARIANT`` cells such as
-  ``MaPLe+ProTeCt``: the trainer with the config keys of ``configs/variants/<VARIANT>.yaml`` (one
-  column each, right after the trainer's own).
+  ``MaPLe+ProTeCt``: the trainer with the config keys of ``<VARIANT>.yaml`` (one column each, right after
+  the trainer's own), found in the folders given with ``--variants DIR`` (or ``HGCLIP_VARIANTS``, folders
+  separated by ``:``), in that order, then in the package's ``configs/variants/``. A variant may not set a
+  key of the comparison's protocol (shots, class subset, seed, dataset: one line says which), and a cell whose
+  variant changes nothing for its trainer (``ZeroshotCLIP+ProTeCt``: ZeroshotCLIP does not train) is refused
+  instead of repeating the trainer's column.
 * ``SEED``: integers (default 1).
 * after ``--``: config options passed to every run.
 
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..common.config_io import config_file_options
+from ..common.config_io import config_file_options, flatten
 from ..common.errors import InputError
 from ..common.paths import PACKAGE_ROOT
 from ..engine.named_configs import trainer_config
@@ -79,11 +83,31 @@ def available_datasets() -> list[str]:
     return sorted(osp.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".yaml"))
 
 
-def available_variants() -> list[str]:
-    """The names ``TRAINER+NAME`` cells accept: ``configs/variants/<NAME>.yaml``."""
-    if not osp.isdir(VARIANT_DIR):
-        return []
-    return sorted(osp.splitext(f)[0] for f in os.listdir(VARIANT_DIR) if f.endswith(".yaml"))
+#: Keys a variant may not set: the comparison's protocol, the same for every column (its caption says them).
+PROTOCOL_KEYS = ("DATASET.NAME", "DATASET.ROOT", "DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES", "SEED", "OUTPUT_DIR",
+                 "TRAINER.NAME")
+#: Key prefixes that only change training: a variant made of them changes nothing for a trainer without parameters.
+TRAINING_ONLY_PREFIXES = ("OPTIM.", "LOSS.", "TRAIN.", "DATALOADER.TRAIN_X.")
+
+
+def variant_dirs(extra: Sequence[str] = ()) -> list[str]:
+    """Where ``TRAINER+NAME`` looks for ``NAME.yaml``: ``extra`` (``--variants``), ``HGCLIP_VARIANTS``, the package's."""
+    from_env = [d for d in os.environ.get("HGCLIP_VARIANTS", "").split(os.pathsep) if d]
+    return [osp.abspath(d) for d in (*extra, *from_env)] + [VARIANT_DIR]
+
+
+def available_variants(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Variant name -> its YAML file; a name found in several folders is taken from the first (see :func:`variant_dirs`)."""
+    found: dict[str, str] = {}
+    for folder in variant_dirs(extra):
+        if not osp.isdir(folder):
+            if folder != VARIANT_DIR:
+                raise SystemExit(f"--variants / HGCLIP_VARIANTS: {folder} is not a folder of variant YAML files")
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".yaml"):
+                found.setdefault(osp.splitext(name)[0], osp.join(folder, name))
+    return found
 
 
 def split_cell(cell: str) -> tuple[str, str]:
@@ -92,12 +116,31 @@ def split_cell(cell: str) -> tuple[str, str]:
     return trainer, variant
 
 
-def variant_options(variant: str) -> list[str]:
-    """The ``KEY VALUE`` options of ``configs/variants/<variant>.yaml`` (none for ``""``)."""
+def variant_options(variant: str, variants: Optional[dict[str, str]] = None) -> list[str]:
+    """The ``KEY VALUE`` options of the variant's YAML file (none for ``""``), refusing protocol keys in one line."""
     if not variant:
         return []
-    path = osp.join(VARIANT_DIR, f"{variant}.yaml")
-    return config_file_options(path)
+    variants = available_variants() if variants is None else variants
+    path = variants[variant]
+    options = config_file_options(path)
+    protocol = [key for key in options[::2] if key in PROTOCOL_KEYS]
+    if protocol:
+        raise SystemExit(f"{path}: sets {', '.join(protocol)}, which the comparison fixes for every column "
+                         "(--shots, the dataset, the seeds); remove it from the variant")
+    return options
+
+
+def check_variant_changes_its_trainer(cell: str, with_variant: Any, without: Any) -> None:
+    """Refuse a ``TRAINER+VARIANT`` cell whose variant would change nothing for that trainer (a repeated column)."""
+    trainer = split_cell(cell)[0]
+    before, after = flatten(without), flatten(with_variant)
+    changed = [key for key in after if after[key] != before.get(key)]
+    if not has_parameters(trainer):
+        changed = [key for key in changed if not key.startswith(TRAINING_ONLY_PREFIXES)]
+    if not changed:
+        why = " (it does not train, and the variant sets only training keys)" if not has_parameters(trainer) else ""
+        raise SystemExit(f"{cell}: the variant changes nothing for {trainer}{why}, so its column would repeat "
+                         f"{trainer}'s; drop the cell")
 
 
 def paper_order(names: Sequence[str]) -> list[str]:
@@ -123,7 +166,7 @@ def _is_cell(token: str, registered: Sequence[str], variants: Sequence[str]) -> 
         return False
     if variant not in variants:
         raise SystemExit(f"unknown variant {variant!r} in {token!r}: expected one of {', '.join(variants) or 'none'} "
-                         f"(configs/variants/<name>.yaml)")
+                         f"(<name>.yaml in --variants DIR, HGCLIP_VARIANTS or the package's configs/variants/)")
     return True
 
 
@@ -216,14 +259,17 @@ def run_dir_for(output: str, dataset: str, cell: str, config: str, seed: int) ->
     return osp.join(output, "compare", dataset, cell, cfg_name, f"seed{seed}")
 
 
-def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int) -> list[str]:
-    """The ``train.py`` command line of one cell (trainer or TRAINER+VARIANT) x seed."""
+def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int, with_variant: bool = True) -> list[str]:
+    """The ``train.py`` command line of one cell (trainer or TRAINER+VARIANT) x seed (``with_variant`` False: without
+    the variant's keys)."""
     trainer, variant = split_cell(cell)
+    variant = variant if with_variant else ""
     return [
         "--root", ns.root, "--seed", str(seed), "--trainer", trainer,
         "--dataset-config-file", osp.join(CONFIG_DIR, "datasets", f"{plan.dataset}.yaml"),
         "--config-file", config, "--output-dir", run_dir_for(ns.output, plan.dataset, cell, config, seed),
-        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all", *variant_options(variant), *plan.opts,
+        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all",
+        *variant_options(variant, getattr(ns, "variant_files", None)), *plan.opts,
     ]
 
 
@@ -250,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
     parser.add_argument("--shots", type=int, default=None,
                         help=f"DATASET.NUM_SHOTS (default: env SHOTS, else {EMBEDDED_SHOTS} on {EMBEDDED}, -1 otherwise)")
+    parser.add_argument("--variants", action="append", default=[], metavar="DIR",
+                        help="a folder of variant YAML files for TRAINER+VARIANT cells (repeatable; searched before "
+                             "HGCLIP_VARIANTS and the package's configs/variants/)")
     parser.add_argument("--no-run", action="store_true", help="only summarise the runs that have finished")
     parser.add_argument("--verbose", action="store_true", help="show the full output of every run")
     return parser
@@ -262,12 +311,17 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
         cut = argv.index("--")
         argv, opts = argv[:cut], argv[cut:]
     ns = build_parser().parse_intermixed_args(argv)
-    plan = parse_plan([*ns.tokens, *opts], registered_trainers(), available_datasets(), available_variants())
+    ns.variant_files = available_variants(ns.variants)
+    plan = parse_plan([*ns.tokens, *opts], registered_trainers(), available_datasets(), list(ns.variant_files))
     if ns.shots is None:
         env = os.environ.get("SHOTS")
         ns.shots = int(env) if env else (EMBEDDED_SHOTS if plan.dataset == EMBEDDED else -1)
     ns.root, ns.output = osp.abspath(ns.root), osp.abspath(ns.output)
     configs = {trainer: config_for(trainer, plan.dataset) for trainer in plan.trainers}  # fail before any run
+    for cell in plan.trainers:  # a variant's keys are checked before any run too
+        if split_cell(cell)[1]:
+            args = [train_args(ns, plan, cell, configs[cell], plan.seeds[0], with_variant=use) for use in (True, False)]
+            check_variant_changes_its_trainer(cell, expected_config(args[0]), expected_config(args[1]))
 
     seeds = ", ".join(map(str, plan.seeds))
     print(f"Comparing {', '.join(plan.trainers)} on {plan.dataset} (all classes, shots {ns.shots}, seeds {seeds})")

@@ -183,7 +183,7 @@ def test_parse_plan_errors_are_one_line(tokens, message):
 
 
 def test_trainer_variant_cells_follow_their_trainer():
-    variants = compare.available_variants()
+    variants = list(compare.available_variants())
     assert "ProTeCt" in variants
     plan = compare.parse_plan(["HGCLIP+ProTeCt", "CoOp+ProTeCt", "HGCLIP", "CoOp", "1"], REGISTERED, DATASETS, variants)
     assert plan.trainers == ["CoOp", "CoOp+ProTeCt", "HGCLIP", "HGCLIP+ProTeCt"]
@@ -380,3 +380,43 @@ def test_compare_sh_end_to_end(tmp_path, hiershapes_root):
     stale = subprocess.run(["bash", "scripts/compare.sh", "hiershapes", "CoOp", "1"],  # default backbone: tiny
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert stale.returncode == 1 and "backbone is 'tiny-random', this comparison needs 'tiny'" in stale.stderr
+
+
+# ---------------------------------------------------------------- variants: protocol keys, no-op cells, user files
+def test_a_variant_that_sets_a_protocol_key_is_refused_before_any_run(fake_env, tmp_path):
+    fake, output = fake_env
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / "Shots.yaml").write_text("DATASET:\n  NUM_SHOTS: 2\nLOSS:\n  PROTECT:\n    NODE_WEIGHT: 0.5\n")
+    with pytest.raises(SystemExit, match=r"Shots.yaml: sets DATASET.NUM_SHOTS, which the comparison fixes") as error:
+        compare.main(["--output", output, "--variants", str(tmp_path / "variants"), "CoOp", "CoOp+Shots", "1"])
+    assert "\n" not in str(error.value) and fake.calls == []
+
+
+def test_a_variant_that_changes_nothing_for_its_trainer_is_refused(fake_env):
+    fake, output = fake_env
+    with pytest.raises(SystemExit, match=r"ZeroshotCLIP\+ProTeCt: the variant changes nothing for ZeroshotCLIP "
+                                         r"\(it does not train") as error:
+        compare.main(["--output", output, "ZeroshotCLIP", "ZeroshotCLIP+ProTeCt", "1"])
+    assert "\n" not in str(error.value) and fake.calls == []
+    compare.main(["--output", output, "ZeroshotCLIP", "ZeroshotCLIP+CHiLS", "1"])  # a test-time key does change it
+    assert sorted(fake.calls) == [("ZeroshotCLIP", 1), ("ZeroshotCLIP", 1)]
+
+
+def test_a_users_variant_folder_is_searched_first(fake_env, tmp_path, monkeypatch):
+    fake, output = fake_env
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "Strong.yaml").write_text("LOSS:\n  PROTECT:\n    NODE_WEIGHT: 2.0\n")
+    (mine / "ProTeCt.yaml").write_text("LOSS:\n  PROTECT:\n    NODE_WEIGHT: 0.75\n")  # shadows the package's
+    paths = compare.main(["--output", output, "--variants", str(mine), "HGCLIP", "HGCLIP+Strong", "HGCLIP+ProTeCt", "1"])
+    assert header_cells(open(paths["md"], encoding="utf-8").read())[2:] == ["HGCLIP", "HGCLIP+Strong", "HGCLIP+ProTeCt"]
+    monkeypatch.setenv("HGCLIP_VARIANTS", str(mine))
+    assert compare.available_variants()["Strong"] == str(mine / "Strong.yaml")
+    assert compare.available_variants()["CHiLS"].endswith(osp.join("configs", "variants", "CHiLS.yaml"))
+    ns = compare.build_parser().parse_args(["--output", output])
+    ns.root, ns.shots, ns.variant_files = "data", 16, compare.available_variants()
+    args = compare.train_args(ns, compare.Plan("hiershapes", ["HGCLIP+ProTeCt"], [1]), "HGCLIP+ProTeCt",
+                              compare.config_for("HGCLIP", "hiershapes", {}), 1)
+    assert args[args.index("LOSS.PROTECT.NODE_WEIGHT") + 1] == "0.75"
+    with pytest.raises(SystemExit, match="is not a folder of variant YAML files"):
+        compare.available_variants([str(tmp_path / "nowhere")])
