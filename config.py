@@ -96,6 +96,9 @@ SHARED_KEYS: tuple[Key, ...] = (
         "every trainer ([Losses](../guide/losses.md))"),
     Key("LOSS.PROTECT.TREECUT_WEIGHT", 0.0, "weight of ProTeCt's dynamic tree-cut loss (a softmax over a random tree "
         "cut drawn per step, targets mapped to their cut node; ProTeCt uses `1.0`); `0` = off"),
+    Key("LOSS.PROTECT.LEVEL_CE", True, "keep the per-level cross-entropy beside the ProTeCt losses; `False` = "
+        "ProTeCt's exact objective, the tree-cut loss replacing the CE (every level weight 0; all-zero "
+        "`LEVEL_WEIGHTS` are allowed too while a ProTeCt loss is on)", if_absent=True),
     Key("LOSS.PROTECT.DROP_RATE", 0.1, "the cut sampler's probability that an internal node is kept whole rather "
         "than expanded (ProTeCt's `dropout_rate`, and its value): `0` = every cut is the leaves, `1` = the coarsest "
         "level"),

@@ -195,7 +195,10 @@ def validate(cfg: Any, args: argparse.Namespace) -> None:
             raise InputError(f"{flag} {path} is a file; expected a directory")
     key = trainer_key(cfg)
     if key in cfg.TRAINER and "LEVEL_WEIGHTS" in cfg.TRAINER[key]:
-        check_level_weight_values(list(cfg.TRAINER[key].LEVEL_WEIGHTS), f"TRAINER.{key}.LEVEL_WEIGHTS")
+        protect = cfg.LOSS.PROTECT if "LOSS" in cfg and "PROTECT" in cfg.LOSS else {}
+        protect_on = any(float(protect.get(k, 0.0)) > 0 for k in ("NODE_WEIGHT", "TREECUT_WEIGHT"))
+        check_level_weight_values(list(cfg.TRAINER[key].LEVEL_WEIGHTS), f"TRAINER.{key}.LEVEL_WEIGHTS",
+                                  allow_all_zero=protect_on)
     if dist.launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", 1)) > 1 and cfg.SEED < 0:
         raise InputError("--seed must be >= 0 with several processes: every process must draw the same "
                          "few-shot split and model initialisation")

@@ -203,9 +203,12 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         self.model.to(self.device)
         dist.broadcast_module_state(self.model.learner)  # every process starts from rank 0's learner
 
-        level_weights = getattr(self.trainer_cfg, LEVEL_WEIGHTS.name, LEVEL_WEIGHTS.value_if_absent())
-        self.level_weights = resolve_level_weights(level_weights, self.hierarchy, f"TRAINER.{self.CFG_KEY}.LEVEL_WEIGHTS")
         settings = ProTeCtSettings.from_cfg(cfg.LOSS.PROTECT)
+        level_weights = getattr(self.trainer_cfg, LEVEL_WEIGHTS.name, LEVEL_WEIGHTS.value_if_absent())
+        self.level_weights = resolve_level_weights(level_weights, self.hierarchy, f"TRAINER.{self.CFG_KEY}.LEVEL_WEIGHTS",
+                                                   allow_all_zero=settings.enabled)
+        if settings.enabled and not settings.level_ce:  # ProTeCt's exact objective: its losses replace the CE
+            self.level_weights = torch.zeros_like(self.level_weights)
         self.protect = ProTeCtLoss(self.hierarchy, settings) if settings.enabled else None
         trainable = [p for p in self.model.learner.parameters() if p.requires_grad]
         print(f"Trainable parameters: {sum(p.numel() for p in trainable):,}")

@@ -280,4 +280,32 @@ def render_docs() -> str:
         "keys of a group (`accuracy`, the default, is `top1`; the `tree` group lists percentages, then "
         "heights); any single key also works.",
         "",
+        *ANY_DEPTH_DEFINITIONS,
     ])
+
+
+#: how each metric reads on a tree whose leaves sit at different depths (``levels: any``); the functions
+#: are in ``metrics.py`` and ``treecuts.py``, hand-tested in ``tests/unit/test_metrics_any_depth.py``
+ANY_DEPTH_DEFINITIONS: tuple[str, ...] = (
+    "## Trees whose leaves sit at different depths",
+    "",
+    "On an any-depth tree (`levels: any`) the levels are the depths 1..D and a sample's true path has "
+    "entries only down to its leaf; predicted paths likewise stop at the predicted leaf. On a fixed-level "
+    "tree every definition below reduces to the one above, with the same numbers.",
+    "",
+    "- **leaf accuracy** (`accuracy`): the predicted leaf is the true leaf, whatever its depth.",
+    "- **per-level (per-depth) top-1**: level d is scored over the samples whose true path reaches depth d. "
+    "**Per-rank** top-1 (taxonomies with ranks): over the samples whose true path has a node of that rank, "
+    "right when the predicted leaf's path holds the same node.",
+    "- **full path**: the predicted path is the true path (same nodes, same length).",
+    "- **consistent path**: the per-level predictions are exactly the predicted leaf's path.",
+    "- **HCA** (ProTeCt): at every inner node of the variable-length true path (the root, then each true "
+    "node above the leaf's parent) the argmax among its children is the true child, and the argmax over "
+    "all leaves is the true leaf.",
+    "- **hP / hR / hF**: over ancestor sets as above; |A(y)| is the true path's length.",
+    "- **mistake severity, hier. dist@k**: the height of the LCA as Making Better Mistakes defines it on "
+    "WordNet: the LCA node's longest path down to a leaf (the root's: D; 0 for the same leaf).",
+    "- **MTA**: cuts are drawn as above (a leaf at any depth is never expanded); each leaf maps to the one "
+    "node of its path in the cut.",
+    "",
+)

@@ -113,6 +113,8 @@ def full_path_accuracy(preds: Any, targets: Any) -> float:
     """Fraction of samples predicted correctly at EVERY level (FPA; HCA with one classifier per level).
 
     ``preds`` and ``targets`` are [N, L] local indices. Leaf accuracy is an upper bound.
+    On an any-depth tree both are padded with -1 below their leaf, so a sample counts when
+    the predicted path IS the true path (same nodes, same length).
     """
     p = _long(preds, "preds", 2)
     t = _long(targets, "targets", 2)
@@ -122,8 +124,11 @@ def full_path_accuracy(preds: Any, targets: Any) -> float:
     return (p == t).all(dim=1).double().mean().item()
 
 
-def consistent_mask(preds: Any, hierarchy: "Hierarchy") -> torch.Tensor:
+def consistent_mask(preds: Any, hierarchy: "Hierarchy", pred_leaf: Any = None) -> torch.Tensor:
     """Bool tensor [N]: do the per-level predictions form a valid root-to-leaf path?
+
+    On an any-depth tree the predicted leaf is given (``pred_leaf``, leaf indices) and the
+    per-level predictions (-1 below the levels they reach) must be exactly its path.
 
     The predicted leaf fixes one path (``hierarchy.ancestors[leaf]``); the sample is
     consistent when every coarser prediction equals that path's node at its level.
@@ -135,16 +140,20 @@ def consistent_mask(preds: Any, hierarchy: "Hierarchy") -> torch.Tensor:
             f"preds: expected {hierarchy.num_levels} columns (levels {list(hierarchy.level_names)}), got {p.shape[1]}"
         )
     ancestors = torch.as_tensor(hierarchy.ancestors).long()
+    if getattr(hierarchy, "ragged", False):
+        if pred_leaf is None:
+            raise ValueError("consistent_mask: an any-depth tree needs pred_leaf (leaf indices)")
+        return (ancestors[_long(pred_leaf, "pred_leaf", 1)] == p).all(dim=1)
     path_of_leaf = ancestors[p[:, -1]]  # [N, L]
     return (path_of_leaf[:, :-1] == p[:, :-1]).all(dim=1)
 
 
-def path_consistency(preds: Any, hierarchy: "Hierarchy") -> float:
+def path_consistency(preds: Any, hierarchy: "Hierarchy", pred_leaf: Any = None) -> float:
     """Fraction of samples whose per-level predictions form a valid path (= 1 - TICE).
 
     Always 1.0 for a single-level hierarchy. Returns 0.0 for empty input.
     """
-    mask = consistent_mask(preds, hierarchy)
+    mask = consistent_mask(preds, hierarchy, pred_leaf)
     return mask.double().mean().item() if mask.numel() else 0.0
 
 
@@ -158,7 +167,7 @@ def mistake_severity(
     """Average mistake severity (Bertinetto et al., CVPR 2020).
 
     Mean of h(LCA(y_i, y_hat_i)) -- the height of the lowest common ancestor above
-    the leaves -- over the MISCLASSIFIED samples only. 1 = sibling mistake,
+    the leaves (on an any-depth tree: its longest path down to a leaf) -- over the MISCLASSIFIED samples only. 1 = sibling mistake,
     L = the two leaves share only the virtual root. NaN when there is no mistake
     (the mean over an empty set is undefined). ``lca`` may pass a precomputed
     ``hierarchy.lca_height_matrix()`` to avoid recomputing it.
@@ -189,8 +198,12 @@ def lca_heights(leaf_a: Any, leaf_b: Any, hierarchy: "Hierarchy") -> torch.Tenso
 
     The height is ``num_levels`` minus the number of leading levels on which the two
     root-to-leaf paths agree (0 = same leaf, 1 = siblings, L = only the root shared).
-    Memory is O(numel * L), so it also works for hierarchies with many leaves.
+    Memory is O(numel * L), so it also works for hierarchies with many leaves. On an any-depth
+    tree the height is the LCA node's height -- its longest path down to a leaf, the root's being
+    the number of levels -- as Bertinetto et al. measure it on WordNet; both agree on fixed-level trees.
     """
+    if getattr(hierarchy, "ragged", False):  # the LCA's own height (its longest path down to a leaf)
+        return hierarchy.leaf_lca_heights(leaf_a, leaf_b)
     ancestors = torch.as_tensor(hierarchy.ancestors).long()
     a, b = torch.as_tensor(leaf_a).long(), torch.as_tensor(leaf_b).long()
     same = ancestors[a] == ancestors[b]  # [..., L]
@@ -264,7 +277,8 @@ def level_parents(hierarchy: "Hierarchy", level: int) -> torch.Tensor:
 
 
 def hierarchical_consistent_mask(
-    level_scores: list, targets: Any, hierarchy: "Hierarchy", leaf_pred: Optional[torch.Tensor] = None
+    level_scores: list, targets: Any, hierarchy: "Hierarchy", leaf_pred: Optional[torch.Tensor] = None,
+    leaf_scores: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Bool [N]: is sample i right at every classification on its ground-truth path (ProTeCt's HCA)?
 
@@ -282,6 +296,11 @@ def hierarchical_consistent_mask(
         level_scores: one ``[N, level_size]`` tensor per level, coarse -> fine.
         targets: ``[N, L]`` local targets (``hierarchy.level_targets``).
         leaf_pred: ``level_scores[-1].argmax(dim=1)`` when the caller has it already.
+        leaf_scores: any-depth trees only: ``[N, num_leaves]`` scores of every leaf (leaf order).
+
+    Any-depth trees: at every INNER node on the (variable-length) true path -- the root, then
+    each true node above the true leaf's parent -- the argmax among its children must be the
+    true child, and the argmax over ALL leaves (``leaf_scores``, or ``leaf_pred``) the true leaf.
     """
     t = _long(targets, "targets", 2)
     if len(level_scores) != hierarchy.num_levels or t.shape[1] != hierarchy.num_levels:
@@ -289,6 +308,8 @@ def hierarchical_consistent_mask(
             f"hierarchical_consistent_mask: expected {hierarchy.num_levels} levels, "
             f"got {len(level_scores)} score tensors and targets of shape {tuple(t.shape)}"
         )
+    if getattr(hierarchy, "ragged", False):
+        return _any_depth_consistent_mask(level_scores, t, hierarchy, leaf_scores, leaf_pred)
     ok = torch.ones(t.shape[0], dtype=torch.bool)
     last = hierarchy.num_levels - 1
     for level, scores in enumerate(level_scores):
@@ -301,6 +322,37 @@ def hierarchical_consistent_mask(
         pred = leaf_pred if level == last and leaf_pred is not None else scores.argmax(dim=1)
         ok &= (pred == target) & finite
     return ok
+
+
+def _any_depth_consistent_mask(level_scores: list, t: torch.Tensor, hierarchy: "Hierarchy",
+                               leaf_scores: Optional[torch.Tensor], leaf_pred: Optional[torch.Tensor]) -> torch.Tensor:
+    """:func:`hierarchical_consistent_mask` on an any-depth tree (its docstring)."""
+    ancestors = torch.as_tensor(hierarchy.ancestors).long()
+    true_leaf = _true_leaves(t, ancestors)
+    if leaf_pred is None:
+        if leaf_scores is None:
+            raise ValueError("hierarchical_consistent_mask: an any-depth tree needs leaf_scores or leaf_pred")
+        leaf_pred = torch.as_tensor(leaf_scores).detach().cpu().argmax(dim=1)
+    ok = torch.as_tensor(leaf_pred).long() == true_leaf
+    if leaf_scores is not None:
+        ok &= torch.as_tensor(leaf_scores).detach().cpu().gather(1, true_leaf[:, None]).squeeze(1) > float("-inf")
+    depth = (t >= 0).sum(dim=1)  # levels on each true path
+    for level, scores in enumerate(level_scores):
+        scores = torch.as_tensor(scores).detach().cpu()
+        inner = level < depth - 1  # the check at the leaf's parent is the all-leaf one above
+        if level:
+            parent_of = level_parents(hierarchy, level)
+            scores = scores.masked_fill(parent_of[None, :] != t[:, level - 1 : level], float("-inf"))
+        target = t[:, level].clamp(min=0)
+        finite = scores.gather(1, target[:, None]).squeeze(1) > float("-inf")
+        ok &= ~inner | ((scores.argmax(dim=1) == target) & finite)
+    return ok
+
+
+def _true_leaves(t: torch.Tensor, ancestors: torch.Tensor) -> torch.Tensor:
+    """Leaf index of each per-level target row (rows padded with -1 below the leaf)."""
+    match = (t[:, None, :] == ancestors[None, :, :]).all(dim=2)  # [N, num_leaves]
+    return match.to(torch.int8).argmax(dim=1)
 
 
 def hierarchical_consistent_accuracy(level_scores: list, targets: Any, hierarchy: "Hierarchy") -> float:
@@ -329,6 +381,8 @@ def hierarchical_overlap(
         raise ValueError(f"preds: expected {num_levels} columns (levels {list(hierarchy.level_names)}), got {p.shape[1]}")
     table = node_ancestors(hierarchy) if ancestors_table is None else ancestors_table
     offsets = torch.tensor(hierarchy.level_offsets, dtype=torch.long)
+    if getattr(hierarchy, "ragged", False):
+        return _any_depth_overlap(p, t, table, offsets)
     # nodes[i, l, m] = ancestor at level m of the node predicted at level l (-1 when m > l)
     nodes = table[p + offsets]  # [N, L, L]
     true_nodes = t + offsets  # [N, L]
@@ -340,6 +394,64 @@ def hierarchical_overlap(
     shared = ((nodes == true_nodes[:, None, :]) & first).sum(dim=(1, 2))
     true_size = torch.full_like(predicted, num_levels)
     return shared, predicted, true_size
+
+
+def _any_depth_overlap(p: torch.Tensor, t: torch.Tensor, table: torch.Tensor,
+                       offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`hierarchical_overlap` where -1 marks "no prediction / no true node" at a level."""
+    num_levels = p.shape[1]
+    nodes = table[(p + offsets).clamp(min=0)].masked_fill((p < 0)[:, :, None], -1)  # [N, L, L]
+    true_nodes = torch.where(t >= 0, t + offsets, -2)  # -2 never matches a node nor the -1 padding
+    earlier = torch.ones(num_levels, num_levels, dtype=torch.bool).tril(-1)
+    dup = (nodes[:, :, None, :] == nodes[:, None, :, :]) & earlier[None, :, :, None]
+    first = (nodes >= 0) & ~dup.any(dim=2)
+    predicted = first.sum(dim=(1, 2))
+    shared = ((nodes == true_nodes[:, None, :]) & first).sum(dim=(1, 2))
+    return shared, predicted, (t >= 0).sum(dim=1)
+
+
+def per_level_accuracy(preds: Any, targets: Any) -> list[float]:
+    """Top-1 of each level over the samples whose TRUE path reaches it (NaN for a level none reaches).
+
+    On a fixed-level tree every sample counts at every level; on an any-depth tree level ``l``
+    (depth ``l + 1``) is scored on the samples whose leaf sits at that depth or deeper.
+    """
+    p = _long(preds, "preds", 2)
+    t = _long(targets, "targets", 2)
+    _same_shape(p, t, "per_level_accuracy(preds, targets)")
+    out = []
+    for level in range(t.shape[1]):
+        reached = t[:, level] >= 0
+        out.append((p[reached, level] == t[reached, level]).double().mean().item() if reached.any() else math.nan)
+    return out
+
+
+def leaf_accuracy(pred_leaf: Any, true_leaf: Any) -> float:
+    """Fraction of samples whose predicted leaf is the true leaf, whatever depth it sits at."""
+    p = _long(pred_leaf, "pred_leaf", 1)
+    t = _long(true_leaf, "true_leaf", 1)
+    _same_shape(p, t, "leaf_accuracy(pred_leaf, true_leaf)")
+    return (p == t).double().mean().item() if t.numel() else 0.0
+
+
+def rank_accuracy(pred_leaf: Any, true_leaf: Any, hierarchy: "Hierarchy") -> dict[str, float]:
+    """Per-rank top-1 (fractions): rank r scores the samples whose true path has a node of rank r; one is
+    right when the predicted leaf's path holds that same node. A rank no true path has is left out."""
+    p = _long(pred_leaf, "pred_leaf", 1)
+    t = _long(true_leaf, "true_leaf", 1)
+    _same_shape(p, t, "rank_accuracy(pred_leaf, true_leaf)")
+    node_at = {}  # (leaf, rank) -> node on the leaf's path
+    for leaf in range(hierarchy.num_leaves):
+        for node in hierarchy.node_ancestors_of(hierarchy.leaf_nodes[leaf]):
+            if hierarchy.node_ranks[node] is not None:
+                node_at[leaf, hierarchy.node_ranks[node]] = node
+    out = {}
+    for rank in hierarchy.rank_names:
+        hits = [node_at.get((int(b), rank)) == node_at[int(a), rank]
+                for a, b in zip(t.tolist(), p.tolist()) if (int(a), rank) in node_at]
+        if hits:
+            out[rank] = sum(hits) / len(hits)
+    return out
 
 
 def hierarchical_prf(preds: Any, targets: Any, hierarchy: "Hierarchy") -> tuple[float, float, float]:

@@ -89,13 +89,19 @@ class TreeCuts:
 def _index_tables(hierarchy: "Hierarchy", masks: torch.Tensor, leaf_to_node: torch.Tensor) -> dict:
     """The derived tables of :class:`TreeCuts` (see its docstring)."""
     node_level = torch.as_tensor(hierarchy.node_levels, dtype=torch.long)
-    leaf_offset = hierarchy.level_offsets[-1]
-    internal = torch.arange(leaf_offset)
-    parents = torch.tensor(hierarchy.parents[leaf_offset:], dtype=torch.long)  # -1 for a one-level tree
+    if getattr(hierarchy, "ragged", False):  # leaves sit at several levels: index them by id
+        leaf_ids = torch.tensor(hierarchy.leaf_nodes, dtype=torch.long)
+        internal = torch.tensor([n for n, kids in enumerate(hierarchy.children) if kids], dtype=torch.long)
+        parents = torch.tensor([hierarchy.parents[n] for n in hierarchy.leaf_nodes], dtype=torch.long)
+    else:
+        leaf_offset = hierarchy.level_offsets[-1]
+        leaf_ids = leaf_offset + torch.arange(hierarchy.num_leaves)
+        internal = torch.arange(leaf_offset)
+        parents = torch.tensor(hierarchy.parents[leaf_offset:], dtype=torch.long)  # -1 for a one-level tree
     groups, leaf_group = torch.unique(parents, return_inverse=True)
     first_leaf = torch.full((len(groups),), hierarchy.num_leaves, dtype=torch.long)
     first_leaf.scatter_reduce_(0, leaf_group, torch.arange(hierarchy.num_leaves), reduce="amin")
-    item_masks = torch.cat([masks[:, internal], masks[:, leaf_offset + first_leaf]], dim=1).T.float()
+    item_masks = torch.cat([masks[:, internal], masks[:, leaf_ids[first_leaf]]], dim=1).T.float()
     return {"cut_levels": node_level[leaf_to_node], "internal": internal, "leaf_group": leaf_group,
             "item_masks": item_masks}
 
@@ -192,7 +198,11 @@ def treecut_correct(logits: Any, leaf_labels: Any, cuts: TreeCuts, hierarchy: "H
     num_levels = path.shape[1]
     which = cuts.cut_levels[:, labels].T  # [N, T]: the level of the path node each cut uses
     num_items, num_groups = cuts.item_masks.shape[0], int(cuts.leaf_group.max()) + 1
-    leaf_offset = hierarchy.level_offsets[-1]
+    if getattr(hierarchy, "ragged", False):  # any depth: leaves by id; a path's -1 padding is never used
+        leaf_cols = torch.tensor(hierarchy.leaf_nodes, dtype=torch.long)
+        path = path.clamp(min=0)
+    else:
+        leaf_cols = slice(hierarchy.level_offsets[-1], None)
     chunk = max(1, _OUTRANK_BUDGET // (num_levels * num_items))
     out = []
     for start in range(0, scores.shape[0], chunk):
@@ -200,7 +210,7 @@ def treecut_correct(logits: Any, leaf_labels: Any, cuts: TreeCuts, hierarchy: "H
         x, c = scores[rows], path[rows]
         keys = rank_keys(x)
         groups = keys.new_full((x.shape[0], num_groups), torch.iinfo(torch.long).min)
-        groups.scatter_reduce_(1, cuts.leaf_group.expand(x.shape[0], -1), keys[:, leaf_offset:], reduce="amax")
+        groups.scatter_reduce_(1, cuts.leaf_group.expand(x.shape[0], -1), keys[:, leaf_cols], reduce="amax")
         items = torch.cat([keys[:, cuts.internal], groups], dim=1)  # [n, I + G]
         outrank = items[:, None, :] > keys.gather(1, c)[:, :, None]  # [n, L, I + G]
         counts = (outrank.view(-1, num_items).float() @ cuts.item_masks).view(x.shape[0], num_levels, -1)

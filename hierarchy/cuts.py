@@ -23,6 +23,8 @@ __all__ = ["node_ancestors", "internal_node_mask", "draw_expansions", "cuts_from
 def node_ancestors(hierarchy: "Hierarchy") -> torch.Tensor:
     """Long ``[num_nodes, num_levels]``: global id of each node's ancestor at every level, -1 below the node.
 
+    Any-depth trees too: a leaf's row is its path, padded with -1 below it.
+
     Column ``level(n)`` is ``n`` itself; columns above it are its ancestors (root excluded).
     Read off the path of any leaf under the node, so it costs O(num_nodes * L).
     """
@@ -30,7 +32,11 @@ def node_ancestors(hierarchy: "Hierarchy") -> torch.Tensor:
     num_leaves, num_levels = ancestors.shape
     leaves = torch.arange(num_leaves).repeat_interleave(num_levels)
     first_leaf = torch.full((hierarchy.num_nodes,), num_leaves, dtype=torch.long)
-    first_leaf.scatter_reduce_(0, ancestors.reshape(-1), leaves, reduce="amin")
+    if getattr(hierarchy, "ragged", False):  # -1 pads a path below its leaf
+        valid = ancestors.reshape(-1) >= 0
+        first_leaf.scatter_reduce_(0, ancestors.reshape(-1)[valid], leaves[valid], reduce="amin")
+    else:
+        first_leaf.scatter_reduce_(0, ancestors.reshape(-1), leaves, reduce="amin")
     table = ancestors[first_leaf]  # [num_nodes, L]
     node_level = torch.as_tensor(hierarchy.node_levels, dtype=torch.long)
     below = torch.arange(num_levels)[None, :] > node_level[:, None]
@@ -63,6 +69,8 @@ def cuts_from_expansion(expand: torch.Tensor, table: torch.Tensor, ancestors: to
     reachable = (anc_expanded | ~strict[None]).all(dim=2)
     masks = reachable & ~expand
     on_path = ~expand[:, ancestors]  # [C, num_leaves, L]: not expanded along each leaf's path
+    if bool((ancestors < 0).any()):  # an any-depth tree: a path's padding never holds the cut
+        on_path = ~expand[:, ancestors.clamp(min=0)] | (ancestors < 0)[None]
     stop = on_path.to(torch.int8).argmax(dim=2)  # first level where the path is cut (leaves never expand)
     leaf_to_node = ancestors[torch.arange(ancestors.shape[0])[None, :], stop]
     return masks, leaf_to_node

@@ -12,7 +12,8 @@ from torch import Tensor
 from ..hierarchy import Hierarchy
 
 
-def resolve_level_weights(weights: Sequence[float], hierarchy: Hierarchy, key: str = "LEVEL_WEIGHTS") -> Tensor:
+def resolve_level_weights(weights: Sequence[float], hierarchy: Hierarchy, key: str = "LEVEL_WEIGHTS",
+                          allow_all_zero: bool = False) -> Tensor:
     """Per-level loss weights: ``weights`` as given, or the default.
 
     The default follows the official code: the finest level weighs 2, every other
@@ -27,20 +28,26 @@ def resolve_level_weights(weights: Sequence[float], hierarchy: Hierarchy, key: s
             f"{key} has {len(weights)} values but the hierarchy has {hierarchy.num_levels} levels "
             f"({' > '.join(hierarchy.level_names)})"
         )
-    check_level_weight_values(weights, key)
+    check_level_weight_values(weights, key, allow_all_zero)
     return torch.tensor([float(w) for w in weights])
 
 
-def check_level_weight_values(weights: Sequence[float], key: str = "LEVEL_WEIGHTS") -> None:
-    """Every weight a finite number >= 0, and at least one > 0 (a negative weight rewards mistakes)."""
+def check_level_weight_values(weights: Sequence[float], key: str = "LEVEL_WEIGHTS", allow_all_zero: bool = False) -> None:
+    """Every weight a finite number >= 0, and at least one > 0 (a negative weight rewards mistakes).
+
+    ``allow_all_zero``: a ProTeCt loss is on, so all-zero weights are its exact objective (the tree-cut
+    loss replacing the cross-entropy) rather than a run that learns nothing.
+    """
     values = []
     for weight in weights:
         try:
             values.append(float(weight))
         except (TypeError, ValueError):
             raise ValueError(f"{key} must be a list of numbers, got {list(weights)!r}") from None
-    if any(not math.isfinite(v) or v < 0 for v in values) or (values and not any(v > 0 for v in values)):
-        raise ValueError(f"{key} must hold finite weights >= 0 with at least one > 0, got {list(weights)!r}")
+    if any(not math.isfinite(v) or v < 0 for v in values) or (
+            values and not allow_all_zero and not any(v > 0 for v in values)):
+        raise ValueError(f"{key} must hold finite weights >= 0 with at least one > 0 (all 0 only with a ProTeCt "
+                         f"loss on, LOSS.PROTECT), got {list(weights)!r}")
 
 
 def hierarchical_cross_entropy(
@@ -56,15 +63,30 @@ def hierarchical_cross_entropy(
 
     Returns:
         the total loss and the unweighted per-level losses (coarse -> fine).
+
+    On an any-depth tree (the default CE for ragged trees) level ``l``'s term is the mean CE over
+    the batch's samples whose true path reaches depth ``l + 1`` (0 when none does): a leaf at depth 2
+    is a class of the depth-2 softmax and takes no part in the deeper ones.
     """
     targets = hierarchy.level_targets(leaf_labels)
-    per_level = [
-        F.cross_entropy(level_logits.float(), targets[:, level])
-        for level, level_logits in enumerate(hierarchy.split_logits(logits))
-    ]
+    if getattr(hierarchy, "ragged", False):
+        per_level = [_reached_cross_entropy(level_logits.float(), targets[:, level])
+                     for level, level_logits in enumerate(hierarchy.split_logits(logits))]
+    else:
+        per_level = [
+            F.cross_entropy(level_logits.float(), targets[:, level])
+            for level, level_logits in enumerate(hierarchy.split_logits(logits))
+        ]
     weights = level_weights.to(logits.device)
     total = sum(weights[level] * loss for level, loss in enumerate(per_level))
     return total, per_level
+
+
+def _reached_cross_entropy(level_logits: Tensor, target: Tensor) -> Tensor:
+    """Mean CE over the rows whose target is not -1 (a path that stops above the level); 0 without any."""
+    if not bool((target >= 0).any()):
+        return level_logits.sum() * 0.0  # keeps the graph (and the device) for the weighted sum
+    return F.cross_entropy(level_logits, target, ignore_index=-1)
 
 
 def cross_entropy_terms(
@@ -73,7 +95,7 @@ def cross_entropy_terms(
     """The per-level weighted CE and the terms every trainer logs: ``ce_<level>`` and ``acc`` (finest top-1, %)."""
     loss, per_level = hierarchical_cross_entropy(logits, labels, hierarchy, level_weights)
     terms = {f"ce_{name}": value for name, value in zip(hierarchy.level_names, per_level)}
-    finest = hierarchy.split_logits(logits)[-1]
+    finest = hierarchy.leaf_logits(logits)
     terms["acc"] = (finest.argmax(dim=1) == labels).float().mean() * 100
     return loss, terms
 

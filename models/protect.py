@@ -33,7 +33,10 @@ process draws the same cut and a resumed run draws the cuts the uninterrupted on
 
 The trainer's loss becomes ``CE_levels + NODE_WEIGHT * NCL + TREECUT_WEIGHT * DTL``
 (``LOSS.PROTECT``; both weights 0 by default, i.e. off). ProTeCt's own recipe is
-``NODE_WEIGHT 0.5``, ``TREECUT_WEIGHT 1.0``, ``DROP_RATE 0.1``.
+``NODE_WEIGHT 0.5``, ``TREECUT_WEIGHT 1.0``, ``DROP_RATE 0.1`` with the tree-cut loss REPLACING the
+cross-entropy: ``LEVEL_CE False`` (or every ``LEVEL_WEIGHTS`` entry 0, allowed while a ProTeCt loss
+is on), as ``configs/variants/ProTeCt.yaml`` sets. On an any-depth tree a sample's path stops at its
+leaf: NCL averages over the (sample, node) pairs that exist, and cuts map each leaf to its cut node.
 """
 from __future__ import annotations
 
@@ -63,6 +66,8 @@ class ProTeCtSettings:
     treecut_weight: float = 0.0
     drop_rate: float = 0.1
     cut_scores: str = "node"
+    #: keep the per-level CE beside the ProTeCt losses; False = ProTeCt's exact objective (CE weights all 0)
+    level_ce: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -82,7 +87,10 @@ class ProTeCtSettings:
             raise ValueError(f"{prefix}.DROP_RATE is {node.DROP_RATE}: expected a probability in [0, 1]")
         if node.CUT_SCORES not in CUT_SCORES:
             raise ValueError(f"{prefix}.CUT_SCORES is {node.CUT_SCORES!r}: expected one of {', '.join(CUT_SCORES)}")
-        return cls(drop_rate=rate, cut_scores=str(node.CUT_SCORES), **values)
+        level_ce = node.get("LEVEL_CE", True) if hasattr(node, "get") else True
+        if not isinstance(level_ce, bool):
+            raise ValueError(f"{prefix}.LEVEL_CE is {level_ce!r}: expected True or False")
+        return cls(drop_rate=rate, cut_scores=str(node.CUT_SCORES), level_ce=level_ce, **values)
 
 
 def _identity(tensor: Tensor) -> Tensor:
@@ -107,21 +115,29 @@ def node_centric_loss(logits: Tensor, labels: Tensor, hierarchy: Hierarchy,
     path = hierarchy.ancestors_global.to(logits.device)[labels]  # [B, L]
     parents = torch.as_tensor(hierarchy.parents, device=logits.device)
     root = hierarchy.num_nodes  # the implicit root's id in the count table
+    ragged = getattr(hierarchy, "ragged", False)  # a path stops at its leaf: no (sample, level) pair below it
     ce_terms, owners = [], []
     for level, part in enumerate(hierarchy.level_slices):
         target = path[:, level]
+        if ragged:
+            valid, target = target >= 0, target.clamp(min=0)
         parent = parents[target]  # -1 at the coarsest level: its classifier is the implicit root's
         siblings = parents[part][None, :] == parent[:, None]  # the children of the classifying node
         owner = parent if level else torch.full_like(target, root)
         scores = logits[:, part].masked_fill(~siblings, float("-inf"))
-        ce_terms.append(torch.logsumexp(scores, dim=1) - logits.gather(1, target[:, None]).squeeze(1))
+        term = torch.logsumexp(scores, dim=1) - logits.gather(1, target[:, None]).squeeze(1)
+        if ragged:  # an absent pair adds nothing and is owned by a slot no count reads
+            term, owner = torch.where(valid, term, 0.0), torch.where(valid, owner, root + 1)
+        ce_terms.append(term)
         owners.append(owner)
     ce, owner = torch.stack(ce_terms, dim=1), torch.stack(owners, dim=1)  # [B, L]
-    local = torch.cat([torch.bincount(owner.reshape(-1), minlength=root + 1).float(),
+    local = torch.cat([torch.bincount(owner.reshape(-1), minlength=root + 1).float()[: root + 1],
                        torch.tensor([float(batch)], device=logits.device)])
     counts = reduce_counts(local)
     node_counts, global_batch = counts[:-1], counts[-1]
     reached = (node_counts > 0).sum()
+    if ragged:  # the slot of the absent pairs (their terms are 0)
+        node_counts = torch.cat([node_counts, node_counts.new_ones(1)])
     per_pair = ce / node_counts[owner]
     return per_pair.sum() / reached * (global_batch / batch)
 
@@ -157,7 +173,7 @@ def tree_cut_loss(logits: Tensor, labels: Tensor, hierarchy: Hierarchy, cut_mask
     if cut_scores == "node":
         scores = logits[:, cut_nodes]
     elif cut_scores == "leaf_sum":
-        leaf_logits = logits[:, hierarchy.level_slices[-1]]
+        leaf_logits = hierarchy.leaf_logits(logits)
         scores = _grouped_logsumexp(leaf_logits, position[leaf_to_node.to(device)], cut_nodes.numel())
     else:
         raise ValueError(f"cut_scores must be one of {', '.join(CUT_SCORES)}, got {cut_scores!r}")
