@@ -59,7 +59,7 @@ def test_all_zero_level_weights_only_with_a_protect_loss():
     assert resolve_level_weights([0, 0, 0], TREE, allow_all_zero=True).tolist() == [0.0, 0.0, 0.0]
 
 
-def test_protect_variant_is_the_exact_objective():
+def test_protect_exact_variant_is_the_exact_objective():
     from yacs.config import CfgNode as CN
 
     node = CN({"NODE_WEIGHT": 0.5, "TREECUT_WEIGHT": 1.0, "DROP_RATE": 0.1, "CUT_SCORES": "node", "LEVEL_CE": False})
@@ -71,7 +71,7 @@ def test_protect_variant_is_the_exact_objective():
 
     import hgclip
 
-    path = os.path.join(os.path.dirname(hgclip.__file__), "configs", "variants", "ProTeCt.yaml")
+    path = os.path.join(os.path.dirname(hgclip.__file__), "configs", "variants", "ProTeCtExact.yaml")
     with open(path) as handle:
         assert yaml.safe_load(handle)["LOSS"]["PROTECT"] == {"NODE_WEIGHT": 0.5, "TREECUT_WEIGHT": 1.0,
                                                              "DROP_RATE": 0.1, "LEVEL_CE": False}
