@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import sys
 from collections import defaultdict
@@ -13,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 from ..common.config_io import flatten
 from ..common.config_schema import SAME_AS_DEFAULT, Key
-from ..common.fileio import atomic_write_text
+from ..common.generated_pages import page_command
 from ..config import COMMON_TRAINER_KEYS, DASSL_KEYS_READ, SHARED_KEYS, declared
 from ..project import ConfigKey, config_keys
 from ..registry import list_trainers, trainer_class
@@ -149,26 +148,7 @@ def render_docs() -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--write", action="store_true", help=f"write {DOCS_PAGE}")
-    action.add_argument("--check", action="store_true", help=f"exit 1 when {DOCS_PAGE} is not current")
-    args = parser.parse_args(argv)
-    text, path = render_docs(), docs_path()
-    if args.write:
-        atomic_write_text(path, text)
-        print(f"wrote {path}")
-        return 0
-    if args.check:
-        current = open(path, encoding="utf-8").read() if osp.isfile(path) else None
-        if current != text:
-            print(f"{path} is not current: run python -m hgclip.cli.config_docs --write")
-            return 1
-        print(f"{path} is current")
-        return 0
-    sys.stdout.write(text)
-    return 0
-
+    return page_command(render_docs, docs_path(), "hgclip.cli.config_docs", __doc__, argv)
 
 if __name__ == "__main__":
     sys.exit(main())
