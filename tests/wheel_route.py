@@ -222,7 +222,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if checkout_before:
             failures += [f"written into the checkout: {path}" for path in changed(checkout_before, listing(REPO))
                          if "__pycache__" not in path]
-        failures += [f"not 0644 under umask 022: {line}" for line in mode_problems(osp.join(run_dir, "output"))]
+        failures += [f"not 0644 under umask 022: {line}" for line in mode_problems(run_dir)]
     finally:
         if not ns.keep:
             shutil.rmtree(work, ignore_errors=True)
