@@ -50,6 +50,7 @@ setup(
         "hgclip-parse-test-res = hgclip.cli:parse_test_res_command",
         "hgclip-bench = hgclip.cli:bench_command",
         "hgclip-torchrun = hgclip.cli.launch:launch_command",
+        "hgclip-config = hgclip.cli:config_command",
     ]},
     install_requires=[
         "torch>=2.1",

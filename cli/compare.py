@@ -42,7 +42,7 @@ from typing import Any, Optional, Sequence
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.config_io import config_file_options, flatten
 from ..common.errors import InputError
-from ..common.paths import PACKAGE_ROOT
+from ..common.paths import config_dir
 from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
@@ -50,12 +50,10 @@ from ..registry import has_parameters, list_trainers, trainer_class
 from ..runtime.run_dir import RunDirError, check_recorded_config, results_path, run_finished
 from .base2new import run_train
 
-REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
-
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"
 EMBEDDED_SHOTS = 16
-CONFIG_DIR = osp.join(REPO, "configs")
+CONFIG_DIR = config_dir()  # the package's configs/: datasets/, variants/
 VARIANT_DIR = osp.join(CONFIG_DIR, "variants")  # <NAME>.yaml: config keys a TRAINER+NAME cell adds to the trainer's
 
 
@@ -292,8 +290,9 @@ def run_one(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: in
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tokens", nargs="*", metavar="[DATASET] [TRAINER ...] [SEED ...]")
-    parser.add_argument("--root", default=os.environ.get("DATA") or osp.join(REPO, "data"), help="DATASET.ROOT")
-    parser.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
+    parser.add_argument("--root", default=os.environ.get("DATA") or "data", help="DATASET.ROOT (default: $DATA, else ./data)")
+    parser.add_argument("--output", default=os.environ.get("OUTPUT") or "output",
+                        help="output root (default: $OUTPUT, else ./output)")
     parser.add_argument("--shots", type=int, default=None,
                         help=f"DATASET.NUM_SHOTS (default: env SHOTS, else {EMBEDDED_SHOTS} on {EMBEDDED}, -1 otherwise)")
     parser.add_argument("--variants", action="append", default=[], metavar="DIR",

@@ -23,15 +23,15 @@ from typing import Optional, Sequence
 
 from tabulate import tabulate
 
+from ..common.errors import InputError
 from ..common.fileio import atomic_write_json, atomic_write_text
-from ..common.paths import PACKAGE_ROOT
+from ..engine.named_configs import dataset_config as find_dataset_config
+from ..engine.named_configs import package_file
 from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import flat_metrics, load_results
 from ..evaluation.decoding import DECODINGS
 from ..runtime.run_dir import log_path
 from .base2new import run_train
-
-REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 ARGUMENTS_HEADER = "** Arguments **"
 ARGUMENTS_END = "************"
@@ -78,11 +78,17 @@ def read_run_arguments(model_dir: str) -> dict:
 
 
 def resolve(path: str, what: str) -> str:
-    """An existing file named relative to the current directory or to the repository."""
-    for candidate in (path, osp.join(REPO, path)):
-        if osp.isfile(candidate):
-            return osp.abspath(candidate)
-    raise SystemExit(f"{what} {path!r} not found (relative paths are tried from here and from {REPO})")
+    """An existing file named relative to the current directory or to the package (``configs/...``); a dataset
+    config may also be a name (``hiershapes``)."""
+    if what.startswith("dataset"):
+        try:
+            return osp.abspath(find_dataset_config(path))
+        except InputError as error:
+            raise SystemExit(str(error)) from None
+    found = package_file(path)
+    if not found:
+        raise SystemExit(f"{what} {path!r} not found (relative paths are tried from here and from the package)")
+    return osp.abspath(found)
 
 
 def eval_args(arguments: dict, model_dir: str, out_dir: str, decoder: str, dataset_config: str,
@@ -98,7 +104,7 @@ def eval_args(arguments: dict, model_dir: str, out_dir: str, decoder: str, datas
         if key in ("config_file", "dataset_config_file"):
             value = resolve(value, key.replace("_", "-"))
         elif key == "root" and not osp.isabs(value):
-            value = osp.abspath(value if osp.isdir(value) else osp.join(REPO, value))
+            value = osp.abspath(value)  # the training ran in the current directory, as the tools run it
         flag = "--" + key.replace("_", "-")
         args += [flag, *map(str, value)] if isinstance(value, (list, tuple)) else [flag, str(value)]
     args += ["--eval-only", "--model-dir", osp.abspath(model_dir), "--output-dir", osp.join(out_dir, decoder)]

@@ -42,7 +42,7 @@ from ..common.errors import (
 )
 from ..config import extend_cfg, merge_dataset_trainer_keys
 from ..engine.config_checks import check_values
-from ..engine.named_configs import trainer_config
+from ..engine.named_configs import dataset_config, package_file, trainer_config
 from ..registry import has_parameters, import_trainer_module, list_trainers
 from ..runtime import distributed as dist
 from ..runtime.dassl_api import (
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--config", type=str, default="", metavar="NAME",
                        help="the --trainer's named config instead of a file: a role (tiny, base2new, paper) or a "
                             "config name (e.g. tiny_hiershapes, vit_b16_ep50_paper); see its CONFIGS")
-    parser.add_argument("--dataset-config-file", type=str, default="", help="path to the dataset config file")
+    parser.add_argument("--dataset-config-file", type=str, default="",
+                        help="path to the dataset config file, or a dataset config name of the package (hiershapes)")
     parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
     parser.add_argument("--trainer-module", action="append", default=[], metavar="FILE_OR_MODULE",
                         help="a Python file or module that registers more trainers (their config keys come with "
@@ -139,6 +140,15 @@ def resolve_named_config(args: argparse.Namespace) -> None:
     args.config_file = trainer_config(args.trainer, name)
 
 
+def resolve_config_files(args: argparse.Namespace) -> None:
+    """A dataset config name (``hiershapes``) or a relative path into the installed package
+    (``configs/datasets/x.yaml`` run from another folder) -> the package's file; existing paths stay as given."""
+    if args.dataset_config_file and not os.path.exists(args.dataset_config_file):
+        args.dataset_config_file = dataset_config(args.dataset_config_file)
+    if args.config_file and not os.path.exists(args.config_file):
+        args.config_file = package_file(args.config_file) or args.config_file  # else: merging says it is missing
+
+
 def setup_cfg(args: argparse.Namespace) -> Any:
     """defaults -> project keys -> dataset YAML -> trainer YAML -> the dataset YAML's TRAINER keys
     (dataset-specific trainer settings such as TRAINER.HGCLIP.CTX_INIT) -> CLI -> opts, then freeze
@@ -146,6 +156,7 @@ def setup_cfg(args: argparse.Namespace) -> Any:
     for spec in getattr(args, "trainer_module", None) or []:
         import_trainer_module(spec)
     resolve_named_config(args)
+    resolve_config_files(args)
     cfg = extend_cfg(get_cfg_default())
     if args.dataset_config_file:
         merge_config_file(cfg, args.dataset_config_file)

@@ -5,7 +5,8 @@
     python -m hgclip.cli.xd dg    --trainer T [SEED ...]      # train, then ImageNet, -V2, -Sketch, -A, -R; one table
 
 (``bash scripts/xd.sh TRAINER train SEED``, ``... test DATASET SEED`` and ``... dg [SEED ...]`` call these.)
-DATASET is a ``configs/datasets/<name>.yaml``.
+DATASET is a dataset config name (the package's ``configs/datasets/<name>.yaml``) or a YAML file.
+Installed or not, everything is written under the current directory (``--output`` defaults to ``./output``).
 
 * Train: ``<output>/xd/train/<source>/shots_<K>/<TRAINER>/<cfg>/seed<S>``, all classes of the source; a
   finished run is not trained again. Its ``results.json`` is the source's own test accuracy.
@@ -31,14 +32,12 @@ from tabulate import tabulate
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.errors import InputError
 from ..common.fileio import atomic_write_json
-from ..common.paths import PACKAGE_ROOT
+from ..engine.named_configs import dataset_config as find_dataset_config
 from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import average_levels, fmt, load_results
 from ..registry import has_parameters
 from ..runtime.run_dir import run_finished
 from .base2new import run_train
-
-REPO = PACKAGE_ROOT  # the repository root: train.py, configs/
 
 SOURCE = "imagenet"
 DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
@@ -52,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", default=os.environ.get("SOURCE", SOURCE), help="source dataset config name")
     parser.add_argument("--targets", nargs="+", default=list(DG_TARGETS), help="dg targets (dataset config names)")
     parser.add_argument("--shots", type=int, default=int(os.environ.get("SHOTS", 16)))
-    parser.add_argument("--root", default=os.environ.get("DATA") or osp.join(REPO, "data"), help="DATASET.ROOT")
-    parser.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
+    parser.add_argument("--root", default=os.environ.get("DATA") or "data", help="DATASET.ROOT (default: $DATA, else ./data)")
+    parser.add_argument("--output", default=os.environ.get("OUTPUT") or "output",
+                        help="output root (default: $OUTPUT, else ./output)")
     parser.add_argument("--verbose", action="store_true", help="show the full output of every run")
     parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config options for every run")
     return parser
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 def source_config(trainer: str, source: str) -> str:
     """``CFG`` (a config file, role or name), else the trainer's ``tiny`` config for HierShapes and its
     ``base2new`` config (the 16-shot ViT-B/16 one) for real data (:mod:`hgclip.engine.named_configs`)."""
-    name = os.environ.get("CFG") or ("tiny" if source == "hiershapes" else "base2new")
+    embedded = osp.splitext(osp.basename(source))[0] == "hiershapes"
+    name = os.environ.get("CFG") or ("tiny" if embedded else "base2new")
     try:
         return trainer_config(trainer, name)
     except InputError as error:
@@ -70,16 +71,17 @@ def source_config(trainer: str, source: str) -> str:
 
 
 def dataset_config(name: str) -> str:
-    path = osp.join(REPO, "configs", "datasets", f"{name}.yaml")
-    if not osp.isfile(path):
-        names = sorted(osp.splitext(f)[0] for f in os.listdir(osp.dirname(path)) if f.endswith(".yaml"))
-        raise SystemExit(f"unknown dataset {name!r}: expected one of {', '.join(names)}")
-    return path
+    """A dataset config name (the package's ``configs/datasets/<name>.yaml``) or a YAML file, as an absolute path."""
+    try:
+        return osp.abspath(find_dataset_config(name))
+    except InputError as error:
+        raise SystemExit(str(error)) from None
 
 
 def run_dir(ns: argparse.Namespace, stage: str, dataset: str, config: str, seed: int) -> str:
     cfg_name = osp.splitext(osp.basename(config))[0]
-    return osp.join(ns.output, "xd", stage, dataset, f"shots_{ns.shots}", ns.trainer, cfg_name, f"seed{seed}")
+    name = osp.splitext(osp.basename(dataset))[0]  # a name, or a YAML file's
+    return osp.join(ns.output, "xd", stage, name, f"shots_{ns.shots}", ns.trainer, cfg_name, f"seed{seed}")
 
 
 def common_args(ns: argparse.Namespace, dataset: str, config: str, seed: int) -> list[str]:
@@ -141,7 +143,7 @@ def dg(ns: argparse.Namespace, seeds: Sequence[int]) -> str:
                "per_dataset": {name: {lv: per_dataset[name][lv]["mean"] for lv in levels} for name in runs},
                "mean_over_targets": mean_targets}
     config = source_config(ns.trainer, ns.source)
-    path = osp.join(ns.output, "xd", "summary", ns.source, f"shots_{ns.shots}", ns.trainer,
+    path = osp.join(ns.output, "xd", "summary", osp.splitext(osp.basename(ns.source))[0], f"shots_{ns.shots}", ns.trainer,
                     osp.splitext(osp.basename(config))[0], "dg_summary.json")
     atomic_write_json(path, summary)
     seeds_text = ", ".join(map(str, seeds))

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from ..common.errors import InputError
-from ..common.paths import config_dir
+from ..common.paths import PACKAGE_ROOT, config_dir
 from ..registry import trainer_class
 
 #: The roles the tools ask for: the embedded default (HierShapes + tiny CLIP), the method's published
@@ -54,6 +54,40 @@ def _stem(name: str) -> str:
     return base[: -len(YAML)] if base.endswith(YAML) else base
 
 
+def _is_path(name: str) -> bool:
+    return os.sep in name or "/" in name
+
+
+def package_file(path: str) -> str:
+    """``path`` if it is a file; else, for a relative path, the package's file of that name (``configs/...``);
+    else ``""``. Why: an installed package's configs are not under the current directory."""
+    if os.path.isfile(path):
+        return path
+    if not os.path.isabs(path) and os.path.isfile(os.path.join(PACKAGE_ROOT, path)):
+        return os.path.join(PACKAGE_ROOT, path)
+    return ""
+
+
+def dataset_config(name: str) -> str:
+    """The YAML file of a dataset config: an existing file (as given), a name (``hiershapes``, with or without
+    ``.yaml``: ``configs/datasets/<name>.yaml`` of the package), or a relative path into the package.
+
+    Raises:
+        InputError: neither (one line listing the package's dataset config names).
+    """
+    found = package_file(name)
+    if found:
+        return found
+    folder = os.path.join(config_dir(), "datasets")
+    if not _is_path(name):
+        path = os.path.join(folder, _stem(name) + YAML)
+        if os.path.isfile(path):
+            return path
+    names = sorted(_stem(f) for f in os.listdir(folder) if f.endswith(YAML)) if os.path.isdir(folder) else []
+    raise InputError(f"dataset config {name!r}: no such file, nor a dataset config of the package ({folder}); "
+                     f"expected a YAML file or one of {', '.join(names)}")
+
+
 def _class(trainer: str) -> Any:
     try:
         return trainer_class(trainer)
@@ -83,11 +117,12 @@ def trainer_config(trainer: str, name: str) -> str:
     Raises:
         InputError: unknown trainer, unknown name, or a declared file that is missing (one line).
     """
-    if os.sep in name or "/" in name:  # a path: no trainer needed (a checkout's, or one not registered yet)
-        if not os.path.isfile(name):
+    if _is_path(name):  # a path: no trainer needed (a checkout's, or one not registered yet)
+        found = package_file(name)
+        if not found:
             raise InputError(f"trainer {trainer}: config file {name} does not exist; expected a YAML file, a role "
                              f"({', '.join(ROLES)}) or a config name")
-        return os.path.abspath(name)
+        return os.path.abspath(found)
     known = list_trainer_configs(trainer)
     if _stem(name) in known:
         path = known[_stem(name)]

@@ -114,6 +114,38 @@ def _warmup_safe(dassl_build_lr_scheduler: Any) -> Any:
     return build_lr_scheduler
 
 
+def patch_dassl_warmup_schedulers() -> bool:
+    """Make Dassl's own warm-up schedulers work on current torch, for code that calls Dassl's
+    ``build_lr_scheduler`` itself (a CoOp/MaPLe checkout's trainers): opt-in, process-wide.
+
+    Dassl's ``_BaseWarmupScheduler.__init__`` passes ``verbose`` positionally to torch's ``LRScheduler``,
+    which torch >= 2.4 no longer takes (``TypeError ... 4 were given``). The replacement ``__init__`` does
+    what Dassl's does, without ``verbose``; the schedules are Dassl's, unchanged. This project's trainers
+    do not need it (their scheduler is built through :func:`_warmup_safe`). Returns True when Dassl's class
+    has the replacement, False when the installed torch still takes ``verbose`` (nothing to fix).
+    """
+    if _torch_scheduler_takes_verbose():
+        return False
+    if importlib.util.find_spec("dassl") is None:
+        raise ImportError(f"patch_dassl_warmup_schedulers: the 'dassl' package is not installed. {_INSTALL_HINT}")
+    with _dassl_import_guard():
+        lr_scheduler = importlib.import_module("dassl.optim.lr_scheduler")
+    base = lr_scheduler._BaseWarmupScheduler
+    if getattr(base.__init__, "hgclip_patched", False):
+        return True
+    from torch.optim.lr_scheduler import LRScheduler
+
+    def __init__(self: Any, optimizer: Any, successor: Any, warmup_epoch: int, last_epoch: int = -1,
+                 verbose: bool = False) -> None:
+        self.successor = successor
+        self.warmup_epoch = warmup_epoch
+        LRScheduler.__init__(self, optimizer, last_epoch)  # Dassl passes verbose here too
+
+    __init__.hgclip_patched = True  # type: ignore[attr-defined]
+    base.__init__ = __init__
+    return True
+
+
 def _self_check() -> None:
     """Import the real Dassl and build what every run builds first (defaults, an optimizer, a warm-up
     scheduler); raise if anything fails."""

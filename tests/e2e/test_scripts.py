@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import os.path as osp
 import subprocess
 import sys
 
@@ -97,10 +96,10 @@ def test_chils_beats_plain_zero_shot_where_the_readme_says(tmp_path):
 def test_nproc_launches_train_py_through_torchrun():
     from hgclip.cli.base2new import train_command
 
-    script = osp.join(REPO, "train.py")
-    assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", script, "--seed", "1"]
+    program = ["-m", "hgclip.cli.train"]  # the installed package's, never a path into it
+    assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", *program, "--seed", "1"]
     assert train_command(["--seed", "1"], {"NPROC": "2"}) == [
-        sys.executable, "-u", "-m", "hgclip.cli.launch", "--standalone", "--nproc_per_node=2", script, "--seed", "1"]
+        sys.executable, "-u", "-m", "hgclip.cli.launch", "--standalone", "--nproc_per_node=2", *program, "--seed", "1"]
     multi_node = train_command([], {"NPROC": "8", "TORCHRUN_ARGS": "--nnodes 2 --node_rank 1 --rdzv_endpoint h:29500"})
     assert multi_node[4:9] == ["--nnodes", "2", "--node_rank", "1", "--rdzv_endpoint"]
     with pytest.raises(SystemExit, match="NPROC='two'"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import subprocess
@@ -56,3 +57,63 @@ def test_dassl_engine_without_dassl_fails_clearly():
     assert last.startswith("ImportError: HGCLIP_ENGINE=dassl") and "not installed" in last
     bad = _run("torch", "import hgclip.runtime.dassl_api")
     assert "HGCLIP_ENGINE='torch' is not one of" in bad.stderr.strip().splitlines()[-1]
+
+
+class _DasslLikeWarmup:
+    """What Dassl 0.6.3's ``_BaseWarmupScheduler.__init__`` does: ``verbose`` passed positionally to torch."""
+
+    @staticmethod
+    def make_module():
+        import types
+
+        from torch.optim.lr_scheduler import LRScheduler
+
+        class _BaseWarmupScheduler(LRScheduler):
+            def __init__(self, optimizer, successor, warmup_epoch, last_epoch=-1, verbose=False):
+                self.successor = successor
+                self.warmup_epoch = warmup_epoch
+                super().__init__(optimizer, last_epoch, verbose)
+
+        class ConstantWarmupScheduler(_BaseWarmupScheduler):
+            def __init__(self, optimizer, successor, warmup_epoch, cons_lr, last_epoch=-1, verbose=False):
+                self.cons_lr = cons_lr
+                super().__init__(optimizer, successor, warmup_epoch, last_epoch, verbose)
+
+            def get_lr(self):
+                if self.last_epoch >= self.warmup_epoch:
+                    return self.successor.get_last_lr()
+                return [self.cons_lr for _ in self.base_lrs]
+
+        module = types.ModuleType("dassl.optim.lr_scheduler")
+        module._BaseWarmupScheduler = _BaseWarmupScheduler
+        module.ConstantWarmupScheduler = ConstantWarmupScheduler
+        return module
+
+
+def test_plugin_patch_lets_dassls_own_warmup_scheduler_build_on_current_torch(monkeypatch):
+    """hgclip.plugin.patch_dassl_warmup: the checkout's trainers call Dassl's build_lr_scheduler directly."""
+    import types
+
+    import torch
+
+    from hgclip import plugin
+    from hgclip.runtime import dassl_api
+
+    if dassl_api._torch_scheduler_takes_verbose():
+        assert plugin.patch_dassl_warmup() is False
+        return
+    lr_scheduler = _DasslLikeWarmup.make_module()
+    for name, module in (("dassl", types.ModuleType("dassl")), ("dassl.optim", types.ModuleType("dassl.optim")),
+                         ("dassl.optim.lr_scheduler", lr_scheduler)):
+        module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        monkeypatch.setitem(sys.modules, name, module)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, 4)
+    with pytest.raises(TypeError):
+        lr_scheduler.ConstantWarmupScheduler(optimizer, cosine, 1, 1e-5)
+    original = lr_scheduler._BaseWarmupScheduler.__init__
+    monkeypatch.setattr(lr_scheduler._BaseWarmupScheduler, "__init__", original)  # restored afterwards
+    assert plugin.patch_dassl_warmup() is True
+    assert plugin.patch_dassl_warmup() is True  # idempotent
+    scheduler = lr_scheduler.ConstantWarmupScheduler(optimizer, cosine, 1, 1e-5)
+    assert scheduler.warmup_epoch == 1 and scheduler.get_last_lr() == [1e-5]

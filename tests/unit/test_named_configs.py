@@ -159,3 +159,32 @@ def test_train_py_config_of_a_trainer_module(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "LR 0.123" in result.stdout
+
+
+def test_a_dataset_config_is_a_name_of_the_package_or_a_file(tmp_path, monkeypatch):
+    """From any folder (an installed package's configs are not under it): a name, a package-relative path, a file."""
+    monkeypatch.chdir(tmp_path)
+    packaged = osp.join(config_dir(), "datasets", "hiershapes.yaml")
+    assert named_configs.dataset_config("hiershapes") == packaged
+    assert named_configs.dataset_config("hiershapes.yaml") == packaged
+    assert named_configs.dataset_config("configs/datasets/hiershapes.yaml") == packaged
+    own = tmp_path / "configs" / "datasets" / "hiershapes.yaml"  # a file of that path here wins over the package's
+    own.parent.mkdir(parents=True)
+    own.write_text('DATASET:\n  NAME: "HierShapes"\n')
+    assert named_configs.dataset_config("configs/datasets/hiershapes.yaml") == "configs/datasets/hiershapes.yaml"
+    with pytest.raises(InputError, match=r"dataset config 'nope': .*expected a YAML file or one of .*hiershapes"):
+        named_configs.dataset_config("nope")
+    with pytest.raises(InputError, match="dataset config 'elsewhere/x.yaml'"):
+        named_configs.dataset_config("elsewhere/x.yaml")
+
+
+def test_train_py_takes_config_files_of_the_package_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    by_name = _cfg("--trainer", "HGCLIP", "--config", "tiny", "--dataset-config-file", "hiershapes")
+    relative = _cfg("--trainer", "HGCLIP", "--config-file", "configs/trainers/HGCLIP/tiny_hiershapes.yaml",
+                    "--dataset-config-file", "configs/datasets/hiershapes.yaml")
+    assert by_name == relative and by_name.DATASET.NAME == "HierShapes"
+    with pytest.raises(InputError, match="dataset config 'nope'"):
+        _cfg("--trainer", "HGCLIP", "--config", "tiny", "--dataset-config-file", "nope")
+    with pytest.raises(InputError, match="config file not found"):
+        _cfg("--trainer", "HGCLIP", "--config-file", "configs/trainers/HGCLIP/nope.yaml")
