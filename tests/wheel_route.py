@@ -221,7 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         failures += [f"written into site-packages: {path}" for path in changed(site_before, listing(site))]
         if checkout_before:
             failures += [f"written into the checkout: {path}" for path in changed(checkout_before, listing(REPO))
-                         if "__pycache__" not in path]
+                         if "__pycache__" not in path and not path.startswith(".git" + os.sep)]
         failures += [f"not 0644 under umask 022: {line}" for line in mode_problems(run_dir)]
     finally:
         if not ns.keep:
