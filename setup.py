@@ -50,6 +50,7 @@ setup(
         "hgclip-parse-test-res = hgclip.cli:parse_test_res_command",
         "hgclip-bench = hgclip.cli:bench_command",
         "hgclip-torchrun = hgclip.cli.launch:launch_command",
+        "hgclip-sweep = hgclip.cli.sweep:sweep_command",
     ]},
     install_requires=[
         "torch>=2.1",
@@ -64,6 +65,7 @@ setup(
         "numpy>=1.23",
         "pillow>=9.0",
         "matplotlib>=3.6",
+        "submitit>=1.5",
     ],
     extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff", "mkdocs"]},
 )
