@@ -106,8 +106,16 @@ def config_for(grid: Grid, cell: str, dataset: str) -> str:
     if grid.config:
         return _config(trainer, grid.config)
     if grid.protocol == "all":
-        return compare.config_for(cell, dataset)
+        override = os.environ.get(f"CFG_{trainer}") or os.environ.get(f"CFG_{trainer.upper()}") or ""
+        return _compare_config(trainer, dataset != EMBEDDED, override)
     return _config(trainer, os.environ.get("CFG") or ("tiny" if dataset == EMBEDDED else "base2new"))
+
+
+@lru_cache(maxsize=None)
+def _compare_config(trainer: str, paper: bool, override: str) -> str:
+    """compare.config_for, once per trainer, kind of dataset and ``CFG_<TRAINER>`` value."""
+    environ = {f"CFG_{trainer}": override} if override else {}
+    return compare.config_for(trainer, "cifar100" if paper else EMBEDDED, environ)
 
 
 @lru_cache(maxsize=None)
