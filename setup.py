@@ -51,6 +51,7 @@ setup(
         "hgclip-bench = hgclip.cli:bench_command",
         "hgclip-torchrun = hgclip.cli.launch:launch_command",
         "hgclip-config = hgclip.cli:config_command",
+        "hgclip-sweep = hgclip.cli.sweep:sweep_command",
     ]},
     install_requires=[
         "torch>=2.1",
@@ -65,6 +66,7 @@ setup(
         "numpy>=1.23",
         "pillow>=9.0",
         "matplotlib>=3.6",
+        "submitit>=1.5",
     ],
     extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff", "mkdocs"]},
 )

@@ -61,6 +61,7 @@ from ..common.fileio import atomic_write_bytes, atomic_write_text
 # ---------------------------------------------------------------------- file names
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = "run.lock"
+SWEEP_LOCK_FILE = "sweep.lock"  # held by the sweep job running this directory's chain (train.py takes run.lock)
 RESULTS_FILE = "results.json"
 LOG_FILE = "log.txt"  # what train.py printed (its arguments, the config, the training log)
 PROTOTYPES_FILE = "prototypes.pt"  # HGCLIP's node prototypes, beside the checkpoints
@@ -555,8 +556,8 @@ class RunLock:
     holds the holder's pid and host, for the message another process prints.
     """
 
-    def __init__(self, output_dir: str) -> None:
-        self.path = os.path.join(output_dir, LOCK_FILE)
+    def __init__(self, output_dir: str, name: str = LOCK_FILE) -> None:
+        self.path = os.path.join(output_dir, name)
         self.held = False
         self._fd: Optional[int] = None
 
