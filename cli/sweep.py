@@ -34,7 +34,6 @@ from .sweep_collect import collect, render
 from .sweep_job import DONE, RUNNING_ELSEWHERE, Options, run_job
 from .sweep_plan import PROTOCOLS, Grid, Job, describe, plan
 
-REPO = compare.REPO
 POLL_S = 2.0
 
 
@@ -52,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--source", default="imagenet", help="xd/dg: the dataset trained on")
     grid.add_argument("--config", default="", help="every cell's config: a role (tiny, base2new, paper), name or file")
     grid.add_argument("--variants", action="append", default=[], metavar="DIR", help="a folder of variant YAML files")
-    grid.add_argument("--root", default=os.environ.get("DATA") or osp.join(REPO, "data"), help="DATASET.ROOT")
-    grid.add_argument("--output", default=os.environ.get("OUTPUT") or osp.join(REPO, "output"), help="output root")
+    grid.add_argument("--root", default=os.environ.get("DATA") or "data", help="DATASET.ROOT (default: $DATA, else ./data)")
+    grid.add_argument("--output", default=os.environ.get("OUTPUT") or "output",
+                      help="output root (default: $OUTPUT, else ./output)")
     run = parser.add_argument_group("execution")
     run.add_argument("--executor", choices=("local", "slurm"), default="local")
     run.add_argument("--parallel", type=int, default=1, help="local: jobs at once (default 1)")

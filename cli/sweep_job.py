@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..runtime.run_dir import SWEEP_LOCK_FILE, RunDirError, RunLock, run_finished
-from .base2new import LAUNCHER, REPO
+from .base2new import LAUNCHER, TRAIN_MODULE
 from .sweep_plan import Job, Run
 
 RUNNING_ELSEWHERE = "running elsewhere"
@@ -61,13 +61,13 @@ def rendezvous_options(nodes: int, node: int, first: str) -> list[str]:
 
 
 def run_command(run: Run, options: Options) -> list[str]:
-    """``python train.py ...``, or the project's torchrun launcher with ``nproc`` processes per node."""
+    """``python -m hgclip.cli.train ...`` (train.py's program, wherever the package is installed), or the project's
+    torchrun launcher with ``nproc`` processes per node."""
     nodes, node, first = _node_layout()
-    script = os.path.join(REPO, "train.py")
     if nodes <= 1 and options.nproc <= 1:
-        return [sys.executable, "-u", script, *run.argv]
+        return [sys.executable, "-u", "-m", TRAIN_MODULE, *run.argv]
     return [sys.executable, "-u", "-m", LAUNCHER, *rendezvous_options(nodes, node, first),
-            f"--nproc_per_node={max(options.nproc, 1)}", script, *run.argv]
+            f"--nproc_per_node={max(options.nproc, 1)}", "-m", TRAIN_MODULE, *run.argv]
 
 
 def _execute(run: Run, options: Options, label: str) -> None:
@@ -76,7 +76,7 @@ def _execute(run: Run, options: Options, label: str) -> None:
         print(f"[{label}] {' '.join(command[1:])}", flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     tail: deque[str] = deque(maxlen=60)
-    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           bufsize=1) as process:
         assert process.stdout is not None
         for line in process.stdout:
