@@ -307,5 +307,8 @@ ANY_DEPTH_DEFINITIONS: tuple[str, ...] = (
     "WordNet: the LCA node's longest path down to a leaf (the root's: D; 0 for the same leaf).",
     "- **MTA**: cuts are drawn as above (a leaf at any depth is never expanded); each leaf maps to the one "
     "node of its path in the cut.",
+    "- **decoders**: each predicts a leaf (the argmax of one score per leaf) and per-depth predictions "
+    "down to it; `path` scores a leaf by the MEAN log-probability of its path's nodes, since the sum "
+    "favours shallow leaves ([Metrics and decoders](metrics-and-decoders.md)).",
     "",
 )
