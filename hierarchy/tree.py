@@ -423,6 +423,22 @@ class Hierarchy:
         return Hierarchy(self.level_names, [self.raw_paths[i] for i in kept], spellings,
                          any_depth=self.any_depth, rank_names=self.rank_names, node_ranks=ranks)
 
+    def rebuilt(self, leaves: Sequence[int], raw_paths: Optional[Sequence[Sequence[str]]] = None,
+                prompt_spellings: Optional[Mapping[str, str]] = None) -> "Hierarchy":
+        """The hierarchy over ``leaves`` (leaf indices, in the order given: the new label order).
+
+        Keeps what the paths alone do not carry: the any-depth flag and each node's rank. ``raw_paths``
+        (one per leaf, the same length as its path) may respell the nodes, e.g. a leaf as a dataset writes it.
+        """
+        leaves = [int(leaf) for leaf in leaves]
+        raw = [tuple(path) for path in raw_paths] if raw_paths is not None else [self.raw_paths[i] for i in leaves]
+        ranks = {}
+        if self.rank_names:
+            ranks = {(len(path) - 1 - k, path[-1 - k]): rank for leaf, path in zip(leaves, raw)
+                     for k, rank in enumerate(reversed(self.path_ranks(leaf))) if rank is not None}
+        return Hierarchy(self.level_names, raw, prompt_spellings, any_depth=self.any_depth,
+                         rank_names=self.rank_names, node_ranks=ranks)
+
     def path_ranks(self, leaf: int) -> list[Optional[str]]:
         """The rank of each node on leaf ``leaf``'s path, coarse -> fine (None where a node has none)."""
         return [self.node_ranks[node] for node in self.node_ancestors_of(self.leaf_nodes[leaf])]
