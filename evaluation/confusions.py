@@ -82,8 +82,8 @@ def leaf_confusions(pred_leaf: torch.Tensor, true_leaf: torch.Tensor, hierarchy:
 
     For trees whose leaves sit at several depths, where no one level holds every leaf. Each pair has
     ``true_name``, ``predicted_name``, ``count``, ``share_of_true``, ``lca`` (its name; ``None`` for the
-    root), ``lca_depth`` (0 for the root) and ``lca_height`` (the LCA's longest path down to a leaf,
-    the mistake severity of the pair).
+    root), ``lca_depth`` (0 for the root) and ``lca_height`` (the number of levels minus the LCA's
+    depth: the mistake severity of the pair).
     """
     p, t = torch.as_tensor(pred_leaf).long(), torch.as_tensor(true_leaf).long()
     per_class = torch.bincount(t, minlength=hierarchy.num_leaves)

@@ -53,8 +53,8 @@ def test_metrics_count_each_depth_over_the_samples_that_reach_it(run):
     assert r["depth2_macro_f1"] == pytest.approx(50.0) and r["depth3_macro_f1"] == pytest.approx(200 / 3)
     assert r["full_path_accuracy"] == pytest.approx(40.0)
     assert r["path_consistency"] == pytest.approx(80.0)  # only sample 1's path is not y1's
-    # mistakes x->y1 (LCA a2, height 2), b2->z and z->b2 (LCA B, height 2)
-    assert r["mistake_severity"] == pytest.approx(2.0) and r["hierarchical_distance_at_1"] == pytest.approx(1.2)
+    # mistakes x->y1 (LCA a2 at depth 2: 4 - 2 = 2), b2->z and z->b2 (LCA B at depth 1: 3)
+    assert r["mistake_severity"] == pytest.approx(8 / 3) and r["hierarchical_distance_at_1"] == pytest.approx(1.6)
     assert r["hierarchical_consistent_accuracy"] == pytest.approx(40.0)
     # shared / predicted / true nodes: 4/4/4, 3/5/3, 1/3/2, 2/2/2, 1/2/3
     assert r["hierarchical_precision"] == pytest.approx(100 * 11 / 16)
@@ -73,7 +73,7 @@ def test_confusions_name_a_path_that_stopped_above_and_leaf_pairs_carry_their_lc
     leaf = confusions["leaf"]
     assert leaf["num_samples"] == 5 and leaf["num_mistakes"] == 3
     assert [(p["true_name"], p["predicted_name"], p["lca"], p["lca_depth"], p["lca_height"]) for p in leaf["pairs"]] == [
-        ("x", "y1", "a2", 2, 2), ("z", "b2", "B", 1, 2), ("b2", "z", "B", 1, 2)]
+        ("x", "y1", "a2", 2, 2), ("z", "b2", "B", 1, 3), ("b2", "z", "B", 1, 3)]
 
 
 def test_per_class_cmat_predictions_and_report(run):
