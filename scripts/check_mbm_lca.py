@@ -6,9 +6,10 @@ height of the pair's lowest common ancestor. This reads the tree with this proje
 (``format: edges``) and compares ``Hierarchy.lca_height_matrix()`` with the published distance of every
 pair of leaves (or ``--pairs N`` sampled ones)::
 
-    python scripts/check_mbm_lca.py imagenet_isa.txt imagenet_ilsvrc_distances.txt.xz
+    python scripts/check_mbm_lca.py datasets/hierarchies/mbm_imagenet.txt imagenet_ilsvrc_distances.txt.xz
 
-Both files come from github.com/fiveai/making-better-mistakes (``data/``). Prints the number of pairs
+The tree may be MBM's ``data/imagenet_isa.txt`` as published or the shipped copy; the distances file is
+``data/imagenet_ilsvrc_distances.txt.xz`` of github.com/fiveai/making-better-mistakes. Prints the number of pairs
 compared, how many agree, and the first disagreements.
 """
 from __future__ import annotations
@@ -29,13 +30,14 @@ def read_text(path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("isa", help="the tree: <name>_isa.txt (parent child per line), or a file already in format: edges")
+    parser.add_argument("isa", help="the tree: <name>_isa.txt (parent child per line) or a hierarchy file (format: edges)")
     parser.add_argument("distances", help="<name>_ilsvrc_distances.txt(.xz): id id distance per line")
     parser.add_argument("--pairs", type=int, default=0, help="compare this many sampled leaf pairs (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     text = read_text(args.isa)
-    tree = parse_hierarchy_text(text if text.lstrip().startswith("format") else "format: edges\n" + text, args.isa)
+    first = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    tree = parse_hierarchy_text(text if first.startswith("format") else "format: edges\n" + text, args.isa)
     leaf_of = {name: index for index, name in enumerate(tree.leaf_names)}
     published = {}
     for line in read_text(args.distances).splitlines():
