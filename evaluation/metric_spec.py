@@ -305,7 +305,7 @@ ANY_DEPTH_DEFINITIONS: tuple[str, ...] = (
     "- **hP / hR / hF**: over ancestor sets as above; |A(y)| is the true path's length.",
     "- **mistake severity, hier. dist@k**: the LCA height as Making Better Mistakes publishes it for its "
     "WordNet trees: D minus the depth of the lowest common ancestor (D for two leaves that share only the "
-    "root; 0 for the same leaf). `scripts/check_mbm_lca.py` reproduces its published distances for every "
+    "root; 0 for the same leaf). `python -m hgclip.cli.check_lca` reproduces its published distances for every "
     "pair of leaves of its ImageNet (depths 3-15), tieredImageNet-H (3-12) and iNaturalist-19 trees; the LCA "
     "node's own longest path down to a leaf would not (71% of the ImageNet pairs).",
     "- **MTA**: cuts are drawn as above (a leaf at any depth is never expanded); each leaf maps to the one "

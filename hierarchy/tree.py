@@ -389,7 +389,7 @@ class Hierarchy:
         the implicit root. On a fixed-level tree this is the LCA node's height. On a tree whose leaves sit
         at several depths it is what Making Better Mistakes publishes (``<name>_ilsvrc_distances``): on its
         ImageNet tree (leaves at depths 3-15) every one of the 499,500 pairs of distinct leaves agrees, as on
-        its tieredImageNet-H (depths 3-12) and iNaturalist-19 (depth 7) trees (``scripts/check_mbm_lca.py``),
+        its tieredImageNet-H (depths 3-12) and iNaturalist-19 (depth 7) trees (``python -m hgclip.cli.check_lca``),
         whereas the LCA node's own longest path down agrees on 71% of the ImageNet pairs.
         Two distinct leaves' paths part at or above the shallower leaf, so -1 padding is never shared.
         """

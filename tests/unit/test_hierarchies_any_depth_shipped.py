@@ -45,3 +45,14 @@ def test_protect_cifar100_replaces_a_cifar100_tree_by_hierarchy_file():
     full = Hierarchy(("superclass", "class"), [("any", name) for name in names])
     tree = override_hierarchy(full, "protect_cifar100.txt")
     assert tree.leaf_names == full.leaf_names and tree.any_depth and tree.num_levels == 10
+
+
+def test_check_lca_compares_a_tree_with_a_distance_file(tmp_path, capsys):
+    from hgclip.cli import check_lca
+
+    (tmp_path / "isa.txt").write_text("r A\nr B\nA a1\nA a2\na2 x\nB b1\n")  # leaves a1 (2), x (3), b1 (2)
+    (tmp_path / "d.txt").write_text("a1 x 2\na1 b1 3\nx b1 3\na1 a1 0\n")  # 3 - depth of the LCA
+    assert check_lca.main([str(tmp_path / "isa.txt"), str(tmp_path / "d.txt")]) == 0
+    assert "compared 4 leaf pairs" in capsys.readouterr().out
+    (tmp_path / "d.txt").write_text("a1 x 1\n")  # A's longest path down (2) would not be it either
+    assert check_lca.main([str(tmp_path / "isa.txt"), str(tmp_path / "d.txt")]) == 1

@@ -6,7 +6,7 @@ height of the pair's lowest common ancestor. This reads the tree with this proje
 (``format: edges``) and compares ``Hierarchy.lca_height_matrix()`` with the published distance of every
 pair of leaves (or ``--pairs N`` sampled ones)::
 
-    python scripts/check_mbm_lca.py datasets/hierarchies/mbm_imagenet.txt imagenet_ilsvrc_distances.txt.xz
+    python -m hgclip.cli.check_lca datasets/hierarchies/mbm_imagenet.txt imagenet_ilsvrc_distances.txt.xz
 
 The tree may be MBM's ``data/imagenet_isa.txt`` as published or the shipped copy; the distances file is
 ``data/imagenet_ilsvrc_distances.txt.xz`` of github.com/fiveai/making-better-mistakes. Prints the number of pairs
@@ -19,7 +19,7 @@ import lzma
 import random
 import sys
 
-from hgclip.hierarchy import parse_hierarchy_text
+from ..hierarchy import parse_hierarchy_text
 
 
 def read_text(path: str) -> str:
