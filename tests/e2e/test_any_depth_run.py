@@ -51,6 +51,8 @@ def tiny(trainer: str) -> str:
 @pytest.mark.parametrize("trainer, opts", [
     ("HGCLIP", ("LOSS.PROTECT.NODE_WEIGHT", "0.5", "LOSS.PROTECT.TREECUT_WEIGHT", "1.0", "LOSS.PROTECT.DROP_RATE", "0.1")),
     ("MaPLe", ()),
+    ("PromptSRC", ()),  # its KL to the frozen CLIP is taken per depth
+    ("KgCoOp", ("TRAINER.KGCOOP.LEVEL_WEIGHTS", "[1.0, 1.0, 1.0, 0.0]")),  # one weight per depth
 ])
 def test_trainers_train_and_evaluate_on_a_ragged_tree(tmp_path, trainer, opts):
     results = run(str(tmp_path), str(tmp_path / "out"), trainer, tiny(trainer), *opts)
@@ -65,3 +67,10 @@ def test_zero_shot_chils_on_a_ragged_tree(tmp_path):
     assert results["decoding"] == "chils" and results["levels"] == LEVELS
     lines = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 10 and all("leaf" in json.loads(line) for line in lines)
+
+
+def test_level_weights_take_one_value_per_depth(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run(str(tmp_path), str(tmp_path / "out"), "KgCoOp", tiny("KgCoOp"), "TRAINER.KGCOOP.LEVEL_WEIGHTS", "[1.0, 1.0, 1.0]")
+    assert "LEVEL_WEIGHTS has 3 values but the hierarchy has 4 levels (depth1 > depth2 > depth3 > depth4)" in (
+        capsys.readouterr().err)
