@@ -106,7 +106,10 @@ def subsample_leaves(hierarchy: Hierarchy, subsample: str = "all", rule: str = "
     if rule == "cocoop" or hierarchy.num_levels < 2:
         return _ceil_half(leaves, subsample)
     siblings: dict[int, list[int]] = {}
-    for leaf, parent in enumerate(hierarchy.ancestors[:, -2].tolist()):
+    # the leaf's parent: on an any-depth tree its global id (-1: the root), as leaves sit at several levels
+    parents = ([hierarchy.parents[node] for node in hierarchy.leaf_nodes] if hierarchy.ragged
+               else hierarchy.ancestors[:, -2].tolist())
+    for leaf, parent in enumerate(parents):
         siblings.setdefault(parent, []).append(leaf)
     kept = [leaf for group in siblings.values() for leaf in _ceil_half(group, subsample)]
     return sorted(kept)
@@ -146,8 +149,8 @@ def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
         if extra:
             problems.append(f"{len(extra)} leaves that are not classes of the dataset: {preview(extra)}")
         raise ValueError(f"DATASET.HIERARCHY_FILE {resolved}: leaves differ from the dataset; " + "; ".join(problems))
-    path_of_leaf = {leaf_path[-1]: raw for leaf_path, raw in zip(other.paths, other.raw_paths)}
-    return Hierarchy(other.level_names, [path_of_leaf[name] for name in full.leaf_names])
+    index_of = {name: leaf for leaf, name in enumerate(other.leaf_names)}
+    return other.rebuilt([index_of[name] for name in full.leaf_names])
 
 
 def relabel(data: Sequence[Datum], new_label: dict[int, int]) -> list[Datum]:

@@ -141,4 +141,4 @@ def match_leaves(
             spellings[tree.paths[leaf][-1]] = str(name).strip()
         else:
             paths.append(raw[:-1] + (str(name).strip(),))
-    return Hierarchy(tree.level_names, paths, spellings)
+    return tree.rebuilt([leaf_of[position] for position in range(len(class_names))], paths, spellings)

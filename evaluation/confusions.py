@@ -7,13 +7,17 @@ counted with ``torch.unique``, so memory is O(N) even for thousands of classes.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
+from .any_depth_levels import NO_PREDICTION, reached
 from .metric_spec import NUM_SAMPLES
 
-__all__ = ["most_confused", "confusion_summary"]
+if TYPE_CHECKING:
+    from ..hierarchy import Hierarchy
+
+__all__ = ["most_confused", "confusion_summary", "leaf_confusions"]
 
 
 def most_confused(pred: torch.Tensor, target: torch.Tensor, num_classes: int, top_k: int = 10) -> list[dict]:
@@ -48,16 +52,19 @@ def confusion_summary(
 
     Each pair has ``true``, ``true_name``, ``predicted``, ``predicted_name``, ``count`` and
     ``share_of_true`` (percent of that true class's samples predicted as ``predicted``).
-    ``preds`` / ``targets`` are ``[N, L]`` local indices; ``names[l]`` names level l's classes.
+    ``preds`` / ``targets`` are ``[N, L]`` local indices; ``names[l]`` names level l's classes. On an
+    any-depth tree (-1 below a path's leaf) a level counts the samples whose true path reaches it, and a
+    predicted path that stopped above it is the class ``NO_PREDICTION``.
     """
     summary = {}
     for level, (name, size) in enumerate(zip(level_names, level_sizes)):
-        p, t = preds[:, level], targets[:, level]
+        p, t = reached(preds[:, level], targets[:, level], size)  # an any-depth tree's -1s: see any_depth_levels
         per_class = torch.bincount(t, minlength=max(size, 1))
-        pairs = most_confused(p, t, max(size, 1), top_k)
+        pairs = most_confused(p, t, max(size, 1) + int(bool((p == size).any())), top_k)
+        level_classes = list(names[level]) + [NO_PREDICTION]
         for pair in pairs:
-            pair["true_name"] = names[level][pair["true"]]
-            pair["predicted_name"] = names[level][pair["predicted"]]
+            pair["true_name"] = level_classes[pair["true"]]
+            pair["predicted_name"] = level_classes[pair["predicted"]]
             pair["share_of_true"] = round(100.0 * pair["count"] / int(per_class[pair["true"]]), 4)
         summary[name] = {
             NUM_SAMPLES: int(t.numel()),
@@ -68,3 +75,28 @@ def confusion_summary(
             ],
         }
     return summary
+
+
+def leaf_confusions(pred_leaf: torch.Tensor, true_leaf: torch.Tensor, hierarchy: "Hierarchy", top_k: int = 10) -> dict:
+    """The ``top_k`` most confused (true leaf, predicted leaf) pairs with their lowest common ancestor.
+
+    For trees whose leaves sit at several depths, where no one level holds every leaf. Each pair has
+    ``true_name``, ``predicted_name``, ``count``, ``share_of_true``, ``lca`` (its name; ``None`` for the
+    root), ``lca_depth`` (0 for the root) and ``lca_height`` (the number of levels minus the LCA's
+    depth: the mistake severity of the pair).
+    """
+    p, t = torch.as_tensor(pred_leaf).long(), torch.as_tensor(true_leaf).long()
+    per_class = torch.bincount(t, minlength=hierarchy.num_leaves)
+    pairs = []
+    for pair in most_confused(p, t, hierarchy.num_leaves, top_k):
+        true, predicted = pair["true"], pair["predicted"]
+        lca = hierarchy.lca(hierarchy.leaf_nodes[true], hierarchy.leaf_nodes[predicted])
+        pairs.append({
+            "true": true, "true_name": hierarchy.leaf_names[true],
+            "predicted": predicted, "predicted_name": hierarchy.leaf_names[predicted],
+            "count": pair["count"], "share_of_true": round(100.0 * pair["count"] / int(per_class[true]), 4),
+            "lca": None if lca < 0 else hierarchy.node_names[lca],
+            "lca_depth": 0 if lca < 0 else hierarchy.node_depths[lca],
+            "lca_height": hierarchy.lca_height(true, predicted),
+        })
+    return {NUM_SAMPLES: int(t.numel()), "num_mistakes": int((p != t).sum()), "pairs": pairs}

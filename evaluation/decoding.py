@@ -48,6 +48,11 @@ Each method returns per-level SCORES (so the evaluator can also take top-5 from
 them); :func:`decode` reduces them to per-level local predictions ``[B, L]``. Every
 metric follows the decoder's scores except MTA (tree-cut accuracy), which restricts
 the raw all-node logits to each cut and so does not depend on the decoding.
+
+On a tree whose leaves sit at different depths every decoder goes through
+:mod:`.decoding_any_depth` (its docstring: how leaves at several depths are compared, and why
+``path`` scores a leaf by the MEAN log-probability of its path there); a fixed-level tree
+never does, so its numbers are unchanged.
 """
 from __future__ import annotations
 
@@ -57,7 +62,9 @@ from typing import Callable
 import torch
 
 from ..hierarchy import Hierarchy
+from .decoding_any_depth import decode_any_depth
 from .metrics import level_parents
+from .score_ops import node_logsumexp, node_max, restrict
 
 __all__ = [
     "DECODINGS",
@@ -101,7 +108,7 @@ def top_down_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Te
 
     Nodes outside the predicted parent's children score ``-inf``, so the argmax
     path is valid by construction (and a coarse mistake propagates down), for any logits,
-    infinite or NaN ones included (:func:`_restrict`).
+    infinite or NaN ones included (:func:`.score_ops.restrict`).
     """
     slices = [s.float().log_softmax(dim=-1) for s in hierarchy.split_logits(logits)]
     scores = [slices[0]]
@@ -109,22 +116,10 @@ def top_down_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Te
     for level in range(1, hierarchy.num_levels):
         parent_of = level_parents(hierarchy, level).to(predicted.device)  # [size_level]
         allowed = parent_of[None, :] == predicted[:, None]  # [B, size_level]
-        masked = _restrict(slices[level], allowed)
+        masked = restrict(slices[level], allowed)
         scores.append(masked)
         predicted = masked.argmax(dim=-1)
     return scores
-
-
-def _restrict(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """``scores`` with every position not ``allowed`` at ``-inf`` and every allowed one above it.
-
-    With finite logits this is a plain mask. An allowed score of ``-inf`` or NaN (all of a
-    branch's children at ``-inf``, a NaN logit) becomes the lowest finite value and ``+inf``
-    the highest, so the argmax, and the top-5, stay inside the branch whatever the logits hold.
-    """
-    info = torch.finfo(scores.dtype)
-    finite = torch.nan_to_num(scores, nan=info.min, posinf=info.max, neginf=info.min)
-    return finite.masked_fill(~allowed, float("-inf"))
 
 
 def path_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:
@@ -150,24 +145,6 @@ def path_scores(logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor
     return scores
 
 
-def _node_max(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
-    """``[B, size]``: the max of ``values`` ``[B, num_leaves]`` over the leaves each node holds (``-inf`` if none)."""
-    best = values.new_full((values.shape[0], size), float("-inf"))
-    return best.scatter_reduce_(1, index.expand(values.shape[0], -1), values, reduce="amax", include_self=True)
-
-
-def _node_logsumexp(values: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
-    """``[B, size]``: log of the summed ``exp(values)`` over each node's leaves, shifted by the node's max.
-
-    The shift keeps ``log P(n)`` exact where every leaf probability underflows; a node whose
-    leaves are all ``-inf`` gets ``-inf`` (not the NaN of ``-inf - -inf``).
-    """
-    top = _node_max(values, index, size)
-    shift = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-    summed = values.new_zeros(values.shape[0], size).index_add_(1, index, (values - shift[:, index]).exp())
-    return summed.log() + shift
-
-
 def _chils(logits: torch.Tensor, hierarchy: Hierarchy, rule: str) -> list[torch.Tensor]:
     """Per-level log CHiLS scores under ``rule`` (``chils`` | ``hat`` | ``supagg``); see the module docstring."""
     slices = [s.float().log_softmax(dim=-1) for s in hierarchy.split_logits(logits)]
@@ -177,11 +154,11 @@ def _chils(logits: torch.Tensor, hierarchy: Hierarchy, rule: str) -> list[torch.
     for level, size in enumerate(hierarchy.level_sizes[:-1]):
         index = ancestors[:, level]  # the level-l ancestor of every leaf
         if rule == "chils":  # log p_l(n) + max_{s under n} log p_L(s)
-            scores.append(slices[level] + _node_max(leaf, index, size))
+            scores.append(slices[level] + node_max(leaf, index, size))
             continue
-        mass = _node_logsumexp(leaf, index, size)  # log P(n)
+        mass = node_logsumexp(leaf, index, size)  # log P(n)
         if rule == "hat":  # log P(n) + max_{s under n} log p_L(s)
-            scores.append(mass + _node_max(leaf, index, size))
+            scores.append(mass + node_max(leaf, index, size))
         else:  # supagg: log p_l(n) + log P(n)
             scores.append(slices[level] + mass)
     scores.append(leaf)
@@ -220,10 +197,14 @@ class Decoder:
     from_leaf: bool = False
 
     def __call__(self, logits: torch.Tensor, hierarchy: Hierarchy) -> list[torch.Tensor]:
+        if getattr(hierarchy, "ragged", False):
+            return decode_any_depth(logits, hierarchy, self.name).scores
         return self.scores(logits, hierarchy)
 
     def predict(self, scores: list[torch.Tensor], hierarchy: Hierarchy) -> torch.Tensor:
-        """Per-level local predictions ``[B, L]`` from this decoder's scores."""
+        """Per-level local predictions ``[B, L]`` from this decoder's scores (fixed-level trees)."""
+        if getattr(hierarchy, "ragged", False):
+            raise ValueError("an any-depth tree is decoded from its logits: use decode() or decode_any_depth()")
         if self.from_leaf:
             return hierarchy.ancestors.to(scores[-1].device)[scores[-1].argmax(dim=-1)]
         return torch.stack([s.argmax(dim=-1) for s in scores], dim=1)
@@ -258,5 +239,10 @@ def predict(scores: list[torch.Tensor], hierarchy: Hierarchy, method: str = "ind
 
 
 def decode(logits: torch.Tensor, hierarchy: Hierarchy, method: str = "independent") -> torch.Tensor:
-    """Per-level local predictions ``[B, num_levels]`` (last column = leaf) under decoding ``method``."""
+    """Per-level local predictions ``[B, num_levels]`` (last column = leaf) under decoding ``method``.
+
+    On an any-depth tree the rows stop at the predicted leaf's depth (-1 below; :mod:`.decoding_any_depth`).
+    """
+    if getattr(hierarchy, "ragged", False):
+        return decode_any_depth(logits, hierarchy, _decoder(method).name).preds
     return predict(level_scores(logits, hierarchy, method), hierarchy, method)

@@ -28,7 +28,9 @@ from ..hierarchy import Hierarchy
 from ..runtime.dassl_api import EVALUATOR_REGISTRY, EvaluatorBase
 from . import metric_spec as spec
 from . import metrics
+from .any_depth_levels import any_depth_level_row
 from .decoding import DECODINGS
+from .decoding_any_depth import decode_any_depth
 from .optional_cfg import int_key
 from .per_class import per_class_accuracy
 from .predictions import TOP_K, SampleLog
@@ -116,6 +118,8 @@ class Hierarchical(EvaluatorBase):
         self._layout: Optional[Layout] = None
         self._preds: list[torch.Tensor] = []  # [B, L] local predictions per batch
         self._targets: list[torch.Tensor] = []  # [B, L] local targets per batch
+        self._pred_leaf: list[torch.Tensor] = []  # [B] predicted leaf (on an any-depth tree not preds[:, -1])
+        self._labels: list[torch.Tensor] = []  # [B] true leaf
         self._top5: list[torch.Tensor] = []  # [B, L] bool, target within the top 5 of its level
         self._hca: list[torch.Tensor] = []  # [B] bool, right at every node of the true path
         self._hdist5: list[torch.Tensor] = []  # [B] float64, mean LCA height of the top-5 leaves
@@ -175,7 +179,7 @@ class Hierarchical(EvaluatorBase):
             )
         layout = self._layout_for(logits.shape[1])
         labels = labels.long()
-        num_leaves = layout.level_sizes[-1]
+        num_leaves = layout.hierarchy.num_leaves if layout.hierarchy is not None else layout.level_sizes[-1]
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_leaves):
             raise ValueError(
                 f"Hierarchical evaluator: leaf labels must lie in 0..{num_leaves - 1}, "
@@ -187,28 +191,44 @@ class Hierarchical(EvaluatorBase):
             )
 
         h = layout.hierarchy
-        if h is not None:
+        ragged = h is not None and h.ragged
+        if ragged:  # leaves at several depths: the predicted leaf is its own column (decoding_any_depth)
+            decoded = decode_any_depth(logits, h, self.decoding)
+            scores, preds, pred_leaf = decoded.scores, decoded.preds, decoded.pred_leaf
+            targets = h.level_targets(labels)
+        elif h is not None:
             decoder = DECODINGS[self.decoding]
             scores = decoder(logits, h)
             preds = decoder.predict(scores, h)
             targets = h.level_targets(labels)
+            pred_leaf = preds[:, -1]
         else:
             scores = [logits]
             preds = logits.argmax(dim=1)[:, None]
             targets = labels[:, None]
+            pred_leaf = preds[:, 0]
         ranked = [metrics.topk_predictions(s, targets[:, level], TOP_K) for level, s in enumerate(scores)]
         top5 = torch.stack([hit for hit, _, _ in ranked], dim=1)
+        leaf_ranked = metrics.topk_predictions(decoded.leaf_scores, labels, TOP_K) if ragged else ranked[-1]
         if self._samples is not None:
             self._samples.add([values for _, values, _ in ranked], [indices for _, _, indices in ranked],
-                              impaths, labels.shape[0])
+                              impaths, labels.shape[0], leaf=leaf_ranked[1:] if ragged else None)
 
         self._layout = layout
         self._preds.append(preds)
         self._targets.append(targets)
+        self._pred_leaf.append(pred_leaf)
+        self._labels.append(labels)
         self._top5.append(top5)
         if not self.tree_metrics:
             return
-        if h is not None:
+        if ragged:
+            _, leaf_values, leaf_indices = leaf_ranked
+            self._hca.append(metrics.hierarchical_consistent_mask(scores, targets, h, leaf_pred=pred_leaf,
+                                                                  leaf_scores=decoded.leaf_scores))
+            self._hdist5.append(metrics.ranked_hierarchical_distance(leaf_values, leaf_indices, labels, h))
+            self._cut_hits.append(treecut_correct(logits, labels, self.tree_cuts(h), h))
+        elif h is not None:
             _, leaf_values, leaf_indices = ranked[-1]
             self._hca.append(metrics.hierarchical_consistent_mask(scores, targets, h, leaf_pred=preds[:, -1]))
             self._hdist5.append(metrics.ranked_hierarchical_distance(leaf_values, leaf_indices, labels, h))
@@ -251,12 +271,20 @@ class Hierarchical(EvaluatorBase):
         targets = torch.cat(self._targets) if self._targets else torch.zeros(0, num_levels, dtype=torch.long)
         top5 = torch.cat(self._top5) if self._top5 else torch.zeros(0, num_levels, dtype=torch.bool)
         n = preds.shape[0]
+        pred_leaf = torch.cat(self._pred_leaf) if self._pred_leaf else torch.zeros(0, dtype=torch.long)
+        true_leaf = torch.cat(self._labels) if self._labels else torch.zeros(0, dtype=torch.long)
 
         def pct(fraction: float) -> float:
             return 100.0 * fraction
 
+        h = layout.hierarchy
+        ragged = h is not None and h.ragged
         per_level: dict[str, dict] = {}
         for level, (name, size) in enumerate(zip(layout.level_names, layout.level_sizes)):
+            if ragged:  # each depth over the samples whose true path reaches it
+                per_level[name] = any_depth_level_row(preds[:, level], targets[:, level], top5[:, level], size,
+                                                      TOP5_MIN_CLASSES)
+                continue
             correct = preds[:, level] == targets[:, level]
             top5_hits = top5[:, level]
             per_level[name] = {
@@ -266,8 +294,12 @@ class Hierarchical(EvaluatorBase):
                 spec.NUM_CLASSES: size,
             }
 
-        h = layout.hierarchy
-        if h is not None:
+        if ragged:
+            lca = h.lca_height_matrix()
+            consistency = pct(metrics.path_consistency(preds, h, pred_leaf)) if n else 0.0
+            severity = metrics.mistake_severity(pred_leaf, true_leaf, h, lca=lca)
+            hdist = metrics.hierarchical_distance_at_1(pred_leaf, true_leaf, h, lca=lca)
+        elif h is not None:
             lca = h.lca_height_matrix()
             consistency = pct(metrics.path_consistency(preds, h)) if n else 0.0
             severity = metrics.mistake_severity(preds[:, -1], targets[:, -1], h, lca=lca)
@@ -278,6 +310,8 @@ class Hierarchical(EvaluatorBase):
 
         results: "OrderedDict[str, float]" = OrderedDict()
         results[spec.ACCURACY] = per_level[layout.level_names[-1]][spec.TOP1]
+        if ragged:  # the leaf accuracy, whatever depth the leaves sit at
+            results[spec.ACCURACY] = pct(metrics.leaf_accuracy(pred_leaf, true_leaf)) if n else 0.0
         for name in layout.level_names:
             row = per_level[name]
             for metric in spec.PER_LEVEL_METRICS:
@@ -312,7 +346,8 @@ class Hierarchical(EvaluatorBase):
             tree[spec.HIERARCHICAL_DISTANCE_AT_5] = hdist5
         names = class_names(layout, self.lab2cname)
         per_class = per_class_accuracy(preds, targets, layout.level_names, names) if self.per_class else {}
-        return Scores(layout, results, tree, per_level, cut_record, preds, targets, names, per_class, self._samples)
+        return Scores(layout, results, tree, per_level, cut_record, preds, targets, names, per_class, self._samples,
+                      pred_leaf=pred_leaf, true_leaf=true_leaf)
 
     def evaluate(self) -> "OrderedDict[str, float]":
         """Compute, print the Dassl-style report, write results.json (and the files asked for), return the metrics.

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import metric_spec as spec
+from .any_depth_levels import NO_PREDICTION
 from .confusions import most_confused
 from .html_page import RUN, column, number_text
 from .scores import Layout
@@ -49,6 +50,8 @@ def node_accuracy(preds: torch.Tensor, targets: torch.Tensor, level_sizes: Seque
     correct, total = [], []
     for level, size in enumerate(level_sizes):
         t, p = t_all[:, level], p_all[:, level]
+        keep = t >= 0  # an any-depth tree: the samples whose true path reaches the level
+        t, p = t[keep], p[keep]
         total.extend(np.bincount(t, minlength=size)[:size].tolist())
         correct.extend(np.bincount(t[p == t], minlength=size)[:size].tolist())
     return correct, total
@@ -103,24 +106,29 @@ def _confusions(layout: Layout, names: Sequence[Sequence[str]], tree: tuple[list
     p_all, t_all = _int_array(preds), _int_array(targets)
     for level, (name, classes) in enumerate(zip(layout.level_names, layout.level_sizes)):
         p, t = p_all[:, level], t_all[:, level]
-        per_class = np.bincount(t, minlength=max(classes, 1))
-        codes = t * max(classes, 1) + p if impaths is not None and per_pair > 0 else None  # one pair, one code
+        # an any-depth tree: only samples whose true path reaches the level; a path stopped above it: NO_PREDICTION
+        reach, p = t >= 0, np.where(p < 0, classes, p)
+        width = max(classes, 1) + int(bool((p[reach] == classes).any()))
+        level_names = list(names[level]) + [NO_PREDICTION]
+        per_class = np.bincount(t[reach], minlength=max(classes, 1))
+        codes = np.where(reach, t * width + p, -1) if impaths is not None and per_pair > 0 else None  # one pair, one code
         pairs = []
-        for pair in most_confused(preds[:, level], targets[:, level], max(classes, 1), top_k):
+        for pair in most_confused(torch.from_numpy(p[reach]), torch.from_numpy(t[reach]), width, top_k):
             true, predicted = pair["true"], pair["predicted"]
-            lca, height = pair_lca(offsets[level] + true, offsets[level] + predicted, parents)
+            lca, height = (pair_lca(offsets[level] + true, offsets[level] + predicted, parents)
+                           if predicted < classes else (-1, 0))
             examples = []
             if codes is not None:
-                examples = _examples(codes == true * max(classes, 1) + predicted, impaths, per_pair, size, images, cache)
+                examples = _examples(codes == true * width + predicted, impaths, per_pair, size, images, cache)
             share = 100.0 * pair["count"] / int(per_class[true])
             pairs.append({
-                "true_name": names[level][true], "predicted_name": names[level][predicted], "count": pair["count"],
+                "true_name": level_names[true], "predicted_name": level_names[predicted], "count": pair["count"],
                 "share_of_true": round(share, 2), "share_text": number_text(share, 1, spec.PERCENT),
                 "lca": None if lca < 0 else node_names[lca],
                 "lca_level": None if lca < 0 else layout.level_names[node_levels[lca]],
                 "height": height, "examples": examples,
             })
-        levels.append({"level": name, spec.NUM_SAMPLES: int(t.size), "num_mistakes": int((p != t).sum()),
+        levels.append({"level": name, spec.NUM_SAMPLES: int(reach.sum()), "num_mistakes": int((p != t)[reach].sum()),
                        "pairs": pairs})
     return levels, images
 

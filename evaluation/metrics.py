@@ -167,7 +167,7 @@ def mistake_severity(
     """Average mistake severity (Bertinetto et al., CVPR 2020).
 
     Mean of h(LCA(y_i, y_hat_i)) -- the height of the lowest common ancestor above
-    the leaves (on an any-depth tree: its longest path down to a leaf) -- over the MISCLASSIFIED samples only. 1 = sibling mistake,
+    the leaves (on any tree: L minus the LCA's depth) -- over the MISCLASSIFIED samples only. 1 = sibling mistake,
     L = the two leaves share only the virtual root. NaN when there is no mistake
     (the mean over an empty set is undefined). ``lca`` may pass a precomputed
     ``hierarchy.lca_height_matrix()`` to avoid recomputing it.
@@ -199,11 +199,9 @@ def lca_heights(leaf_a: Any, leaf_b: Any, hierarchy: "Hierarchy") -> torch.Tenso
     The height is ``num_levels`` minus the number of leading levels on which the two
     root-to-leaf paths agree (0 = same leaf, 1 = siblings, L = only the root shared).
     Memory is O(numel * L), so it also works for hierarchies with many leaves. On an any-depth
-    tree the height is the LCA node's height -- its longest path down to a leaf, the root's being
-    the number of levels -- as Bertinetto et al. measure it on WordNet; both agree on fixed-level trees.
+    tree this is the same formula, L minus the LCA's depth, which is what Bertinetto et al. publish
+    as their distances on their WordNet trees (``Hierarchy.leaf_lca_heights``).
     """
-    if getattr(hierarchy, "ragged", False):  # the LCA's own height (its longest path down to a leaf)
-        return hierarchy.leaf_lca_heights(leaf_a, leaf_b)
     ancestors = torch.as_tensor(hierarchy.ancestors).long()
     a, b = torch.as_tensor(leaf_a).long(), torch.as_tensor(leaf_b).long()
     same = ancestors[a] == ancestors[b]  # [..., L]

@@ -14,6 +14,7 @@ import torch
 from tabulate import tabulate
 
 from . import metric_spec as spec
+from .any_depth_levels import reached
 
 __all__ = ["per_class_accuracy", "print_per_class", "confusion_matrices", "cmat_json_text"]
 
@@ -28,7 +29,7 @@ def per_class_accuracy(preds: torch.Tensor, targets: torch.Tensor, level_names: 
     table = {}
     for level, level_name in enumerate(level_names):
         size = len(names[level])
-        p, t = preds[:, level].long(), targets[:, level].long()
+        p, t = reached(preds[:, level], targets[:, level], size)  # on an any-depth tree, who reaches the level
         totals = torch.bincount(t, minlength=size).tolist()
         correct = torch.bincount(t[p == t], minlength=size).tolist()
         classes, accuracies = [], []
@@ -53,10 +54,16 @@ def print_per_class(table: dict) -> None:
 
 
 def confusion_matrices(preds: torch.Tensor, targets: torch.Tensor, level_sizes: Sequence[int]) -> list[list[list[int]]]:
-    """One ``C x C`` count matrix per level: row = true class, column = predicted class."""
+    """One ``C x C`` count matrix per level: row = true class, column = predicted class.
+
+    On an any-depth tree a level counts the samples whose true path reaches it and whose predicted path
+    does too (a path that stopped above the level has no column).
+    """
     matrices = []
     for level, size in enumerate(level_sizes):
-        codes = targets[:, level].long() * size + preds[:, level].long()
+        p, t = reached(preds[:, level], targets[:, level], size)
+        kept = p < size  # an any-depth path that stopped above the level predicts no class of it: not counted
+        codes = t[kept] * size + p[kept]
         matrices.append(torch.bincount(codes, minlength=size * size).reshape(size, size).tolist())
     return matrices
 

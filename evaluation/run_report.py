@@ -20,7 +20,7 @@ from ..common.fileio import atomic_write_bytes, atomic_write_json
 from ..config import read_key
 from ..runtime.run_dir import CMAT_STEM, HTML_REPORT_STEM, PREDICTIONS_STEM, evaluation_output_name, evaluation_outputs
 from . import metric_spec as spec
-from .confusions import confusion_summary
+from .confusions import confusion_summary, leaf_confusions
 from .decoding import DECODINGS
 from .html_page import render_page
 from .html_report import DEFAULT_PAIRS, run_report_data
@@ -160,6 +160,9 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
         confusions = dict(header, top_k=confusions_top_k, per_level=confusion_summary(
             scores.preds, scores.targets, layout.level_names, layout.level_sizes, scores.class_names,
             confusions_top_k))
+        if layout.hierarchy is not None and layout.hierarchy.ragged:  # leaves at several depths: leaf pairs too
+            confusions["leaf"] = leaf_confusions(scores.pred_leaf, scores.true_leaf, layout.hierarchy,
+                                                 confusions_top_k)
         write("confusions", "json", confusions)
     if plot:
         from .plots import per_level_png
@@ -178,8 +181,10 @@ def write_outputs(cfg: Any, scores: Scores, split: str, decoding: str, confusion
         write(CMAT_STEM, "json", cmat_json_text(dict(header, rows="true class", columns="predicted class"),
                                                 layout.level_names, scores.class_names, matrices), announce=True)
     if scores.samples is not None:
+        leaf_names = layout.hierarchy.leaf_names if layout.hierarchy is not None else ()
         write(PREDICTIONS_STEM, "jsonl", predictions_text(scores.samples, scores.preds, scores.targets,
-                                                          layout.level_names, scores.class_names), announce=True)
+                                                          layout.level_names, scores.class_names, scores.pred_leaf,
+                                                          scores.true_leaf, leaf_names), announce=True)
     if html:
         impaths = scores.samples.impaths if scores.samples is not None else None
         raw = {"per_level": scores.per_level, "metrics": scores.all_metrics}  # the numbers print_report printed

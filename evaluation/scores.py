@@ -51,6 +51,8 @@ class Scores:
         class_names: the class names of each level, in index order.
         per_class: ``per_class.per_class_accuracy`` of the levels (``TEST.PER_CLASS_RESULT``), else empty.
         samples: the per-sample top-5 log (``TEST.SAVE_PREDICTIONS``), else None.
+        pred_leaf, true_leaf: ``[N]`` predicted and true leaf; on an any-depth tree the predicted leaf is
+            not ``preds[:, -1]`` (paths stop at their leaf, -1 below).
     """
 
     layout: Layout
@@ -63,6 +65,8 @@ class Scores:
     class_names: Sequence[Sequence[str]] = ()
     per_class: dict = field(default_factory=dict)
     samples: Optional[SampleLog] = None
+    pred_leaf: Optional[torch.Tensor] = None
+    true_leaf: Optional[torch.Tensor] = None
 
     @property
     def all_metrics(self) -> "OrderedDict[str, float]":

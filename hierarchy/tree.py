@@ -287,11 +287,14 @@ class Hierarchy:
         return common
 
     def lca_height(self, leaf_a: int, leaf_b: int) -> int:
-        """Height of the LCA of two LEAVES (leaf indices): 0 for one leaf, else its longest path down to a leaf."""
+        """The LCA height of two LEAVES (leaf indices): 0 for one leaf, else ``num_levels`` minus the LCA's depth.
+
+        Making Better Mistakes' distance (see :meth:`leaf_lca_heights`).
+        """
         if leaf_a == leaf_b:
             return 0
         node = self.lca(self.leaf_nodes[leaf_a], self.leaf_nodes[leaf_b])
-        return self.num_levels if node < 0 else self.node_heights[node]
+        return self.num_levels - (0 if node < 0 else self.node_levels[node] + 1)
 
     def leaf_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """The leaves' columns ``[..., num_leaves]`` of all-node logits, in leaf order."""
@@ -370,12 +373,10 @@ class Hierarchy:
     def lca_height_matrix(self) -> torch.Tensor:
         """``[num_leaves, num_leaves]`` height of the lowest common ancestor above the leaves.
 
-        0 for the same leaf, 1 for siblings, ..., ``num_levels`` when two leaves share
-        only the (implicit) root. This is the "ilsvrc" distance of Bertinetto et al.
+        0 for the same leaf, 1 for siblings (on a fixed-level tree), ..., ``num_levels`` when two leaves
+        share only the (implicit) root. This is the "ilsvrc" distance of Bertinetto et al.
+        (:meth:`leaf_lca_heights`).
         """
-        if self.ragged:
-            leaves = torch.arange(self.num_leaves)
-            return self.leaf_lca_heights(leaves[:, None], leaves[None, :])
         same = self.ancestors.unsqueeze(1) == self.ancestors.unsqueeze(0)
         shared_depth = same.long().cumprod(dim=-1).sum(dim=-1)
         return self.num_levels - shared_depth
@@ -383,23 +384,18 @@ class Hierarchy:
     def leaf_lca_heights(self, leaf_a: torch.Tensor, leaf_b: torch.Tensor) -> torch.Tensor:
         """h(LCA(a, b)) for broadcastable long tensors of leaf indices (Bertinetto et al.'s height).
 
-        The height of a node is its longest path down to a leaf; the implicit root's is the number of
-        levels, and a leaf with itself is 0. On a fixed-level tree this is ``num_levels`` minus the number
-        of leading levels the two paths share (1 = siblings), computed that way.
+        ``num_levels`` minus the depth of the lowest common ancestor, i.e. minus the number of leading
+        levels the two paths share: 0 for a leaf with itself, ``num_levels`` for two leaves that share only
+        the implicit root. On a fixed-level tree this is the LCA node's height. On a tree whose leaves sit
+        at several depths it is what Making Better Mistakes publishes (``<name>_ilsvrc_distances``): on its
+        ImageNet tree (leaves at depths 3-15) every one of the 499,500 pairs of distinct leaves agrees, as on
+        its tieredImageNet-H (depths 3-12) and iNaturalist-19 (depth 7) trees (``python -m hgclip.cli.check_lca``),
+        whereas the LCA node's own longest path down agrees on 71% of the ImageNet pairs.
+        Two distinct leaves' paths part at or above the shallower leaf, so -1 padding is never shared.
         """
         a, b = torch.as_tensor(leaf_a).long(), torch.as_tensor(leaf_b).long()
-        if not self.ragged:
-            ancestors = self.ancestors
-            same = ancestors[a] == ancestors[b]  # [..., L]
-            return self.num_levels - same.long().cumprod(dim=-1).sum(dim=-1)
-        path_a, path_b = self.ancestors_global[a], self.ancestors_global[b]
-        path_a, path_b = torch.broadcast_tensors(path_a, path_b)
-        shared = (path_a == path_b).long().cumprod(dim=-1).sum(dim=-1)
-        node = path_a.gather(-1, (shared - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        node = torch.where(shared == 0, -1, node)  # -1: the root, stored last in ``heights``
-        heights = torch.tensor(self.node_heights + (self.num_levels,), dtype=torch.long)
-        a, b = torch.broadcast_tensors(a, b)
-        return torch.where(a == b, 0, heights[node])
+        same = self.ancestors[a] == self.ancestors[b]  # [..., L]
+        return self.num_levels - same.long().cumprod(dim=-1).sum(dim=-1)
 
     # ------------------------------------------------------------------ subsets
     def restrict(self, leaf_indices: Iterable[int]) -> "Hierarchy":
@@ -422,6 +418,22 @@ class Hierarchy:
                  for k, rank in enumerate(reversed(self.path_ranks(i))) if rank is not None}
         return Hierarchy(self.level_names, [self.raw_paths[i] for i in kept], spellings,
                          any_depth=self.any_depth, rank_names=self.rank_names, node_ranks=ranks)
+
+    def rebuilt(self, leaves: Sequence[int], raw_paths: Optional[Sequence[Sequence[str]]] = None,
+                prompt_spellings: Optional[Mapping[str, str]] = None) -> "Hierarchy":
+        """The hierarchy over ``leaves`` (leaf indices, in the order given: the new label order).
+
+        Keeps what the paths alone do not carry: the any-depth flag and each node's rank. ``raw_paths``
+        (one per leaf, the same length as its path) may respell the nodes, e.g. a leaf as a dataset writes it.
+        """
+        leaves = [int(leaf) for leaf in leaves]
+        raw = [tuple(path) for path in raw_paths] if raw_paths is not None else [self.raw_paths[i] for i in leaves]
+        ranks = {}
+        if self.rank_names:
+            ranks = {(len(path) - 1 - k, path[-1 - k]): rank for leaf, path in zip(leaves, raw)
+                     for k, rank in enumerate(reversed(self.path_ranks(leaf))) if rank is not None}
+        return Hierarchy(self.level_names, raw, prompt_spellings, any_depth=self.any_depth,
+                         rank_names=self.rank_names, node_ranks=ranks)
 
     def path_ranks(self, leaf: int) -> list[Optional[str]]:
         """The rank of each node on leaf ``leaf``'s path, coarse -> fine (None where a node has none)."""

@@ -77,6 +77,10 @@ def test_hierarchies_readme_lists_every_shipped_file_with_its_sizes():
     for filename, (_, _, levels, sizes, _) in listed.items():
         hierarchy = load_hierarchy(osp.join(HIERARCHIES_DIR, filename))
         assert sizes_of(sizes) == hierarchy.level_sizes, filename
+        if hierarchy.any_depth:  # levels are the depths: "any (depths <shallowest leaf>-<deepest leaf>)"
+            depths = [level + 1 for level in hierarchy.leaf_levels]
+            assert levels == f"any (depths {min(depths)}-{max(depths)})", filename
+            continue
         assert tuple(level.strip() for level in levels.split(">")) == hierarchy.level_names, filename
 
 

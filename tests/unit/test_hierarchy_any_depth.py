@@ -44,9 +44,10 @@ def test_levels_are_depths(tree):
 
 
 def test_lca_heights_by_hand(tree):
-    expected = [[0, 3, 3, 4, 4], [3, 0, 2, 4, 4], [3, 2, 0, 4, 4], [4, 4, 4, 0, 2], [4, 4, 4, 2, 0]]
+    # D (4) minus the LCA's depth: z-b2 share B (depth 1) -> 3, though B's longest path down is 2
+    expected = [[0, 3, 3, 4, 4], [3, 0, 2, 4, 4], [3, 2, 0, 4, 4], [4, 4, 4, 0, 3], [4, 4, 4, 3, 0]]
     assert tree.lca_height_matrix().tolist() == expected
-    assert tree.lca(6, 9) == 3 and tree.lca(2, 8) == -1 and tree.lca_height(1, 2) == 2
+    assert tree.lca(6, 9) == 3 and tree.lca(2, 8) == -1 and tree.lca_height(1, 2) == 2 and tree.lca_height(3, 4) == 3
     assert tree.node_ancestors_of(9) == [0, 3, 7, 9]
 
 

@@ -50,10 +50,10 @@ def test_hierarchical_precision_recall(h):
 
 
 def test_mistake_severity_and_hdist_by_lca_height(h):
-    # mistakes: y1->x LCA a2 (height 2), b2->z LCA B (height 2: B > b1 > z), a1->y1 LCA A (height 3)
-    assert metrics.mistake_severity(PRED, TRUE, h) == pytest.approx(7 / 3)
-    assert metrics.hierarchical_distance_at_1(PRED, TRUE, h) == pytest.approx(7 / 4)
-    assert metrics.lca_heights(torch.tensor([0, 0, 3]), torch.tensor([3, 0, 4]), h).tolist() == [4, 0, 2]
+    # D = 4 minus the LCA's depth: y1->x LCA a2 (depth 2) 2, b2->z LCA B (depth 1) 3, a1->y1 LCA A (depth 1) 3
+    assert metrics.mistake_severity(PRED, TRUE, h) == pytest.approx(8 / 3)
+    assert metrics.hierarchical_distance_at_1(PRED, TRUE, h) == pytest.approx(8 / 4)
+    assert metrics.lca_heights(torch.tensor([0, 0, 3]), torch.tensor([3, 0, 4]), h).tolist() == [4, 0, 3]
     # @2 for the true leaf x: ranked x (0) then a1 (LCA A, 3) -> 1.5
     scores = torch.tensor([[1.0, 2.0, 0.0, -1.0, -2.0]])
     assert metrics.hierarchical_distance_at_k(scores, torch.tensor([1]), h, k=2) == pytest.approx(1.5)
