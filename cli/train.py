@@ -42,7 +42,7 @@ from ..common.errors import (
 from ..config import extend_cfg, merge_dataset_trainer_keys
 from ..engine.config_checks import check_values
 from ..engine.named_configs import trainer_config
-from ..engine.run_directory import RunDirectory
+from ..engine.run_directory import RunDirectory, reserved
 from ..registry import has_parameters, import_trainer_module, list_trainers
 from ..runtime import distributed as dist
 from ..runtime.dassl_api import (
@@ -228,30 +228,31 @@ def run(args: argparse.Namespace) -> Any:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
 
-    if dist.is_main():
-        setup_logger(cfg.OUTPUT_DIR)
-    if torch.cuda.is_available() and cfg.USE_CUDA:
-        torch.backends.cudnn.benchmark = True
+    with reserved(cfg.OUTPUT_DIR):  # the directory's lock before log.txt is opened (a busy one: refused first)
+        if dist.is_main():
+            setup_logger(cfg.OUTPUT_DIR)
+        if torch.cuda.is_available() and cfg.USE_CUDA:
+            torch.backends.cudnn.benchmark = True
 
-    show = print if args.show_config else log_only
-    show("** Arguments **\n" + "".join(f"{key}: {getattr(args, key)}\n" for key in sorted(vars(args))) + "************")
-    show(f"** Config **\n{cfg}")
-    if info.world_size > 1:
-        print(f"Distributed: {info.world_size} processes ({info.backend}); "
-              f"DATALOADER.TRAIN_X.BATCH_SIZE {cfg.DATALOADER.TRAIN_X.BATCH_SIZE} is the global batch")
-    announce_engine()
-    show(f"** System info **\n{collect_env_info()}\n")
+        show = print if args.show_config else log_only
+        show("** Arguments **\n" + "".join(f"{key}: {getattr(args, key)}\n" for key in sorted(vars(args))) + "************")
+        show(f"** Config **\n{cfg}")
+        if info.world_size > 1:
+            print(f"Distributed: {info.world_size} processes ({info.backend}); "
+                  f"DATALOADER.TRAIN_X.BATCH_SIZE {cfg.DATALOADER.TRAIN_X.BATCH_SIZE} is the global batch")
+        announce_engine()
+        show(f"** System info **\n{collect_env_info()}\n")
 
-    # the trainer owns its output directory (hgclip.engine.run_directory): train(), load_model() and test() take
-    # its lock and check and record its config and inputs, as they do when a checkout's train.py calls them
-    trainer = build_trainer(cfg)
-    with foreign_trainer_session(trainer, cfg, args):
-        if args.eval_only:
-            trainer.load_model(args.model_dir, epoch=args.load_epoch)
-            trainer.test()
-        elif not args.no_train:
-            trainer.train()
-    dist.barrier()
+        # the trainer owns its output directory (hgclip.engine.run_directory): train(), load_model() and test()
+        # check and record its config and inputs, as they do when a checkout's train.py calls them
+        trainer = build_trainer(cfg)
+        with foreign_trainer_session(trainer, cfg, args):
+            if args.eval_only:
+                trainer.load_model(args.model_dir, epoch=args.load_epoch)
+                trainer.test()
+            elif not args.no_train:
+                trainer.train()
+        dist.barrier()
     return trainer
 
 

@@ -54,6 +54,31 @@ def _same_dir(a: str, b: str) -> bool:
     return bool(a) and bool(b) and os.path.realpath(a) == os.path.realpath(b)
 
 
+#: realpath -> the lock this process took ahead of its trainer (:func:`reserved`); sessions into it use it
+_RESERVED: dict[str, RunLock] = {}
+
+
+@contextlib.contextmanager
+def reserved(output_dir: str) -> Iterator[None]:
+    """Hold ``output_dir``'s lock from now until the end of the block, before anything is written there.
+
+    ``train.py`` reserves the directory before it opens ``log.txt``, so a second process is refused before
+    it writes anything (and a read-only directory is named by its lock file); the trainer's sessions in
+    this process then run under this lock instead of taking their own.
+    """
+    if not output_dir:
+        yield
+        return
+    lock, key = RunLock(output_dir), os.path.realpath(output_dir)
+    dist.agree(lock.acquire)  # rank 0 holds it; the others stop with its message
+    _RESERVED[key] = lock
+    try:
+        yield
+    finally:
+        _RESERVED.pop(key, None)
+        lock.release()
+
+
 class RunDirectory:
     """A trainer's output directory: lock, recorded config and inputs, clearing, and what results describe."""
 
@@ -94,6 +119,9 @@ class RunDirectory:
         return self._session("evaluation", lambda: self._claim_evaluation(fingerprints()))
 
     def _locked(self, claim: Callable[[], None]) -> None:
+        if os.path.realpath(self.path) in _RESERVED:  # train.py took it before opening the log
+            claim()
+            return
         assert self.lock is not None
         self.lock.acquire()
         try:
@@ -225,4 +253,4 @@ class RunDirectory:
         run_dir.record_inputs(self.path, inputs, keep_recorded=True)  # the training's record, plus the model's
 
 
-__all__ = ["MODEL_DESCRIPTION", "OVERWRITE_KEY", "RunDirectory"]
+__all__ = ["MODEL_DESCRIPTION", "OVERWRITE_KEY", "RunDirectory", "reserved"]
