@@ -105,8 +105,13 @@ SHARED_KEYS: tuple[Key, ...] = (
     Key("LOSS.PROTECT.CUT_SCORES", "node", "a cut node's score: `node` (its own logit, from its own prompt, as "
         "ProTeCt's code) or `leaf_sum` (log-sum-exp of its leaves' logits: the finest level's softmax summed under "
         "each cut node)"),
+    Key("OVERWRITE_OUTPUT_DIR", False, "start `OUTPUT_DIR` afresh even if it was run with another config or on "
+        "other inputs (`train.py --overwrite` sets it): a training deletes its checkpoints, results and tensorboard "
+        "logs, an evaluation its evaluation outputs. An evaluation into a training's directory still uses the "
+        "training's model, settings and inputs. Never compared or needed on a re-run "
+        "([Running](../guide/running.md#runs-know-what-they-are))"),
     Key("TRAIN.CHECKPOINT_FREQ_ITERS", 0, "`> 0`: also write a resume point every this many iterations "
-        "(`model.pth.tar-<E>-iter<I>`); a resume point is always written at every epoch end"),
+        "(the epoch checkpoint's name with `-iter<I>`, see [Output files](outputs.md)); a resume point is always written at every epoch end"),
 )
 
 #: Dassl's own keys that this project reads (the ``Hierarchical`` evaluator honours them for every level), with

@@ -20,6 +20,7 @@ import warnings
 warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
 
 import argparse
+import contextlib
 import difflib
 import os
 import signal
@@ -43,6 +44,7 @@ from ..common.errors import (
 from ..config import extend_cfg, merge_dataset_trainer_keys
 from ..engine.config_checks import check_values
 from ..engine.named_configs import dataset_config, package_file, trainer_config
+from ..engine.run_directory import RunDirectory, reserved
 from ..registry import has_parameters, import_trainer_module, list_trainers
 from ..runtime import distributed as dist
 from ..runtime.dassl_api import (
@@ -54,17 +56,6 @@ from ..runtime.dassl_api import (
     get_cfg_default,
     set_random_seed,
     setup_logger,
-)
-from ..runtime.run_dir import (
-    RunLock,
-    check_recorded_config,
-    check_recorded_inputs,
-    clear_evaluation_outputs,
-    clear_run,
-    holds_checkpoints,
-    read_recorded_config,
-    record_config,
-    record_inputs,
 )
 
 
@@ -127,6 +118,8 @@ def reset_cfg(cfg: Any, args: argparse.Namespace) -> None:
         cfg.MODEL.BACKBONE.NAME = args.backbone
     if args.head:
         cfg.MODEL.HEAD.NAME = args.head
+    if getattr(args, "overwrite", False):  # the run directory's owner reads it (hgclip.engine.run_directory)
+        cfg.OVERWRITE_OUTPUT_DIR = True
 
 
 def resolve_named_config(args: argparse.Namespace) -> None:
@@ -239,47 +232,6 @@ def log_only(text: str) -> None:
             pass  # a full disk: the line still reaches the terminal, which is what matters
 
 
-def claim_output_dir(cfg: Any, args: argparse.Namespace, lock: RunLock) -> None:
-    """Take the directory's lock, then check (or, with --overwrite, clear) what an earlier run left there."""
-    lock.acquire()
-    try:
-        if args.overwrite:  # an evaluation keeps the checkpoints (and a training's config), not what was evaluated
-            removed = clear_evaluation_outputs(cfg.OUTPUT_DIR) if args.eval_only else clear_run(cfg.OUTPUT_DIR)
-            if removed:
-                print(f"--overwrite: removed {', '.join(removed)} from {cfg.OUTPUT_DIR}")
-        else:
-            check_recorded_config(cfg.OUTPUT_DIR, cfg, trainer_key(cfg))
-        if cfg.RESUME and os.path.abspath(cfg.RESUME) != os.path.abspath(cfg.OUTPUT_DIR):
-            check_recorded_config(cfg.RESUME, cfg, trainer_key(cfg), resuming=True)
-    except BaseException:
-        lock.release()
-        raise
-
-
-def record_eval_config(cfg: Any) -> None:
-    """Record an evaluation's config, unless it evaluates into a training directory (which keeps the training's)."""
-    if holds_checkpoints(cfg.OUTPUT_DIR) and read_recorded_config(cfg.OUTPUT_DIR) is not None:
-        return
-    record_config(cfg.OUTPUT_DIR, cfg, note="evaluation only (--eval-only)")
-
-
-def claim_evaluation(cfg: Any, args: argparse.Namespace, trainer: Any) -> None:
-    """An evaluation-only run's inputs.json, compared and written as a training's (issue 18, item 1).
-
-    The fingerprints (hierarchy, test images, CLIP weights, the sha256 of the loaded model files)
-    must match what the directory recorded, unless ``--overwrite``: the same paths with other contents
-    (a retrained model, an edited hierarchy file) stop the run in one line instead of replacing
-    results.json with numbers of another evaluation. Into a training directory the training's record
-    is kept and the model's added.
-    """
-    fingerprints = getattr(trainer, "evaluation_fingerprints", None)
-    inputs = fingerprints() if fingerprints is not None else {}  # a checkout's trainer may not say
-    if not args.overwrite:
-        check_recorded_inputs(cfg.OUTPUT_DIR, inputs)
-    record_eval_config(cfg)
-    record_inputs(cfg.OUTPUT_DIR, inputs, keep_recorded=holds_checkpoints(cfg.OUTPUT_DIR))
-
-
 def run(args: argparse.Namespace) -> Any:
     cfg = setup_cfg(args)
     validate(cfg, args)
@@ -292,9 +244,7 @@ def run(args: argparse.Namespace) -> Any:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
 
-    lock = RunLock(cfg.OUTPUT_DIR)
-    dist.agree(lambda: claim_output_dir(cfg, args, lock))
-    try:
+    with reserved(cfg.OUTPUT_DIR):  # the directory's lock before log.txt is opened (a busy one: refused first)
         if dist.is_main():
             setup_logger(cfg.OUTPUT_DIR)
         if torch.cuda.is_available() and cfg.USE_CUDA:
@@ -309,17 +259,29 @@ def run(args: argparse.Namespace) -> Any:
         announce_engine()
         show(f"** System info **\n{collect_env_info()}\n")
 
-        trainer = build_trainer(cfg)  # training records its config once it has resumed (before_train)
-        if args.eval_only:
-            trainer.load_model(args.model_dir, epoch=args.load_epoch)
-            dist.agree(lambda: claim_evaluation(cfg, args, trainer))
-            trainer.test()
-        elif not args.no_train:
-            trainer.train()
+        # the trainer owns its output directory (hgclip.engine.run_directory): train(), load_model() and test()
+        # check and record its config and inputs, as they do when a checkout's train.py calls them
+        trainer = build_trainer(cfg)
+        with foreign_trainer_session(trainer, cfg, args):
+            if args.eval_only:
+                trainer.load_model(args.model_dir, epoch=args.load_epoch)
+                trainer.test()
+            elif not args.no_train:
+                trainer.train()
         dist.barrier()
-        return trainer
-    finally:
-        lock.release()
+    return trainer
+
+
+def foreign_trainer_session(trainer: Any, cfg: Any, args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Nothing for this project's trainers (they own their directory); around a Dassl trainer not built on
+    them (``--trainer-module``) the same owner's session: the lock and the recorded config."""
+    if hasattr(trainer, "run_directory"):
+        return contextlib.nullcontext()
+    owner = RunDirectory(cfg, trainer_key(cfg))
+    if args.eval_only:
+        owner.model_dir = args.model_dir
+        return owner.evaluation(dict)
+    return owner.training()
 
 
 def stop_with_one_line(message: str, code: int, every_rank: bool = False) -> None:

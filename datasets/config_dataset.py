@@ -141,13 +141,13 @@ def check_repeated_images(rows: Sequence[tuple[str, str, str, str]], image_root:
     """Refuse an image listed more than once: in two splits (trained on and tested on), or twice in one.
 
     A duplicate row would count its image twice in training or in the metrics, and an image in
-    train and test inflates the test numbers. Paths are compared after ``os.path.normpath`` under
-    ``image_root``. With ``allow`` (``DATASET.HIERCONFIG.ALLOW_DUPLICATES``) the rows are kept as
-    listed and one line says how many repeat.
+    train and test inflates the test numbers. Paths are compared by ``os.path.realpath`` under
+    ``image_root`` (a symlink, or a link's folder, to a listed image is that image). With ``allow``
+    (``DATASET.HIERCONFIG.ALLOW_DUPLICATES``) the rows are kept as listed and one line says how many repeat.
     """
     rows_of: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for path, _, split, where in rows:
-        rows_of[os.path.normpath(os.path.join(image_root, path))].append((path, split, where))
+        rows_of[os.path.realpath(os.path.join(image_root, path))].append((path, split, where))
     repeated = [listed for listed in rows_of.values() if len(listed) > 1]
     if not repeated:
         return

@@ -12,8 +12,9 @@ name, backbone). The trainer then *declares* the rest to it:
   every checkpoint, loaded with a model directory.
 
 Besides the weights a checkpoint holds the optimizer, scheduler, epoch, iteration, the RNG
-states of every process, the sampler position, the loader generator, the grad scaler and the
-declared state. Where the files go, their names, digests and the best/last selection are
+states of every process, the sampler position, the loader generator, the grad scaler, the
+declared state and the run's input fingerprints (``inputs``: what a resume compares). Where the
+files go, their names, digests and the best/last selection are
 :mod:`hgclip.runtime.run_dir`'s. Only rank 0 writes; every rank takes part in gathering the
 RNG states and reads what rank 0 read.
 """
@@ -76,6 +77,11 @@ class Checkpointer:
         self._artifacts: list[Artifact] = []
         #: sha256 of every file :meth:`load` loaded (models by name, artifacts by file name): what an evaluation records
         self.loaded_files: dict[str, str] = {}
+        #: the run's input fingerprints (set by the trainer before training), saved in every checkpoint
+        self.inputs: Optional[dict] = None
+        #: after :meth:`resume`: the checkpoint resumed from, and the inputs it recorded (None: an older checkpoint)
+        self.resumed_from: str = ""
+        self.resumed_inputs: Optional[dict] = None
 
     # ------------------------------------------------------------------ declarations
     def add_state(self, name: str, get: Callable[[], Any], set: Callable[[Any], None]) -> None:
@@ -140,6 +146,8 @@ class Checkpointer:
                 }
                 if position == 0:
                     state["run_state"] = run_state
+                    if self.inputs is not None:
+                        state["inputs"] = self.inputs
                 model_dir = osp.join(directory, name)
                 path = write_checkpoint(state, model_dir, filename, update_pointer=filename != BEST_FILE)
                 print(f"Checkpoint saved to {path}")
@@ -214,6 +222,7 @@ class Checkpointer:
                 sched.load_state_dict(checkpoint["scheduler"])
         run_state = next(iter(checkpoints.values())).get("run_state")
         first = osp.join(next(iter(model_dirs.values())), point.filename)
+        self.resumed_from, self.resumed_inputs = first, next(iter(checkpoints.values())).get("inputs")
         if run_state is None:
             print(f"{first} holds no RNG or sampler state (an older checkpoint): "
                   "training continues, but not exactly as an uninterrupted run would")

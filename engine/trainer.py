@@ -83,6 +83,7 @@ from ..runtime.run_dir import BEST_FILE, LEARNER_NAME, resume_point_name
 from .checkpointing import Checkpointer
 from .loaders import build_eval_loader, build_train_loader
 from .model_registry import ModelRegistry
+from .run_directory import RunDirectory
 
 
 @dataclass
@@ -144,6 +145,8 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         self.best_result = -float("inf")
         self.evaluator.run_info = {"num_shots_used": self.shots_used, "num_processes": dist.world_size()}
         self.evaluator.trained = self.HAS_PARAMETERS
+        #: the output directory's owner: lock, recorded config and inputs (train(), load_model() and test() use it)
+        self.run_directory = RunDirectory(cfg, self.CFG_KEY)
 
     @property
     def trainer_cfg(self) -> Any:
@@ -303,13 +306,16 @@ class HierarchicalCLIPTrainer(ModelRegistry):
             super().init_writer(log_dir)
 
     def train(self) -> None:
-        """before_train (resume) -> before_epoch, run_epoch, after_epoch per remaining epoch -> after_train."""
-        self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
-            self.before_epoch()
-            self.run_epoch()
-            self.after_epoch()
-        self.after_train()
+        """before_train (resume) -> before_epoch, run_epoch, after_epoch per remaining epoch -> after_train,
+        holding the output directory (:class:`~hgclip.engine.run_directory.RunDirectory`) throughout."""
+        with self.run_directory.training():
+            self.before_train()
+            for self.epoch in range(self.start_epoch, self.max_epoch):
+                self.before_epoch()
+                self.run_epoch()
+                self.after_epoch()
+            self.after_train()
+            self.run_directory.trained()
 
     def before_epoch(self) -> None:
         """Hook: nothing by default."""
@@ -319,16 +325,16 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         open tensorboard."""
         self.checkpointer.ensure_artifacts()  # before resuming, so that a resumed run draws as an uninterrupted one
         inputs = self.input_fingerprints()
-        dist.agree(lambda: run_dir.check_recorded_inputs(self.output_dir, inputs))
+        self.checkpointer.inputs = inputs  # every checkpoint records them: a resume compares even without inputs.json
+        self.run_directory.check_training_inputs(inputs)
         self.start_epoch = self.resume_model_if_exist(self.cfg.RESUME or self.cfg.OUTPUT_DIR)
+        if self.checkpointer.resumed_from:
+            self.run_directory.check_resumed_inputs(self.checkpointer.resumed_from, self.checkpointer.resumed_inputs,
+                                                    inputs)
+        # what an earlier run evaluated describes another model: gone before this one can crash; then the run
+        # knows what it is (config.yaml) and what it was made from (inputs.json)
+        self.run_directory.record_training(inputs)
         if dist.is_main():
-            # what an earlier run evaluated describes another model: gone before this one can crash
-            removed = run_dir.clear_evaluation_outputs(self.output_dir)
-            if removed:
-                print(f"Removed the earlier evaluation outputs {', '.join(removed)} from {self.output_dir}: "
-                      "this run writes its own")
-            run_dir.record_config(self.output_dir, self.cfg)  # the run knows what it is
-            run_dir.record_inputs(self.output_dir, inputs)  # ... and what it was made from
             writer_dir = run_dir.tensorboard_dir(self.output_dir)
             os.makedirs(writer_dir, exist_ok=True)
             self.init_writer(writer_dir)
@@ -429,7 +435,12 @@ class HierarchicalCLIPTrainer(ModelRegistry):
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """The learner (the best, else the newest, or ``epoch``) and the artifacts of ``directory``, whatever the
-        current class set (only the learner is stored, so nothing class-dependent has to transfer)."""
+        current class set (only the learner is stored, so nothing class-dependent has to transfer).
+
+        Outside a training (an evaluation) the model's recorded config must agree on the method keys, and the
+        results then describe the model as its record does (its shots, seed and training classes)."""
+        if directory and self.run_directory.session is None:
+            self.evaluator.run_info = {**(self.evaluator.run_info or {}), **self.run_directory.check_model(directory)}
         self.checkpointer.load(directory, epoch)
         self._clear_model_cache()
 
@@ -453,6 +464,10 @@ class HierarchicalCLIPTrainer(ModelRegistry):
         Runs under ``torch.inference_mode``; the models compute what does not depend on the image
         (text features, refined prototypes) once per evaluation (:class:`hgclip.models.CachedTextModel`).
         """
+        with self.run_directory.evaluation(self.evaluation_fingerprints):  # a no-op inside train()
+            return self._test(split)
+
+    def _test(self, split: Optional[str]) -> Any:
         self.set_model_mode("eval")
         self.evaluator.reset()
         split = split or self.cfg.TEST.SPLIT

@@ -23,8 +23,9 @@ elsewhere call it, so the names below appear nowhere else):
 
   Every file is written atomically. Each checkpoint holds Dassl's keys (``state_dict``,
   ``epoch``, ``optimizer``, ``scheduler``, ``val_result``) plus ``trainer`` (the class that
-  wrote it), ``batch`` (iterations into the next epoch) and ``run_state`` (RNG states,
-  sampler position, grad scaler, trainer state: see :mod:`hgclip.engine.trainer`).
+  wrote it), ``batch`` (iterations into the next epoch), ``run_state`` (RNG states,
+  sampler position, grad scaler, trainer state: see :mod:`hgclip.engine.trainer`) and ``inputs``
+  (the fingerprints of ``inputs.json``, so a resume compares them even where that file is gone).
   :func:`read_verified` turns every way a file can be bad (truncated, corrupt, not a
   checkpoint) into a one-line :class:`CheckpointError`; :func:`checkpoint_path` is the
   best/last selection of an evaluation.
@@ -385,7 +386,15 @@ IGNORED_KEYS = (
     "MODEL.BACKBONE.DOWNLOAD_ROOT",
     "TRAINER.HGCLIP.PROTOTYPES.CACHE_DIR",
     "TRAINER.HGCLIP.PROTOTYPES.BATCH_SIZE",
+    "OVERWRITE_OUTPUT_DIR",
 )
+
+#: Keys of a trainer's section that a dataset config sets (the dataset's own prompt words, e.g.
+#: ``TRAINER.HGCLIP.CTX_INIT``): a cross-dataset evaluation uses the target dataset's, so they do not
+#: belong to the model (what the model learned replaces the first words anyway).
+DATASET_SIDE_TRAINER_KEYS = ("CTX_INIT",)
+#: What shapes a model besides its trainer's ``TRAINER.<KEY>`` section: the backbone and how images reach it.
+MODEL_KEY_PREFIXES = ("MODEL.", "INPUT.")
 
 
 class RunDirError(InputError):
@@ -409,6 +418,46 @@ def differing_keys(recorded: dict, current: dict, trainer_key: str) -> list[str]
     """Result-changing keys whose values differ (keys present in only one of the two are not compared)."""
     old, new = flatten(recorded), flatten(current)
     return sorted(key for key in new if key in old and old[key] != new[key] and not _ignored(key, trainer_key))
+
+
+def is_method_key(key: str, trainer_key: str) -> bool:
+    """A key that shapes the trained model (its trainer, its ``TRAINER.<KEY>`` section, backbone and input):
+    an evaluation of the model must use the value it was trained with."""
+    if _ignored(key, trainer_key):
+        return False
+    if key == "TRAINER.NAME" or key.startswith(MODEL_KEY_PREFIXES):
+        return True
+    section = f"TRAINER.{trainer_key}."
+    return key.startswith(section) and key[len(section):] not in DATASET_SIDE_TRAINER_KEYS
+
+
+def differing_method_keys(recorded: dict, current: dict, trainer_key: str) -> list[str]:
+    """The method keys (:func:`is_method_key`) whose values differ, in sorted order."""
+    old, new = flatten(recorded), flatten(current)
+    return sorted(key for key in new if key in old and old[key] != new[key] and is_method_key(key, trainer_key))
+
+
+def check_model_config(model_dir: str, cfg: Any, trainer_key: str) -> Optional[dict]:
+    """The config recorded with the model in ``model_dir`` (None without one), once ``cfg`` agrees with it on
+    every method key; otherwise one line naming the first differing key with both values.
+
+    An evaluation with another attention weight or GNN setting builds another model around the loaded
+    weights and reports its (meaningless) numbers as the model's.
+    """
+    recorded = read_recorded_config(model_dir)
+    if recorded is None:
+        return None
+    keys = differing_method_keys(recorded, _as_plain(cfg), trainer_key)
+    if keys:
+        old, new = flatten(recorded), flatten(_as_plain(cfg))
+        first = keys[0]
+        more = f" (and {len(keys) - 1} more: {', '.join(keys[1:4])}{', ...' if len(keys) > 4 else ''})" if len(keys) > 1 else ""
+        raise RunDirError(
+            f"{os.path.join(model_dir, CONFIG_FILE)}: the model was trained with {first} {old[first]!r}, this "
+            f"evaluation sets {new[first]!r}{more}; evaluate it with the settings it was trained with "
+            f"(TRAINER.NAME, TRAINER.{trainer_key}.*, MODEL.*, INPUT.* must match)"
+        )
+    return recorded
 
 
 def read_recorded_config(output_dir: str) -> Optional[dict]:
@@ -452,25 +501,47 @@ def check_recorded_config(output_dir: str, cfg: Any, trainer_key: str, resuming:
         )
 
 
-def check_recorded_inputs(output_dir: str, inputs: dict) -> None:
-    """Stop unless the inputs recorded in ``output_dir`` (if any) have the fingerprints ``inputs`` has now.
-
-    The recorded config names the files; this tells whether their contents are still those the
-    directory's model and results came from (an edited hierarchy file at the same path, another
-    split list, other CLIP weights, another few-shot draw).
-    """
+def read_recorded_inputs(output_dir: str) -> Optional[dict]:
+    """The fingerprints recorded in ``output_dir/inputs.json``, or None when it has none."""
     path = os.path.join(output_dir, INPUTS_FILE)
     try:
         with open(path, encoding="utf-8") as handle:
             recorded = json.load(handle)
     except FileNotFoundError:
-        return
+        return None
     except (OSError, ValueError) as error:
         raise RunDirError(f"{path}: unreadable ({error}); use a new --output-dir, or pass --overwrite") from None
-    changed = [name for name, value in inputs.items() if name in recorded and recorded[name] != value]
+    if not isinstance(recorded, dict):
+        raise RunDirError(f"{path}: expected a JSON object of fingerprints; use a new --output-dir, or pass --overwrite")
+    return recorded
+
+
+def changed_inputs(recorded: dict, inputs: dict, skip: Iterable[str] = ()) -> list[str]:
+    """The names in both whose fingerprints differ (``skip``: names not compared)."""
+    return [name for name, value in inputs.items() if name in recorded and name not in skip and recorded[name] != value]
+
+
+def check_recorded_inputs(output_dir: str, inputs: dict, resuming: bool = False, skip: Iterable[str] = ()) -> bool:
+    """Stop unless the inputs recorded in ``output_dir`` (if any) have the fingerprints ``inputs`` has now;
+    return whether there was a record to compare with.
+
+    The recorded config names the files; this tells whether their contents are still those the
+    directory's model and results came from (an edited hierarchy file at the same path, another
+    split list, other CLIP weights, another few-shot draw). ``resuming``: ``output_dir`` is the run
+    that ``--resume`` continues.
+    """
+    recorded = read_recorded_inputs(output_dir)
+    if recorded is None:
+        return False
+    changed = changed_inputs(recorded, inputs, skip)
+    if changed and resuming:
+        raise RunDirError(f"{os.path.join(output_dir, INPUTS_FILE)}: --resume continues a run made on other inputs: "
+                          f"{', '.join(changed)} changed since (same paths, other contents); train afresh without --resume")
     if changed:
-        raise RunDirError(f"{path}: this directory was run on other inputs: {', '.join(changed)} changed since "
-                          "(same paths, other contents); use a new --output-dir, or pass --overwrite to start it afresh")
+        raise RunDirError(f"{os.path.join(output_dir, INPUTS_FILE)}: this directory was run on other inputs: "
+                          f"{', '.join(changed)} changed since (same paths, other contents); use a new --output-dir, "
+                          "or pass --overwrite to start it afresh")
+    return True
 
 
 def record_inputs(output_dir: str, inputs: dict, keep_recorded: bool = False) -> str:

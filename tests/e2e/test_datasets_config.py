@@ -229,3 +229,24 @@ def test_a_csv_list_with_a_bom_is_read_and_one_not_in_utf8_is_named(tmp_path):
     error = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(error) == 1, result.stderr[-2000:]
     assert csv_path in error[0] and "not UTF-8 text" in error[0]
+
+
+def test_an_image_listed_again_through_a_symlink_is_refused_through_train_py(tmp_path):
+    """Issue "one product on every route", item 7: a CSV listing one image twice, once through a symlink to it
+    (or to its folder), passed: paths were compared after normpath, not realpath."""
+    import os
+
+    root = str(tmp_path)
+    csv_path = write_csv(root)
+    lines = open(csv_path).read().splitlines()  # line 2: photos/0_train_0.png (train)
+    os.symlink(osp.join(root, "shots", "photos"), osp.join(root, "shots", "linked"))  # the same folder again
+    config = write_dataset_config(osp.join(root, "shots.yaml"), "BirdShots", "shots", "shots/tree.txt",
+                                  split_file="shots/list.csv")
+    with open(csv_path, "w") as handle:  # line 18: the first train image through the link, as a test image
+        handle.write("\n".join(lines + [lines[1].replace("photos/", "linked/").replace(",train,", ",test,")]) + "\n")
+    out = osp.join(root, "out")
+    result = run_train(zero_shot_args(root, config, out))
+    error = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(error) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "1 image(s) listed in more than one split: 'photos/0_train_0.png' (line 2 train, line 18 test)" in error[0]
+    assert not osp.exists(osp.join(out, "results.json"))

@@ -298,3 +298,44 @@ def test_a_checkouts_dataset_gets_the_hierarchy_shipped_for_its_name():
     assert [name.casefold() for name in hierarchy.leaf_names] == [n.replace("_", " ").casefold() for n in names]
     cfg.DATASET.NAME = "NoSuchDataset"
     assert dataset_hierarchy(checkout_dataset, cfg).level_names == ("class",)  # no hierarchy: one flat level
+
+
+def run_checkout(checkout, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "train.py", *args], cwd=checkout, env=checkout_env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_run_directory_guarantees_hold_from_the_checkouts_train_py(checkout, tmp_path):
+    """Issue "one product on every route", items 1 and 3: the checkout's train.py (build_trainer, then train(), or
+    load_model + test()) has no lock or config check of its own; the trainer's run directory owner gives both.
+    The checkout has no error handling: its traceback ends in our one-line message."""
+    from hgclip.runtime.run_dir import RunLock
+
+    out = tmp_path / "toy"
+    args = ["--root", str(checkout / "data"), "--seed", "1", "--trainer", "HGCLIP", "--output-dir", str(out),
+            "--dataset-config-file", "configs/datasets/toy.yaml",
+            "--config-file", osp.join(REPO, "configs", "trainers", "HGCLIP", "tiny_hiershapes.yaml"),
+            "DATASET.HIERARCHY_FILE", str(checkout / "hierarchy.txt"), *FAST]
+
+    def refused(result: subprocess.CompletedProcess) -> str:
+        assert result.returncode != 0, result.stdout[-2000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("hgclip.runtime.run_dir.RunDirError: "), result.stderr[-3000:]
+        return last
+
+    held = RunLock(str(out)).acquire()  # a second process on a busy directory (this test holds it)
+    try:
+        line = refused(run_checkout(checkout, *args))
+    finally:
+        held.release()
+    assert f"{out} is in use by process {os.getpid()}" in line and "wait for it to finish" in line
+    assert not (out / "results.json").exists()
+
+    run_in(checkout, *args)
+    line = refused(run_checkout(checkout, *args, "OPTIM.MAX_EPOCH", "2"))  # resumed with other settings
+    assert "this directory was run with another config: OPTIM.MAX_EPOCH (1 -> 2)" in line, line
+    line = refused(run_checkout(checkout, "--eval-only", "--model-dir", str(out), *args[:-len(FAST)], *FAST,
+                                "TRAINER.HGCLIP.ATTENTION.ALPHA", "0.5"))
+    assert "the model was trained with TRAINER.HGCLIP.ATTENTION.ALPHA 0.01, this evaluation sets 0.5" in line, line
+    out_text = run_in(checkout, *args, "OPTIM.MAX_EPOCH", "2", "OVERWRITE_OUTPUT_DIR", "True")  # the documented way out
+    assert "--overwrite: removed" in out_text and (out / "results.json").is_file()
