@@ -111,7 +111,8 @@ SHARED_KEYS: tuple[Key, ...] = (
         "training's model, settings and inputs. Never compared or needed on a re-run "
         "([Running](../guide/running.md#runs-know-what-they-are))"),
     Key("TRAIN.CHECKPOINT_FREQ_ITERS", 0, "`> 0`: also write a resume point every this many iterations "
-        "(the epoch checkpoint's name with `-iter<I>`, see [Output files](outputs.md)); a resume point is always written at every epoch end"),
+        "(the epoch checkpoint's name with `-iter<I>`, see [Output files](outputs.md)); a resume point is always "
+        "written at every epoch end"),
 )
 
 #: Dassl's own keys that this project reads (the ``Hierarchical`` evaluator honours them for every level), with
