@@ -25,8 +25,9 @@ file, or a config name or role of the trainer) overrides it.
 Each trainer x seed runs ``train.py`` in its own process into
 ``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
 ``prompt_learner/checkpoint`` for trainable trainers) is not run again, provided its results.json
-reports the same class subset, shots, seed and backbone and its recorded config.yaml agrees on every
-result-changing key (else it stops: delete the run or change OUTPUT). A failed run does not stop
+reports the same class subset, shots, seed and backbone, its recorded config.yaml agrees on every
+result-changing key and its inputs.json on the contents of the hierarchy, images and CLIP weights
+(``train.py --check-inputs``; else it stops: delete the run or change OUTPUT). A failed run does not stop
 the others: the report is written from what finished and the exit status is 1.
 Writes ``comparison.md``, ``comparison.csv``, ``comparison.png`` and ``comparison.html`` into ``<output>/compare/<dataset>/``.
 """
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
@@ -48,7 +50,7 @@ from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
 from ..registry import has_parameters, list_trainers, trainer_class
 from ..runtime.run_dir import RunDirError, check_recorded_config, results_path, run_finished
-from .base2new import run_train
+from .base2new import run_train, train_command
 
 PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
 EMBEDDED = "hiershapes"
@@ -252,6 +254,22 @@ def check_protocol(results: dict, run_dir: str, cfg: Any, trainer: str) -> None:
                                                "delete that run or choose another OUTPUT")) from None
 
 
+def check_inputs(args: Sequence[str], label: str) -> None:
+    """Refuse to reuse a finished run made on other inputs (an edited hierarchy, other images or CLIP weights at the
+    same paths): ``train.py --check-inputs`` compares what the run recorded, writing nothing."""
+    result = subprocess.run(train_command(["--check-inputs", *args]), capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore")))
+    if result.returncode == 0:
+        return
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    reason = lines[-1][len("error: "):] if lines else f"train.py --check-inputs exit code {result.returncode}"
+    if result.returncode == 2:
+        reason = reason.replace("use a new --output-dir, or pass --overwrite to start it afresh",
+                                "delete that run or choose another OUTPUT")
+        raise StaleRunError(f"[{label}] finished run not reused: {reason}")
+    raise SystemExit(f"[{label}] {reason}")
+
+
 def run_dir_for(output: str, dataset: str, cell: str, config: str, seed: int) -> str:
     cfg_name = osp.splitext(osp.basename(config))[0]
     return osp.join(output, "compare", dataset, cell, cfg_name, f"seed{seed}")
@@ -279,6 +297,7 @@ def run_one(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: in
     trainer = split_cell(cell)[0]
     if run_finished(run_dir, has_parameters(trainer)):
         check_protocol(load_results(run_dir), run_dir, expected_config(args), trainer)
+        check_inputs(args, label)
         print(f"[{label}] finished run found in {run_dir}: skipped", flush=True)
         return run_dir
     if ns.no_run:

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=str, default="", help="load the model from this directory for eval-only")
     parser.add_argument("--load-epoch", type=int, help="load the model weights of this epoch for evaluation")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--check-inputs", action="store_true",
+                        help="write nothing: compare the output directory's recorded config and inputs (hierarchy, "
+                             "images, CLIP weights) with this command's; exit 0 when they agree, 2 with one line when "
+                             "not (how hgclip-compare and the sweep decide to reuse a finished run)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start the output directory afresh even if it was run with another config or on "
                              "other inputs (training: its checkpoints, results and tensorboard logs are deleted; "
@@ -244,6 +248,8 @@ def run(args: argparse.Namespace) -> Any:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
 
+    if args.check_inputs:
+        return check_inputs(cfg)
     with reserved(cfg.OUTPUT_DIR):  # the directory's lock before log.txt is opened (a busy one: refused first)
         if dist.is_main():
             setup_logger(cfg.OUTPUT_DIR)
@@ -269,6 +275,17 @@ def run(args: argparse.Namespace) -> Any:
             elif not args.no_train:
                 trainer.train()
         dist.barrier()
+    return trainer
+
+
+def check_inputs(cfg: Any) -> Any:
+    """``--check-inputs``: build the trainer (data, CLIP, model; no log file, nothing written) and compare what the
+    output directory recorded with what this command would run on."""
+    trainer = build_trainer(cfg)
+    if not hasattr(trainer, "run_directory"):
+        raise InputError(f"--check-inputs: trainer {cfg.TRAINER.NAME} does not record its inputs")
+    trainer.run_directory.check_recorded(trainer.input_fingerprints())
+    print(f"{cfg.OUTPUT_DIR}: its recorded config and inputs agree with this command's")
     return trainer
 
 

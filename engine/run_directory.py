@@ -130,6 +130,17 @@ class RunDirectory:
             self.lock.release()
             raise
 
+    def check_recorded(self, inputs: dict) -> None:
+        """Write nothing: stop in one line unless the directory's recorded config and inputs are this run's
+        (under the lock, so a run in progress is not judged half-written). ``inputs``: the training's fingerprints
+        (a superset of an evaluation's: only the names a record holds are compared)."""
+        def check() -> None:
+            run_dir.check_recorded_config(self.path, self.cfg, self.trainer_key)
+            run_dir.check_recorded_inputs(self.path, inputs)
+
+        with self._session("check", lambda: self._locked(check)):
+            pass
+
     # ------------------------------------------------------------------ training
     def _claim_training(self) -> None:
         def claim() -> None:

@@ -267,6 +267,7 @@ def fake_env(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     fake = FakeRuns()
     monkeypatch.setattr(compare, "run_train", fake)
+    monkeypatch.setattr(compare, "check_inputs", lambda args, label: None)  # fake runs record no inputs
     return fake, str(tmp_path / "output")
 
 
@@ -420,3 +421,25 @@ def test_a_users_variant_folder_is_searched_first(fake_env, tmp_path, monkeypatc
     assert args[args.index("LOSS.PROTECT.NODE_WEIGHT") + 1] == "0.75"
     with pytest.raises(SystemExit, match="is not a folder of variant YAML files"):
         compare.available_variants([str(tmp_path / "nowhere")])
+
+
+def test_a_finished_run_made_on_other_inputs_is_not_reused(hiershapes_root, tmp_path, capsys):
+    """Issue 24, item 7: after a hierarchy edit at the same path, compare reused the run and one table mixed two
+    taxonomies. Now ``train.py --check-inputs`` compares the run's inputs.json first."""
+    import shutil
+
+    hierarchy = tmp_path / "hierarchy.txt"
+    shutil.copy(osp.join(hiershapes_root, "hiershapes", "hierarchy.txt"), hierarchy)
+    command = ["--root", hiershapes_root, "--output", str(tmp_path / "out"), "ZeroshotCLIP", "1", "--",
+               "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.HIERARCHY_FILE", str(hierarchy)]
+    compare.main(command)
+    compare.main(command)  # same inputs: reused
+    assert "[ZeroshotCLIP seed 1] finished run found" in capsys.readouterr().out
+    text = hierarchy.read_text()
+    first_family = next(line for line in text.splitlines()
+                        if ">" in line and ":" not in line and not line.startswith("#")).split(">")[0].strip()
+    hierarchy.write_text(text.replace(f"{first_family} >", f"{first_family}ish >"))  # the same leaves, renamed family
+    with pytest.raises(SystemExit, match=r"\[ZeroshotCLIP seed 1\] finished run not reused: .*inputs.json: this "
+                                         r"directory was run on other inputs: hierarchy changed") as error:
+        compare.main(command)
+    assert "\n" not in str(error.value)
