@@ -22,8 +22,9 @@ import time
 from typing import Callable
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
+from ..evaluation.metric_spec import FULL_PATH_ACCURACY, TOP1, TOP5
 from ..registry import list_trainers
-from ..runtime.run_dir import run_finished
+from ..runtime.run_dir import results_path, run_finished
 from .sweep_collect import collect, find_runs
 from .sweep_plan import Grid, plan
 
@@ -40,8 +41,8 @@ def _grid(protocol: str, jobs: int, output: str) -> Grid:
 
 def _results(levels: list[str], seed: int, cell: int) -> dict:
     top1 = {level: 50.0 + (seed * 7 + cell * 3 + i) % 40 for i, level in enumerate(levels)}
-    return {"trainer": "T", "seed": seed, "levels": levels, "full_path_accuracy": 30.0 + seed % 5,
-            "per_level": {level: {"top1": value, "top5": None} for level, value in top1.items()}}
+    return {"trainer": "T", "seed": seed, "levels": levels, FULL_PATH_ACCURACY: 30.0 + seed % 5,
+            "per_level": {level: {TOP1: value, TOP5: None} for level, value in top1.items()}}
 
 
 def write_tree(output: str, jobs: int) -> int:
@@ -54,7 +55,7 @@ def write_tree(output: str, jobs: int) -> int:
             for seed in range(1, seeds + 1):
                 folder = osp.join(output, "compare", dataset, cell, "cfg", f"seed{seed}")
                 os.makedirs(folder, exist_ok=True)
-                with open(osp.join(folder, "results.json"), "w", encoding="utf-8") as handle:
+                with open(results_path(folder), "w", encoding="utf-8") as handle:
                     json.dump(_results(["coarse", "fine"], seed, c), handle)
                 count += 1
     return count

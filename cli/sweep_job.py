@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
-from ..runtime.run_dir import SWEEP_LOCK_FILE, RunDirError, RunLock, run_finished
+from ..runtime.run_dir import SWEEP_LOCK_FILE, RunDirError, RunLock, log_path, run_finished
 from .base2new import LAUNCHER, TRAIN_MODULE
 from .sweep_plan import Job, Run
 
@@ -87,7 +87,7 @@ def _execute(run: Run, options: Options, label: str) -> None:
     if code != 0:
         sys.stdout.write("".join(tail))
         last = next((line.strip() for line in reversed(tail) if line.strip()), f"exit code {code}")
-        raise JobFailed(f"[{label}] {last} (train.py exit code {code}; log: {os.path.join(run.output_dir, 'log.txt')})")
+        raise JobFailed(f"[{label}] {last} (train.py exit code {code}; log: {log_path(run.output_dir)})")
 
 
 def _take_locks(job: Job) -> tuple[list[RunLock], Optional[str]]:

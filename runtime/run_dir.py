@@ -279,7 +279,7 @@ def check_backbone(checkpoint: dict, path: str, backbone: dict) -> None:
     older fingerprint of three tensors (``backbone['legacy_weights']``) are compared with that one.
     """
     written_for = checkpoint.get("backbone")
-    accepted = {backbone.get("weights"), backbone.get("legacy_weights")} - {None}
+    accepted = {backbone.get("weights"), backbone.get("legacy_weights")} - {None} or {None}  # None: nothing to tell
     if isinstance(written_for, dict) and written_for.get("weights") not in accepted:
         raise CheckpointError(f"{path}: trained on backbone {written_for.get('name')} (weights {written_for.get('weights')}), "
                               f"but this run loads {backbone.get('name')} (weights {backbone.get('weights')}); "
