@@ -306,8 +306,10 @@ def stop_with_one_line(message: str, code: int, every_rank: bool = False) -> Non
     unless ``every_rank`` (an error only the process that hit it knows of, such as an image of its own shard)."""
     line = f"error: {message}"
     log_only(line)
-    if dist.is_main() or every_rank:
+    if dist.is_main():
         print(line, file=sys.stderr, flush=True)
+    elif every_rank:  # rank 0's progress bar may be mid-line on the shared terminal: start a line of its own
+        print("\n" + line, file=sys.stderr, flush=True)
     raise SystemExit(code) from None
 
 
