@@ -15,7 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from typing import Optional, Sequence
+
+from fork_server import ForkServer, wait_for_line
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FOLDER = "odd"  # DATASET.HIERIMAGEFOLDER.DIR of the datasets below
@@ -69,14 +72,35 @@ def environment(**extra: str) -> dict:
     return env
 
 
+def fresh_processes() -> bool:
+    """``HGCLIP_TEST_FRESH_PROCESSES=1``: every run a real ``python train.py`` (not a fork of the import server)."""
+    return os.environ.get("HGCLIP_TEST_FRESH_PROCESSES", "") not in ("", "0")
+
+
+_SERVER: Optional[ForkServer] = None
+
+
+def fork_server() -> ForkServer:
+    """This test process's ``train.py`` server (:mod:`fork_server`), started on first use."""
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = ForkServer(environment())
+    return _SERVER
+
+
 def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int = 900,
-              env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """``python train.py args`` (or ``torchrun --nproc_per_node nproc`` as the scripts run it), output captured."""
+              env: Optional[dict] = None, fresh: bool = False) -> subprocess.CompletedProcess:
+    """``python train.py args`` (or ``torchrun --nproc_per_node nproc`` as the scripts run it), output captured.
+
+    A single process is a fork of this test process's import server (:mod:`fork_server`): a process of
+    its own that skips the interpreter's and torch's start; ``fresh=True`` starts a real ``python train.py``."""
     if nproc > 1:
         command = [sys.executable, "-m", "hgclip.cli.launch", "--standalone", f"--nproc_per_node={nproc}",
                    osp.join(REPO, "train.py"), *args]
-    else:
+    elif fresh or fresh_processes():
         command = [sys.executable, osp.join(REPO, "train.py"), *args]
+    else:
+        return fork_server().run(args, cwd=cwd, env=env or environment(), timeout=timeout)
     return subprocess.run(command, cwd=cwd, env=env or environment(), capture_output=True, text=True, timeout=timeout)
 
 
@@ -84,6 +108,17 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
     """``python train.py args``, killed with SIGKILL as soon as a line of its output matches ``marker`` (a regex);
     returns its exit status (``-SIGKILL`` when the line came)."""
     pattern = re.compile(marker)
+    if not fresh_processes():
+        with tempfile.TemporaryDirectory(prefix="train-run-") as folder:
+            out = osp.join(folder, "stdout")
+            server = fork_server()
+            pid = server.start(args, out, os.devnull, env=environment())
+            try:
+                if wait_for_line(out, pattern, pid):
+                    os.kill(pid, signal.SIGKILL)
+            finally:
+                code = server.wait(pid, timeout=timeout)
+        return code
     with subprocess.Popen([sys.executable, osp.join(REPO, "train.py"), *args], cwd=REPO, env=environment(),
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1) as process:
         assert process.stdout is not None
