@@ -114,7 +114,7 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
             server = fork_server()
             pid = server.start(args, out, os.devnull, env=environment())
             try:
-                if wait_for_line(out, pattern, pid):
+                if wait_for_line(out, pattern, lambda: server.poll(pid) is not None):
                     os.kill(pid, signal.SIGKILL)
             finally:
                 code = server.wait(pid, timeout=timeout)
@@ -128,6 +128,29 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
                 break
         process.wait(timeout=timeout)
     return process.returncode
+
+
+def run_python(*command: str, timeout: int = 900, env: Optional[dict] = None, cwd: str = REPO
+               ) -> subprocess.CompletedProcess:
+    """``python *command`` (``SCRIPT ARGS``, ``-c CODE ARGS`` or ``-m MODULE ARGS``) with ``env``
+    (:func:`environment`), output captured: a fork of the import server, as :func:`run_train` (the project's
+    modules come imported), or a real process with ``HGCLIP_TEST_FRESH_PROCESSES=1``."""
+    env = env or environment()
+    if fresh_processes():
+        return subprocess.run([sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    kind = {"-c": "code", "-m": "module"}.get(command[0], "script")
+    target, args = (command[1], command[2:]) if kind != "script" else (osp.join(cwd, command[0]), command[1:])
+    return fork_server().run(args, cwd=cwd, env=env, timeout=timeout, kind=kind, target=target)
+
+
+def popen_python(code: str, *args: str):
+    """``subprocess.Popen([python, "-c", code, *args], stdin=PIPE, stdout=PIPE, text=True)``: ``stdin``,
+    ``stdout``, ``communicate`` and ``wait`` (a fork of the import server, as :func:`run_train`)."""
+    if fresh_processes():
+        return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+    return fork_server().popen_code(code, args, env=environment())
 
 
 def check_ok(result: subprocess.CompletedProcess) -> str:
