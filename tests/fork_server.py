@@ -30,6 +30,13 @@ from typing import IO, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN_PY = osp.join(REPO, "train.py")
+#: Read when Python or the project is imported (the engine is chosen then), besides every PYTHON* variable:
+#: the server's children inherit the server's import, so a run whose values differ needs a real process
+IMPORT_TIME_VARIABLES = ("HGCLIP_ENGINE",)
+
+
+def import_time_environment(env: dict) -> dict:
+    return {key: value for key, value in env.items() if key.startswith("PYTHON") or key in IMPORT_TIME_VARIABLES}
 
 
 # ------------------------------------------------------------------------------------------ the server
@@ -170,6 +177,10 @@ class ForkServer:
         self._exits: dict[int, int] = {}
         self._buffer = b""
         self._log = ""
+
+    def accepts(self, env: dict) -> bool:
+        """Whether a run with ``env`` can be a fork of this server (its import saw the same import-time variables)."""
+        return import_time_environment(env) == import_time_environment(self._env)
 
     def _server(self) -> subprocess.Popen:
         if self._process is not None and self._process.poll() is None:

@@ -80,6 +80,12 @@ def fresh_processes() -> bool:
 _SERVER: Optional[ForkServer] = None
 
 
+def forkable(env: dict) -> bool:
+    """Whether a run with ``env`` may be a fork of the import server (not with HGCLIP_TEST_FRESH_PROCESSES=1, nor
+    with other import-time variables than the server's, e.g. another HGCLIP_ENGINE)."""
+    return not fresh_processes() and fork_server().accepts(env)
+
+
 def fork_server() -> ForkServer:
     """This test process's ``train.py`` server (:mod:`fork_server`), started on first use."""
     global _SERVER
@@ -97,7 +103,7 @@ def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int
     if nproc > 1:
         command = [sys.executable, "-m", "hgclip.cli.launch", "--standalone", f"--nproc_per_node={nproc}",
                    osp.join(REPO, "train.py"), *args]
-    elif fresh or fresh_processes():
+    elif fresh or not forkable(env or environment()):
         command = [sys.executable, osp.join(REPO, "train.py"), *args]
     else:
         return fork_server().run(args, cwd=cwd, env=env or environment(), timeout=timeout)
@@ -108,7 +114,7 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
     """``python train.py args``, killed with SIGKILL as soon as a line of its output matches ``marker`` (a regex);
     returns its exit status (``-SIGKILL`` when the line came)."""
     pattern = re.compile(marker)
-    if not fresh_processes():
+    if forkable(environment()):
         with tempfile.TemporaryDirectory(prefix="train-run-") as folder:
             out = osp.join(folder, "stdout")
             server = fork_server()
@@ -136,7 +142,7 @@ def run_python(*command: str, timeout: int = 900, env: Optional[dict] = None, cw
     (:func:`environment`), output captured: a fork of the import server, as :func:`run_train` (the project's
     modules come imported), or a real process with ``HGCLIP_TEST_FRESH_PROCESSES=1``."""
     env = env or environment()
-    if fresh_processes():
+    if not forkable(env):
         return subprocess.run([sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=timeout)
     kind = {"-c": "code", "-m": "module"}.get(command[0], "script")
@@ -147,7 +153,7 @@ def run_python(*command: str, timeout: int = 900, env: Optional[dict] = None, cw
 def popen_python(code: str, *args: str):
     """``subprocess.Popen([python, "-c", code, *args], stdin=PIPE, stdout=PIPE, text=True)``: ``stdin``,
     ``stdout``, ``communicate`` and ``wait`` (a fork of the import server, as :func:`run_train`)."""
-    if fresh_processes():
+    if not forkable(environment()):
         return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True)
     return fork_server().popen_code(code, args, env=environment())
