@@ -16,9 +16,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
-from fork_server import ForkServer, wait_for_line
+from fork_server import ForkedProcess, ForkServer, wait_for_line
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FOLDER = "odd"  # DATASET.HIERIMAGEFOLDER.DIR of the datasets below
@@ -150,7 +150,7 @@ def run_python(*command: str, timeout: int = 900, env: Optional[dict] = None, cw
     return fork_server().run(args, cwd=cwd, env=env, timeout=timeout, kind=kind, target=target)
 
 
-def popen_python(code: str, *args: str):
+def popen_python(code: str, *args: str) -> Union[subprocess.Popen, ForkedProcess]:
     """``subprocess.Popen([python, "-c", code, *args], stdin=PIPE, stdout=PIPE, text=True)``: ``stdin``,
     ``stdout``, ``communicate`` and ``wait`` (a fork of the import server, as :func:`run_train`)."""
     if not forkable(environment()):
