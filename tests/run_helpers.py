@@ -15,7 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-from typing import Optional, Sequence
+import tempfile
+from typing import Optional, Sequence, Union
+
+from fork_server import ForkedProcess, ForkServer, wait_for_line
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FOLDER = "odd"  # DATASET.HIERIMAGEFOLDER.DIR of the datasets below
@@ -69,14 +72,41 @@ def environment(**extra: str) -> dict:
     return env
 
 
+def fresh_processes() -> bool:
+    """``HGCLIP_TEST_FRESH_PROCESSES=1``: every run a real ``python train.py`` (not a fork of the import server)."""
+    return os.environ.get("HGCLIP_TEST_FRESH_PROCESSES", "") not in ("", "0")
+
+
+_SERVER: Optional[ForkServer] = None
+
+
+def forkable(env: dict) -> bool:
+    """Whether a run with ``env`` may be a fork of the import server (not with HGCLIP_TEST_FRESH_PROCESSES=1, nor
+    with other import-time variables than the server's, e.g. another HGCLIP_ENGINE)."""
+    return not fresh_processes() and fork_server().accepts(env)
+
+
+def fork_server() -> ForkServer:
+    """This test process's ``train.py`` server (:mod:`fork_server`), started on first use."""
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = ForkServer(environment())
+    return _SERVER
+
+
 def run_train(args: Sequence[str], nproc: int = 1, cwd: str = REPO, timeout: int = 900,
-              env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """``python train.py args`` (or ``torchrun --nproc_per_node nproc`` as the scripts run it), output captured."""
+              env: Optional[dict] = None, fresh: bool = False) -> subprocess.CompletedProcess:
+    """``python train.py args`` (or ``torchrun --nproc_per_node nproc`` as the scripts run it), output captured.
+
+    A single process is a fork of this test process's import server (:mod:`fork_server`): a process of
+    its own that skips the interpreter's and torch's start; ``fresh=True`` starts a real ``python train.py``."""
     if nproc > 1:
         command = [sys.executable, "-m", "hgclip.cli.launch", "--standalone", f"--nproc_per_node={nproc}",
                    osp.join(REPO, "train.py"), *args]
-    else:
+    elif fresh or not forkable(env or environment()):
         command = [sys.executable, osp.join(REPO, "train.py"), *args]
+    else:
+        return fork_server().run(args, cwd=cwd, env=env or environment(), timeout=timeout)
     return subprocess.run(command, cwd=cwd, env=env or environment(), capture_output=True, text=True, timeout=timeout)
 
 
@@ -84,6 +114,17 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
     """``python train.py args``, killed with SIGKILL as soon as a line of its output matches ``marker`` (a regex);
     returns its exit status (``-SIGKILL`` when the line came)."""
     pattern = re.compile(marker)
+    if forkable(environment()):
+        with tempfile.TemporaryDirectory(prefix="train-run-") as folder:
+            out = osp.join(folder, "stdout")
+            server = fork_server()
+            pid = server.start(args, out, os.devnull, env=environment())
+            try:
+                if wait_for_line(out, pattern, lambda: server.poll(pid) is not None):
+                    os.kill(pid, signal.SIGKILL)
+            finally:
+                code = server.wait(pid, timeout=timeout)
+        return code
     with subprocess.Popen([sys.executable, osp.join(REPO, "train.py"), *args], cwd=REPO, env=environment(),
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1) as process:
         assert process.stdout is not None
@@ -93,6 +134,29 @@ def run_train_killed_at(args: Sequence[str], marker: str, timeout: int = 60) -> 
                 break
         process.wait(timeout=timeout)
     return process.returncode
+
+
+def run_python(*command: str, timeout: int = 900, env: Optional[dict] = None, cwd: str = REPO
+               ) -> subprocess.CompletedProcess:
+    """``python *command`` (``SCRIPT ARGS``, ``-c CODE ARGS`` or ``-m MODULE ARGS``) with ``env``
+    (:func:`environment`), output captured: a fork of the import server, as :func:`run_train` (the project's
+    modules come imported), or a real process with ``HGCLIP_TEST_FRESH_PROCESSES=1``."""
+    env = env or environment()
+    if not forkable(env):
+        return subprocess.run([sys.executable, *command], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    kind = {"-c": "code", "-m": "module"}.get(command[0], "script")
+    target, args = (command[1], command[2:]) if kind != "script" else (osp.join(cwd, command[0]), command[1:])
+    return fork_server().run(args, cwd=cwd, env=env, timeout=timeout, kind=kind, target=target)
+
+
+def popen_python(code: str, *args: str) -> Union[subprocess.Popen, ForkedProcess]:
+    """``subprocess.Popen([python, "-c", code, *args], stdin=PIPE, stdout=PIPE, text=True)``: ``stdin``,
+    ``stdout``, ``communicate`` and ``wait`` (a fork of the import server, as :func:`run_train`)."""
+    if not forkable(environment()):
+        return subprocess.Popen([sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+    return fork_server().popen_code(code, args, env=environment())
 
 
 def check_ok(result: subprocess.CompletedProcess) -> str:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import textwrap
 
 import pytest
-from run_helpers import REPO
+from run_helpers import environment, run_python
+from shared_builds import SHARED_DIR_VARIABLE
 
 from hgclip.common.config_schema import build
 from hgclip.registry import UNORDERED, has_parameters, list_trainers, plugin_name, trainer_class, trainer_sections
@@ -115,12 +114,11 @@ def _two_file_trainer(folder) -> list[str]:
     return ["--trainer-module", str(folder / "twofile_model.py"), "--trainer-module", str(folder / "twofile_trainer.py")]
 
 
-def test_a_trainer_of_two_files_receives_every_contract_check(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/contract/test_trainers.py", *_two_file_trainer(tmp_path), "-k", "TwoFile",
-         "-q", "-rA", "-p", "no:cacheprovider", "-n", "0"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )
+def test_a_trainer_of_two_files_receives_every_contract_check(tmp_path, shared_dir, hiershapes_root):
+    result = run_python(  # on this run's generated HierShapes (shared_builds)
+        "-m", "pytest", "tests/contract/test_trainers.py", *_two_file_trainer(tmp_path), "-k", "TwoFile",
+        "-q", "-rA", "-p", "no:cacheprovider", "-n", "0", timeout=600,
+        env=environment(**{SHARED_DIR_VARIABLE: shared_dir}))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     passed = set(re.findall(r"PASSED tests/contract/test_trainers.py::(\w+)\[TwoFile\]", result.stdout))
     contract = {"test_builds_and_logits_cover_every_level", "test_train_steps_lower_the_loss",
@@ -140,7 +138,6 @@ def test_train_py_gives_a_two_file_trainer_its_config_keys(tmp_path):
         print("N_CTX", cfg.TRAINER.TWOFILE.N_CTX, cfg.TRAINER.TWOFILE.CTX_INIT)
         print("OWNER", [(k.declared_by, k.shipped) for k in config_keys() if k.key == "TRAINER.TWOFILE.N_CTX"])
     ''')
-    result = subprocess.run([sys.executable, "-c", code, *_two_file_trainer(tmp_path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+    result = run_python("-c", code, *_two_file_trainer(tmp_path), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "N_CTX 2 a photo of a" in result.stdout and "OWNER [('TwoFile', False)]" in result.stdout, result.stdout

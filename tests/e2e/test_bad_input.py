@@ -348,6 +348,21 @@ def _snapshot(folder: str) -> dict:
 
 @pytest.mark.parametrize("case_id,build,expected", CASES, ids=[case[0] for case in CASES])
 def test_bad_input_gives_one_line_and_exit_code_2(case_id, build, expected, hiershapes_root, checkpoints, tmp_path):
+    _check_case(build, expected, hiershapes_root, checkpoints, tmp_path)
+
+
+#: Cases also run by a real ``python train.py`` (the matrix above runs forks of an import server, run_helpers):
+#: one that stops while reading the config, one once the dataset and the model are built
+FRESH_PROCESS_CASES = ("config-unknown-key-on-command-line", "checkpoint-truncated")
+
+
+@pytest.mark.parametrize("case_id,build,expected", [case for case in CASES if case[0] in FRESH_PROCESS_CASES],
+                         ids=list(FRESH_PROCESS_CASES))
+def test_bad_input_in_a_fresh_train_py_process(case_id, build, expected, hiershapes_root, checkpoints, tmp_path):
+    _check_case(build, expected, hiershapes_root, checkpoints, tmp_path, fresh=True)
+
+
+def _check_case(build, expected, hiershapes_root, checkpoints, tmp_path, fresh=False):
     env = Env(hiershapes_root, str(tmp_path), checkpoints)
     out = str(tmp_path / "out")
     os.makedirs(out)
@@ -356,7 +371,7 @@ def test_bad_input_gives_one_line_and_exit_code_2(case_id, build, expected, hier
     args = build(env, out)
     before = _snapshot(out)
 
-    result = run_train(args)
+    result = run_train(args, fresh=fresh)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -418,5 +433,6 @@ def test_missing_root_outside_the_repository_says_where_it_generates(tmp_path, m
 
 
 def test_debug_shows_the_traceback(hiershapes_root, tmp_path):
-    result = run_train(with_flags(hiershapes_args(hiershapes_root, str(tmp_path / "out"), "OPTIM.LRR", "0.1"), "--debug"))
+    result = run_train(with_flags(hiershapes_args(hiershapes_root, str(tmp_path / "out"), "OPTIM.LRR", "0.1"), "--debug"),
+                       fresh=True)  # the interpreter's own traceback and exit status
     assert result.returncode != 0 and "Traceback" in result.stderr and "unknown config key OPTIM.LRR" in result.stderr

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os.path as osp
-import subprocess
-import sys
 
-from run_helpers import REPO
+from run_helpers import REPO, run_python
 
 RECORDED = {"cpu-2cores": "cli/bench.py on 2 CPU cores (ViT-B/16 towers)"}  # docs/benchmarks/<name>.{json,md}: title
 KEYS = ("setup", "text_speedup", "floor_ratio", "official_ratio", "hgclip_vs_maple", "per_trainer_step",
@@ -27,10 +25,10 @@ def _diffs(node, path=""):
 
 def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "hgclip.cli.bench", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
+    command = ["-m", "hgclip.cli.bench", "--quick", "--backbone", "tiny", "--threads", "1", "--layers", "2",
                "--nodes", "40", "--binomial-nodes", "40", "--scaling", "40,60", "--official-batches", "2,3",
                "--eval-batches", "1", "--json", str(out), "--markdown", str(tmp_path / "bench.md")]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_python(*command, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Text encoder forward+backward" in result.stdout and "official_ratio batch_2" in result.stdout
     data = json.loads(out.read_text())

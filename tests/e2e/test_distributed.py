@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
-from run_helpers import REPO, check_ok, environment, metrics, results, run_train, train_args
+from run_helpers import check_ok, metrics, results, run_python, run_train, train_args
 
 from hgclip.engine.loaders import GlobalBatchSampler, ShardSampler
 
@@ -78,8 +76,7 @@ def test_two_gloo_processes_equal_one_process(baseline_run, tmp_path):
     # ... and the difference is only the rounding of a gradient summed in two shares (docs/guide/running.md):
     # one process that sums each batch's gradient as the two processes do gives their weights bit for bit
     split = str(tmp_path / "split")
-    check_ok(subprocess.run([sys.executable, "-c", SPLIT_GRADIENT_TRAIN, *train_args(baseline_run["root"], split)],
-                            cwd=REPO, env=environment(), capture_output=True, text=True, timeout=900))
+    check_ok(run_python("-c", SPLIT_GRADIENT_TRAIN, *train_args(baseline_run["root"], split)))
     final_split = _learner(split, 2)
     for key in final_split:
         assert torch.equal(final_split[key], final_ddp[key]), key

@@ -5,11 +5,9 @@ import json
 import math
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
-from run_helpers import REPO
+from run_helpers import run_python
 
 from hgclip.cli import parse_test_res
 
@@ -117,8 +115,7 @@ def test_nothing_found(tmp_path):
 
 
 def test_cli_error_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "parse_test_res.py", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_python("parse_test_res.py", str(tmp_path), timeout=120)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith(f"Nothing found in {tmp_path}")
     assert "Traceback" not in proc.stderr

@@ -5,11 +5,9 @@ import json
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import pytest
-from run_helpers import check_ok, metrics, results, run_train, train_args
+from run_helpers import check_ok, metrics, popen_python, results, run_python, run_train, train_args
 
 from hgclip.runtime.run_dir import CONFIG_FILE, LOCK_FILE, RunDirError, RunLock, clear_run, differing_keys
 
@@ -70,10 +68,9 @@ def test_a_lock_is_exclusive_and_a_dead_holder_is_taken_over(tmp_path, capsys):
     lock.release()
     assert not (tmp_path / LOCK_FILE).exists()
 
-    killed = subprocess.run(  # a run killed while it held the lock: the file stays, the lock goes with its process
-        [sys.executable, "-c", "import os, sys; from hgclip.runtime.run_dir import RunLock; "
-         f"RunLock({str(tmp_path)!r}).acquire(); print(os.getpid()); os._exit(9)"],
-        capture_output=True, text=True)
+    killed = run_python(  # a run killed while it held the lock: the file stays, the lock goes with its process
+        "-c", "import os, sys; from hgclip.runtime.run_dir import RunLock; "
+        f"RunLock({str(tmp_path)!r}).acquire(); print(os.getpid()); os._exit(9)")
     assert (tmp_path / LOCK_FILE).exists()
     taken = RunLock(str(tmp_path)).acquire()
     assert "Taking over the stale lock" in capsys.readouterr().out and killed.stdout.strip()
@@ -103,8 +100,7 @@ def test_two_processes_started_together_after_a_killed_run_never_both_take_the_l
         folder = tmp_path / f"t{trial}"
         folder.mkdir()
         (folder / LOCK_FILE).write_text(json.dumps({"pid": 999999, "host": os.uname().nodename}))  # a killed run's
-        procs = [subprocess.Popen([sys.executable, "-c", RACE, str(folder)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        procs = [popen_python(RACE, str(folder)) for _ in range(2)]
         for proc in procs:
             assert proc.stdout.readline().strip() == "ready"
         for proc in procs:

@@ -16,7 +16,7 @@ import sys
 import textwrap
 
 from dataset_fixtures import write_coop_split
-from run_helpers import REPO
+from run_helpers import REPO, run_train
 
 from hgclip.datasets.coop_datasets import OxfordPets
 from hgclip.datasets.fewshot import cache_path, coop_path
@@ -89,12 +89,12 @@ def run_maple(checkout: str, dataset_dir: str) -> str:
 
 
 def run_ours(root: str, output_dir: str) -> str:
-    command = [sys.executable, osp.join(REPO, "train.py"), "--root", root, "--seed", "1", "--trainer", "ZeroshotCLIP",
+    command = ["--root", root, "--seed", "1", "--trainer", "ZeroshotCLIP",
                "--eval-only", "--output-dir", output_dir,
                "--dataset-config-file", osp.join(REPO, "configs", "datasets", "oxford_pets.yaml"),
                "--config-file", osp.join(REPO, "configs", "trainers", "ZeroshotCLIP", "tiny.yaml"),
                "MODEL.BACKBONE.NAME", "tiny-random", "DATASET.NUM_SHOTS", "1"]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_train(command, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert osp.isfile(osp.join(output_dir, "results.json"))
     return result.stdout
