@@ -19,7 +19,9 @@ def _console(module: str) -> Callable[[], None]:
 
 train_command = _console("train")
 base2new_command = _console("base2new")
-compare_command = _console("compare")
+def compare_command() -> None:
+    """The ``compare`` tool as a console command (a refusal: one line, exit code 2)."""
+    raise SystemExit(importlib.import_module(f"{__name__}.compare").console())
 decoders_command = _console("eval_decoders")
 xd_command = _console("xd")
 parse_test_res_command = _console("parse_test_res")

@@ -43,7 +43,7 @@ from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
 from ..common.config_io import config_file_options, flatten
-from ..common.errors import InputError
+from ..common.errors import EXIT_BAD_INPUT, InputError
 from ..common.paths import config_dir
 from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import compare_summary, load_results
@@ -59,7 +59,20 @@ CONFIG_DIR = config_dir()  # the package's configs/: datasets/, variants/
 VARIANT_DIR = osp.join(CONFIG_DIR, "variants")  # <NAME>.yaml: config keys a TRAINER+NAME cell adds to the trainer's
 
 
-class StaleRunError(SystemExit):
+class Refusal(SystemExit):
+    """Bad input to the comparison (arguments, a variant, a run in the way): one line, exit code 2, as train.py's.
+
+    ``main`` raises it (tests match its text); the command line prints ``error: <message>`` (:func:`console`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_BAD_INPUT)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class StaleRunError(Refusal):
     """A finished run in the way was made with another protocol: the user decides, so the script stops."""
 
 
@@ -102,7 +115,7 @@ def available_variants(extra: Sequence[str] = ()) -> dict[str, str]:
     for folder in variant_dirs(extra):
         if not osp.isdir(folder):
             if folder != VARIANT_DIR:
-                raise SystemExit(f"--variants / HGCLIP_VARIANTS: {folder} is not a folder of variant YAML files")
+                raise Refusal(f"--variants / HGCLIP_VARIANTS: {folder} is not a folder of variant YAML files")
             continue
         for name in sorted(os.listdir(folder)):
             if name.endswith(".yaml"):
@@ -122,10 +135,13 @@ def variant_options(variant: str, variants: Optional[dict[str, str]] = None) -> 
         return []
     variants = available_variants() if variants is None else variants
     path = variants[variant]
-    options = config_file_options(path)
+    try:
+        options = config_file_options(path)
+    except InputError as error:
+        raise Refusal(str(error)) from None
     protocol = [key for key in options[::2] if key in PROTOCOL_KEYS]
     if protocol:
-        raise SystemExit(f"{path}: sets {', '.join(protocol)}, which the comparison fixes for every column "
+        raise Refusal(f"{path}: sets {', '.join(protocol)}, which the comparison fixes for every column "
                          "(--shots, the dataset, the seeds); remove it from the variant")
     return options
 
@@ -139,7 +155,7 @@ def check_variant_changes_its_trainer(cell: str, with_variant: Any, without: Any
         changed = [key for key in changed if not key.startswith(TRAINING_ONLY_PREFIXES)]
     if not changed:
         why = " (it does not train, and the variant sets only training keys)" if not has_parameters(trainer) else ""
-        raise SystemExit(f"{cell}: the variant changes nothing for {trainer}{why}, so its column would repeat "
+        raise Refusal(f"{cell}: the variant changes nothing for {trainer}{why}, so its column would repeat "
                          f"{trainer}'s; drop the cell")
 
 
@@ -165,7 +181,7 @@ def _is_cell(token: str, registered: Sequence[str], variants: Sequence[str]) -> 
     if not variant or trainer not in registered:
         return False
     if variant not in variants:
-        raise SystemExit(f"unknown variant {variant!r} in {token!r}: expected one of {', '.join(variants) or 'none'} "
+        raise Refusal(f"unknown variant {variant!r} in {token!r}: expected one of {', '.join(variants) or 'none'} "
                          f"(<name>.yaml in --variants DIR, HGCLIP_VARIANTS or the package's configs/variants/)")
     return True
 
@@ -179,7 +195,7 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
         cut = tokens.index("--")
         tokens, opts = tokens[:cut], tokens[cut + 1:]
     if len(opts) % 2:
-        raise SystemExit(f"options after '--' must be KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
+        raise Refusal(f"options after '--' must be KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
     dataset = EMBEDDED
     if tokens and tokens[0] in datasets and tokens[0] not in registered:
         dataset = tokens.pop(0)
@@ -188,17 +204,17 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
     for token in tokens:
         if _is_int(token):
             if int(token) in seeds:
-                raise SystemExit(f"seed {token} given twice")
+                raise Refusal(f"seed {token} given twice")
             seeds.append(int(token))
         elif token in registered or _is_cell(token, registered, variants):
             if seeds:
-                raise SystemExit(f"trainer {token!r} after the seeds: give DATASET, then TRAINERS, then SEEDS")
+                raise Refusal(f"trainer {token!r} after the seeds: give DATASET, then TRAINERS, then SEEDS")
             if token not in trainers:
                 trainers.append(token)
         elif token in datasets:
-            raise SystemExit(f"dataset {token!r} must be the first argument")
+            raise Refusal(f"dataset {token!r} must be the first argument")
         else:
-            raise SystemExit(
+            raise Refusal(
                 f"unknown argument {token!r}: not a dataset ({', '.join(datasets)}), "
                 f"a registered trainer ({', '.join(paper_order(registered))}), TRAINER+VARIANT "
                 f"({', '.join(variants) or 'no variants'}) or an integer seed"
@@ -225,7 +241,7 @@ def config_for(cell: str, dataset: str, environ: Optional[dict] = None) -> str:
     try:
         return trainer_config(trainer, name)
     except InputError as error:
-        raise SystemExit(f"{where}: {error} (set CFG_{trainer}=<config.yaml> to choose one)") from None
+        raise Refusal(f"{where}: {error} (set CFG_{trainer}=<config.yaml> to choose one)") from None
 
 
 def expected_config(args: Sequence[str]) -> Any:
@@ -375,5 +391,15 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
     return paths
 
 
+def console(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line: a refusal is ``error: <message>`` on stderr and exit code 2."""
+    try:
+        main(argv)
+    except Refusal as refusal:
+        print(f"error: {refusal.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(console())

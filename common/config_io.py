@@ -119,13 +119,11 @@ def config_file_options(path: str) -> list[str]:
     """The ``KEY VALUE`` options of a YAML file of config keys (a compare variant, ``configs/variants/*.yaml``), for
     a ``train.py`` command line.
 
-    A file that cannot be read (YAML syntax, a key given twice, not a mapping) stops the calling tool with one line
-    naming the file and line, as the command-line tools report their own errors (``SystemExit``), not a traceback.
+    Raises:
+        InputError: the file cannot be read (YAML syntax, a key given twice, not a mapping): one line naming the
+            file and line.
     """
-    try:
-        mapping = read_yaml_mapping(path)
-    except InputError as error:
-        raise SystemExit(f"error: {error}") from None
+    mapping = read_yaml_mapping(path)
     return [item for key, value in flatten(mapping).items() for item in (key, repr(value))]
 
 

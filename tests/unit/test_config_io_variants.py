@@ -6,6 +6,7 @@ import pytest
 
 from hgclip.cli import compare
 from hgclip.common.config_io import config_file_options
+from hgclip.common.errors import InputError
 
 
 def test_variant_options_are_key_value_pairs(tmp_path):
@@ -21,10 +22,10 @@ def test_variant_options_are_key_value_pairs(tmp_path):
 ])
 def test_a_broken_variant_is_one_line_naming_file_and_line(tmp_path, text, where):
     (tmp_path / "Broken.yaml").write_text(text)
-    with pytest.raises(SystemExit) as error:
+    with pytest.raises(InputError) as error:
         config_file_options(str(tmp_path / "Broken.yaml"))
-    message = str(error.value.code)
-    assert "\n" not in message and message.startswith("error: ")
+    message = str(error.value)
+    assert "\n" not in message
     assert __import__("re").search(where, message), message
 
 
@@ -36,5 +37,8 @@ def test_compare_with_a_broken_variant_stops_without_a_traceback(tmp_path, monke
     with pytest.raises(SystemExit) as error:  # not the InputError (a traceback) it was
         compare.main(["--output", str(tmp_path / "out"), "--root", str(tmp_path / "data"), "hiershapes", "CoOp+Broken",
                       "1", "--", "MODEL.BACKBONE.NAME", "tiny-random"])
-    assert f"error: {variants / 'Broken.yaml'}:4: YAML syntax error" in str(error.value.code)
+    assert str(error.value).startswith(f"{variants / 'Broken.yaml'}:4: YAML syntax error") and error.value.code == 2
     assert "Traceback" not in capsys.readouterr().out
+    assert compare.console(["--output", str(tmp_path / "out"), "hiershapes", "CoOp+Broken", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {variants / 'Broken.yaml'}:4: YAML syntax error") and err.count("\n") == 1
