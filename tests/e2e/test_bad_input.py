@@ -391,10 +391,11 @@ def test_a_truncated_image_read_after_training_is_one_error_line(hiershapes_root
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    # the line is cut at the one-line limit when the path is long (a temporary folder of an xdist worker)
     assert len(errors) == 1 and re.search(
         r"images/test/red circle/test_0000\.png: cannot read this image \(OSError: image file is truncated\); expected "
         r"a readable image file: fix or remove it \(DATASET\.CHECK_IMAGES decode finds every such image before "
-        r"training\)$", errors[0]), errors
+        r"(training\)|\[\.\.\.\])$", errors[0]), errors
 
 
 # ---------------------------------------------------------------- odd but valid
