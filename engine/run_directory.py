@@ -141,13 +141,17 @@ class RunDirectory:
         with self._session("check", lambda: self._locked(check)):
             pass
 
+    def _clear(self, clear: Callable[[str], list]) -> None:
+        """``--overwrite``: remove what ``clear`` removes from the directory, and say what went."""
+        removed = clear(self.path)
+        if removed:
+            print(f"--overwrite: removed {', '.join(removed)} from {self.path}")
+
     # ------------------------------------------------------------------ training
     def _claim_training(self) -> None:
         def claim() -> None:
             if self.overwrite:
-                removed = run_dir.clear_run(self.path)
-                if removed:
-                    print(f"--overwrite: removed {', '.join(removed)} from {self.path}")
+                self._clear(run_dir.clear_run)
             else:
                 run_dir.check_recorded_config(self.path, self.cfg, self.trainer_key)
             resume = self.resume_dir()
@@ -233,9 +237,7 @@ class RunDirectory:
                 self._claim_training_directory(inputs)
                 return
             if self.overwrite:
-                removed = run_dir.clear_evaluation_outputs(self.path)
-                if removed:
-                    print(f"--overwrite: removed {', '.join(removed)} from {self.path}")
+                self._clear(run_dir.clear_evaluation_outputs)
             else:
                 run_dir.check_recorded_config(self.path, self.cfg, self.trainer_key)
                 run_dir.check_recorded_inputs(self.path, inputs)
@@ -258,9 +260,7 @@ class RunDirectory:
             raise RunDirError(f"{reason}; an evaluation into a training directory uses the training's settings and "
                               "inputs (--overwrite does not change them): evaluate into another --output-dir") from None
         if self.overwrite:
-            removed = run_dir.clear_evaluation_outputs(self.path)
-            if removed:
-                print(f"--overwrite: removed {', '.join(removed)} from {self.path}")
+            self._clear(run_dir.clear_evaluation_outputs)
         run_dir.record_inputs(self.path, inputs, keep_recorded=True)  # the training's record, plus the model's
 
 
