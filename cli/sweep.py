@@ -29,7 +29,7 @@ from ..evaluation.aggregate import load_results
 from ..registry import list_trainers
 from ..runtime.run_dir import run_finished
 from . import compare
-from .compare import StaleRunError, available_variants, check_protocol, expected_config, paper_order
+from .compare import available_variants, check_protocol, expected_config, paper_order
 from .sweep_collect import collect, render
 from .sweep_job import DONE, RUNNING_ELSEWHERE, Options, run_job
 from .sweep_plan import PROTOCOLS, Grid, Job, describe, plan
@@ -230,10 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(describe(job, launcher))
         print(f"{len(jobs)} job(s), {sum(len(job.runs) for job in jobs)} run(s)")
         return 0
-    try:
-        todo = [job for job in jobs if not job_finished(job)]
-    except StaleRunError:
-        raise
+    todo = [job for job in jobs if not job_finished(job)]  # a run made with another config stops the sweep here
     print(f"{len(jobs)} job(s): {len(jobs) - len(todo)} finished (skipped), {len(todo)} to run "
           f"({ns.executor} executor)", flush=True)
     options = Options(nproc=ns.nproc, verbose=ns.verbose, quiet=not ns.verbose)

@@ -67,8 +67,6 @@ def checkout(tmp_path_factory):
     assert count == 1, "test_plugin.py's checkout train.py no longer imports datasets.toy"
     if not REAL_DASSL:
         files.update(STANDIN_DASSL)
-        # only what this route imports from dassl.data (the stand-in's DataManager went with the built-in engine's)
-        files["dassl/data/__init__.py"] = "from hgclip.runtime.builtin.data import DatasetWrapper  # noqa: F401\n"
     files["datasets/__init__.py"] = ""
     files.update(checkout_files())
     for relpath, text in files.items():
