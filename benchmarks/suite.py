@@ -144,7 +144,10 @@ def bench_text(setup: Setup, names: list[str], label: str, chunk_positions: int 
         if name == "padded":
             continue
         parts = zip(("features", "grad_ctx", "grad_deep_ctx"), outputs[name], reference)
-        diffs[name] = {f"{part}_max_abs_diff": _max_diff(a, b) for part, a, b in parts}
+        diffs[name] = {}
+        for part, a, b in parts:
+            diffs[name][f"{part}_max_abs_diff"] = _max_diff(a, b)
+            diffs[name][f"{part}_max_rel_diff"] = _max_diff(a, b) / max(float(b.float().abs().max()), 1e-12)
     result = {
         "names": label,
         "prompts": len(names),
@@ -156,7 +159,8 @@ def bench_text(setup: Setup, names: list[str], label: str, chunk_positions: int 
         "speedup": timings["padded"].median_s / fast,
         "vs_truncation": timings["truncated"].median_s / fast,
         "max_abs_diff_vs_padded": diffs,
-        "max_abs_diff": max(v for d in diffs.values() for v in d.values()),
+        "max_abs_diff": max(v for d in diffs.values() for k, v in d.items() if "abs" in k),
+        "max_rel_diff": max(v for d in diffs.values() for k, v in d.items() if "rel" in k),
     }
     del learner, paths, outputs
     _free()

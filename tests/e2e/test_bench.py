@@ -47,9 +47,13 @@ def test_bench_quick_writes_every_key_and_exact_paths(tmp_path):
         assert text["shared_prefix_positions"] == 5  # SOS + "a photo of a"
     assert data["text_speedup"]["cifar100"]["prompts"] == 120
 
+    # Float32 sums in another order: the gradients of 120 prompts differ by ~1e-5 absolute on some CPUs, so the
+    # check is relative to the reference's largest entry, with a loose absolute bound beside it.
     diffs = list(_diffs(data))
-    assert len(diffs) >= 2 * 4 * 3 + 1  # 2 name sets x 4 paths x (features, 2 gradients) + the official check
-    bad = [(path, value) for path, value in diffs if not value <= 1e-5]
+    relative = [(path, value) for path, value in diffs if "max_rel_diff" in path]
+    assert len(relative) >= 2 * 4 * 3 + 1  # 2 name sets x 4 paths x (features, 2 gradients) + the official check
+    bad = [(path, value) for path, value in relative if not value <= 1e-5]
+    bad += [(path, value) for path, value in diffs if "max_abs_diff" in path and not value <= 1e-4]
     assert not bad, bad
 
     from hgclip.benchmarks.trainer_steps import registered_trainers
