@@ -71,7 +71,7 @@ def test_protect_exact_variant_is_the_exact_objective():
 
     import hgclip
 
-    path = os.path.join(os.path.dirname(hgclip.__file__), "configs", "variants", "ProTeCtExact.yaml")
+    path = os.path.join(os.path.dirname(hgclip.__file__), "configs", "variants", "ProTeCt.yaml")
     with open(path) as handle:
         assert yaml.safe_load(handle)["LOSS"]["PROTECT"] == {"NODE_WEIGHT": 0.5, "TREECUT_WEIGHT": 1.0,
                                                              "DROP_RATE": 0.1, "LEVEL_CE": False}
