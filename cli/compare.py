@@ -36,44 +36,35 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..common.config_io import config_file_options, flatten
-from ..common.errors import EXIT_BAD_INPUT, InputError
-from ..common.paths import config_dir
-from ..engine.named_configs import trainer_config
+from ..common.config_io import flatten
 from ..evaluation.aggregate import compare_summary, load_results
 from ..evaluation.comparison_report import comparison_markdown, write_reports
-from ..registry import has_parameters, list_trainers, trainer_class
-from ..runtime.run_dir import RunDirError, check_recorded_config, results_path, run_finished
-from .base2new import run_train, train_command
-
-PAPER_ORDER = tuple(list_trainers())  # the registry's table order (TABLE_ORDER of each trainer)
-EMBEDDED = "hiershapes"
-EMBEDDED_SHOTS = 16
-CONFIG_DIR = config_dir()  # the package's configs/: datasets/, variants/
-VARIANT_DIR = osp.join(CONFIG_DIR, "variants")  # <NAME>.yaml: config keys a TRAINER+NAME cell adds to the trainer's
-
-
-class Refusal(SystemExit):
-    """Bad input to the comparison (arguments, a variant, a run in the way): one line, exit code 2, as train.py's.
-
-    ``main`` raises it (tests match its text); the command line prints ``error: <message>`` (:func:`console`)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(EXIT_BAD_INPUT)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class StaleRunError(Refusal):
-    """A finished run in the way was made with another protocol: the user decides, so the script stops."""
+from ..registry import has_parameters, list_trainers
+from ..runtime.run_dir import run_finished
+from . import grid, sweep_plan
+from .grid import (  # noqa: F401  (the comparison's vocabulary, also read as compare.<name>)
+    CONFIG_DIR,
+    EMBEDDED,
+    EMBEDDED_SHOTS,
+    PAPER_ORDER,
+    VARIANT_DIR,
+    Refusal,
+    StaleRunError,
+    available_datasets,
+    available_variants,
+    config_for,
+    paper_order,
+    run_dir_for,
+    split_cell,
+    variant_options,
+)
+from .run_reuse import expected_config
+from .sweep import run_here
+from .sweep_job import options_from_env
 
 
 @dataclass
@@ -91,59 +82,8 @@ def registered_trainers() -> list[str]:
     return list_trainers()
 
 
-def available_datasets() -> list[str]:
-    folder = osp.join(CONFIG_DIR, "datasets")
-    return sorted(osp.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".yaml"))
-
-
-#: Keys a variant may not set: the comparison's protocol, the same for every column (its caption says them).
-PROTOCOL_KEYS = ("DATASET.NAME", "DATASET.ROOT", "DATASET.NUM_SHOTS", "DATASET.SUBSAMPLE_CLASSES", "SEED", "OUTPUT_DIR",
-                 "TRAINER.NAME")
 #: Key prefixes that only change training: a variant made of them changes nothing for a trainer without parameters.
 TRAINING_ONLY_PREFIXES = ("OPTIM.", "LOSS.", "TRAIN.", "DATALOADER.TRAIN_X.")
-
-
-def variant_dirs(extra: Sequence[str] = ()) -> list[str]:
-    """Where ``TRAINER+NAME`` looks for ``NAME.yaml``: ``extra`` (``--variants``), ``HGCLIP_VARIANTS``, the package's."""
-    from_env = [d for d in os.environ.get("HGCLIP_VARIANTS", "").split(os.pathsep) if d]
-    return [osp.abspath(d) for d in (*extra, *from_env)] + [VARIANT_DIR]
-
-
-def available_variants(extra: Sequence[str] = ()) -> dict[str, str]:
-    """Variant name -> its YAML file; a name found in several folders is taken from the first (see :func:`variant_dirs`)."""
-    found: dict[str, str] = {}
-    for folder in variant_dirs(extra):
-        if not osp.isdir(folder):
-            if folder != VARIANT_DIR:
-                raise Refusal(f"--variants / HGCLIP_VARIANTS: {folder} is not a folder of variant YAML files")
-            continue
-        for name in sorted(os.listdir(folder)):
-            if name.endswith(".yaml"):
-                found.setdefault(osp.splitext(name)[0], osp.join(folder, name))
-    return found
-
-
-def split_cell(cell: str) -> tuple[str, str]:
-    """``"MaPLe+ProTeCt"`` -> ``("MaPLe", "ProTeCt")``; a plain trainer -> ``(trainer, "")``."""
-    trainer, _, variant = cell.partition("+")
-    return trainer, variant
-
-
-def variant_options(variant: str, variants: Optional[dict[str, str]] = None) -> list[str]:
-    """The ``KEY VALUE`` options of the variant's YAML file (none for ``""``), refusing protocol keys in one line."""
-    if not variant:
-        return []
-    variants = available_variants() if variants is None else variants
-    path = variants[variant]
-    try:
-        options = config_file_options(path)
-    except InputError as error:
-        raise Refusal(str(error)) from None
-    protocol = [key for key in options[::2] if key in PROTOCOL_KEYS]
-    if protocol:
-        raise Refusal(f"{path}: sets {', '.join(protocol)}, which the comparison fixes for every column "
-                         "(--shots, the dataset, the seeds); remove it from the variant")
-    return options
 
 
 def check_variant_changes_its_trainer(cell: str, with_variant: Any, without: Any) -> None:
@@ -157,14 +97,6 @@ def check_variant_changes_its_trainer(cell: str, with_variant: Any, without: Any
         why = " (it does not train, and the variant sets only training keys)" if not has_parameters(trainer) else ""
         raise Refusal(f"{cell}: the variant changes nothing for {trainer}{why}, so its column would repeat "
                          f"{trainer}'s; drop the cell")
-
-
-def paper_order(names: Sequence[str]) -> list[str]:
-    """The paper's column order (a ``TRAINER+VARIANT`` cell right after its trainer); others keep their order."""
-    position = {name: i for i, name in enumerate(PAPER_ORDER)}
-    known = [n for n in names if split_cell(n)[0] in position]
-    known.sort(key=lambda n: (position[split_cell(n)[0]], split_cell(n)[1] != "", names.index(n)))
-    return known + [n for n in names if split_cell(n)[0] not in position]
 
 
 def _is_int(token: str) -> bool:
@@ -224,73 +156,6 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
     return Plan(dataset=dataset, trainers=paper_order(trainers), seeds=seeds or [1], opts=opts)
 
 
-def config_for(cell: str, dataset: str, environ: Optional[dict] = None) -> str:
-    """The trainer's config file for ``dataset`` (``CFG_<TRAINER>`` overrides); exits if it does not exist.
-
-    A ``TRAINER+VARIANT`` cell uses its trainer's config (the variant adds keys on top).
-    """
-    trainer = split_cell(cell)[0]
-    environ = os.environ if environ is None else environ
-    variable = next((v for v in (f"CFG_{trainer}", f"CFG_{trainer.upper()}") if environ.get(v)), None)
-    if variable:
-        name, where = environ[variable], f"{variable}={environ[variable]}"
-    elif dataset == EMBEDDED:
-        name, where = "tiny", "the embedded default's config"
-    else:
-        name, where = "paper", "the paper-protocol config"
-    try:
-        return trainer_config(trainer, name)
-    except InputError as error:
-        raise Refusal(f"{where}: {error} (set CFG_{trainer}=<config.yaml> to choose one)") from None
-
-
-def expected_config(args: Sequence[str]) -> Any:
-    """The config ``train.py args`` would run with (the output path does not encode it)."""
-    from . import train
-
-    return train.setup_cfg(train.build_parser().parse_args(list(args)))
-
-
-def expected_fields(cfg: Any) -> dict:
-    """What results.json must say for a run made with ``cfg``."""
-    return {"subsample": cfg.DATASET.SUBSAMPLE_CLASSES, "num_shots": cfg.DATASET.NUM_SHOTS, "seed": cfg.SEED,
-            "backbone": cfg.MODEL.BACKBONE.NAME}
-
-
-def check_protocol(results: dict, run_dir: str, cfg: Any, trainer: str) -> None:
-    """Refuse to reuse a finished run made with another protocol, backbone or config (a variant's keys included)."""
-    for key, value in expected_fields(cfg).items():
-        if key in results and results[key] != value:
-            raise StaleRunError(f"{results_path(run_dir)}: {key} is {results[key]!r}, this "
-                                f"comparison needs {value!r}; delete that run or choose another OUTPUT")
-    try:
-        check_recorded_config(run_dir, cfg, trainer_class(trainer).CFG_KEY)
-    except RunDirError as error:
-        raise StaleRunError(f"{error}".replace("use a new --output-dir, or pass --overwrite to start it afresh",
-                                               "delete that run or choose another OUTPUT")) from None
-
-
-def check_inputs(args: Sequence[str], label: str) -> None:
-    """Refuse to reuse a finished run made on other inputs (an edited hierarchy, other images or CLIP weights at the
-    same paths): ``train.py --check-inputs`` compares what the run recorded, writing nothing."""
-    result = subprocess.run(train_command(["--check-inputs", *args]), capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore")))
-    if result.returncode == 0:
-        return
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    reason = lines[-1][len("error: "):] if lines else f"train.py --check-inputs exit code {result.returncode}"
-    if result.returncode == 2:
-        reason = reason.replace("use a new --output-dir, or pass --overwrite to start it afresh",
-                                "delete that run or choose another OUTPUT")
-        raise StaleRunError(f"[{label}] finished run not reused: {reason}")
-    raise SystemExit(f"[{label}] {reason}")
-
-
-def run_dir_for(output: str, dataset: str, cell: str, config: str, seed: int) -> str:
-    cfg_name = osp.splitext(osp.basename(config))[0]
-    return osp.join(output, "compare", dataset, cell, cfg_name, f"seed{seed}")
-
-
 def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int, with_variant: bool = True) -> list[str]:
     """The ``train.py`` command line of one cell (trainer or TRAINER+VARIANT) x seed (``with_variant`` False: without
     the variant's keys)."""
@@ -305,21 +170,13 @@ def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed:
     ]
 
 
-def run_one(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int) -> str:
-    """Train (or just evaluate, for zero-shot) one cell x seed unless it has finished; return its dir."""
-    run_dir = run_dir_for(ns.output, plan.dataset, cell, config, seed)
-    label = f"{cell} seed {seed}"
-    args = train_args(ns, plan, cell, config, seed)
-    trainer = split_cell(cell)[0]
-    if run_finished(run_dir, has_parameters(trainer)):
-        check_protocol(load_results(run_dir), run_dir, expected_config(args), trainer)
-        check_inputs(args, label)
-        print(f"[{label}] finished run found in {run_dir}: skipped", flush=True)
-        return run_dir
-    if ns.no_run:
-        raise SystemExit(f"[{label}] no finished run in {run_dir}")
-    run_train(args, ns.verbose, label)
-    return run_dir
+def plan_jobs(ns: argparse.Namespace, plan: Plan) -> list:
+    """The comparison as a grid of the runner (:mod:`hgclip.cli.sweep_plan`, protocol ``all``): one job per cell and
+    seed, with :func:`train_args`'s command line."""
+    cells = sweep_plan.Grid(protocol="all", datasets=[plan.dataset], cells=list(plan.trainers), seeds=list(plan.seeds),
+                 root=ns.root, output=ns.output, opts=list(plan.opts), shots=ns.shots,
+                 variant_files=dict(getattr(ns, "variant_files", None) or available_variants()))
+    return sweep_plan.plan(cells)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,18 +216,21 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
 
     seeds = ", ".join(map(str, plan.seeds))
     print(f"Comparing {', '.join(plan.trainers)} on {plan.dataset} (all classes, shots {ns.shots}, seeds {seeds})")
-    runs: dict[str, list[dict]] = {trainer: [] for trainer in plan.trainers}
+    jobs = plan_jobs(ns, plan)
     failures: list[str] = []
-    for trainer in plan.trainers:
-        for seed in plan.seeds:
-            try:
-                run_dir = run_one(ns, plan, trainer, configs[trainer], seed)
-                runs[trainer].append(load_results(run_dir))
-            except StaleRunError:
-                raise
-            except (SystemExit, FileNotFoundError) as error:  # one failed run must not throw away the others
-                failures.append(str(error))
-                print(error, flush=True)
+    if ns.no_run:
+        for job in jobs:
+            run = job.runs[0]
+            if not run_finished(run.output_dir, run.trains):
+                failures.append(f"[{run.label}] no finished run in {run.output_dir}")
+                print(failures[-1], flush=True)
+        jobs = [job for job in jobs if run_finished(job.runs[0].output_dir, job.runs[0].trains)]
+    failures += run_here(jobs, options_from_env(verbose=ns.verbose, progress=True, job_in_label=False),
+                         keep_going=True).values()  # one failed run must not throw away the others
+    runs: dict[str, list[dict]] = {trainer: [] for trainer in plan.trainers}
+    for job in jobs:
+        if run_finished(job.runs[0].output_dir, job.runs[0].trains):
+            runs[job.cell].append(load_results(job.runs[0].output_dir))
     if not any(runs.values()):
         raise SystemExit("no run finished; nothing to compare\n" + "\n".join(failures))
 
@@ -393,12 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, str]:
 
 def console(argv: Optional[Sequence[str]] = None) -> int:
     """The command line: a refusal is ``error: <message>`` on stderr and exit code 2."""
-    try:
-        main(argv)
-    except Refusal as refusal:
-        print(f"error: {refusal.message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+    return grid.console(main, argv)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ..evaluation import metric_spec as spec
 from ..evaluation.aggregate import flat_metrics, load_results
 from ..evaluation.decoding import DECODINGS
 from ..runtime.run_dir import log_path
-from .base2new import run_train
+from .sweep_job import run_train
 
 ARGUMENTS_HEADER = "** Arguments **"
 ARGUMENTS_END = "************"

@@ -28,10 +28,10 @@ from .. import project  # noqa: F401  (registers the trainers under their table 
 from ..evaluation.aggregate import load_results
 from ..registry import list_trainers
 from ..runtime.run_dir import run_finished
-from . import compare
-from .compare import available_variants, check_protocol, expected_config, paper_order
+from .grid import EMBEDDED, available_variants, paper_order, split_cell
+from .run_reuse import check_protocol, check_reusable, expected_config
 from .sweep_collect import collect, render
-from .sweep_job import DONE, RUNNING_ELSEWHERE, Options, run_job
+from .sweep_job import DONE, RUNNING_ELSEWHERE, JobFailed, Options, run_job
 from .sweep_plan import PROTOCOLS, Grid, Job, describe, plan
 
 POLL_S = 2.0
@@ -88,13 +88,13 @@ def make_grid(ns: argparse.Namespace, opts: list[str]) -> Grid:
     registered = list_trainers()
     cells = ns.trainers or (list(registered) if ns.protocol == "all" else ["HGCLIP"])
     for cell in cells:
-        trainer, variant = compare.split_cell(cell)
+        trainer, variant = split_cell(cell)
         if trainer not in registered:
             raise SystemExit(f"--trainers: unknown trainer {trainer!r}: expected one of {', '.join(paper_order(registered))}")
         if variant and variant not in variants:
             raise SystemExit(f"--trainers: unknown variant {variant!r} in {cell!r}: expected one of "
                              f"{', '.join(variants) or 'none'}")
-    datasets = ns.datasets if ns.datasets is not None else ([] if ns.protocol in ("xd", "dg") else [compare.EMBEDDED])
+    datasets = ns.datasets if ns.datasets is not None else ([] if ns.protocol in ("xd", "dg") else [EMBEDDED])
     return Grid(protocol=ns.protocol, datasets=list(datasets), cells=paper_order(list(dict.fromkeys(cells))),
                 seeds=list(ns.seeds), root=osp.abspath(ns.root), output=osp.abspath(ns.output), opts=opts,
                 shots=ns.shots, source=ns.source, config=ns.config, variant_files=variants)
@@ -111,6 +111,25 @@ def job_finished(job: Job, check_config: bool = True) -> bool:
 
 
 # ---------------------------------------------------------------------- executors
+def run_here(jobs: Sequence[Job], options: Options, keep_going: bool = False) -> dict[str, str]:
+    """The local executor of the front-ends (base2new, compare, xd/dg): the jobs in order, in this process, their
+    output streamed as it comes. A finished run is reused only after :func:`check_reusable` (a stale one stops
+    everything); a failed job stops the others unless ``keep_going``. Returns job name -> failure message."""
+    failed: dict[str, str] = {}
+    for job in jobs:
+        for run in job.runs:
+            if run_finished(run.output_dir, run.trains):
+                check_reusable(run)
+        try:
+            run_job(job, options)
+        except JobFailed as error:
+            if not keep_going:
+                raise SystemExit(str(error)) from None
+            failed[job.name] = str(error)
+            print(error, flush=True)
+    return failed
+
+
 def make_executor(ns: argparse.Namespace, folder: str) -> Any:
     import submitit
 

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from ..evaluation.aggregate import compare_summary
 from ..evaluation.comparison_report import comparison_markdown, write_reports
 from ..runtime.run_dir import RESULTS_FILE
-from .compare import paper_order
+from .grid import paper_order
 
 #: (protocol, glob under the output root, part by stage); fields: stage, dataset, [shots], cell, cfg, seed
 LAYOUTS = (

@@ -13,15 +13,19 @@ Only the first node takes the locks; the others follow the same chain.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..runtime.run_dir import SWEEP_LOCK_FILE, RunDirError, RunLock, log_path, run_finished
-from .base2new import LAUNCHER, TRAIN_MODULE
 from .sweep_plan import Job, Run
+
+LAUNCHER = "hgclip.cli.launch"  # torchrun (torch.distributed.run) that exits with the workers' code
+TRAIN_MODULE = "hgclip.cli.train"  # train.py's program, from wherever the package is installed
+PROGRESS_LINES = ("epoch [", "* accuracy", "Computing node", "pretraining")  # what the front-ends echo of a run
 
 RUNNING_ELSEWHERE = "running elsewhere"
 DONE = "done"
@@ -34,11 +38,32 @@ class JobFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Options:
-    """How each run is launched: ``nproc`` processes per node through torchrun; ``verbose``: echo every line."""
+    """How each run is launched (``nproc`` processes per node through torchrun, ``rendezvous``: torchrun's options on
+    one node, default ``--standalone``) and what is echoed: every line (``verbose``), the progress lines
+    (``progress``, as the front-ends print them), or nothing but failures (``quiet``: the sweep's bar is the output)."""
 
     nproc: int = 1
     verbose: bool = False
-    quiet: bool = False  # print nothing but failures (the submitting side's progress bar is the output)
+    quiet: bool = False
+    progress: bool = False
+    job_in_label: bool = True  # "[<job>: <run>]" (a sweep's many jobs) or "[<run>]" (a front-end's)
+    rendezvous: tuple[str, ...] = ()
+
+
+def train_command(args: Sequence[str], environ: Optional[dict] = None) -> list[str]:
+    """``python -m hgclip.cli.train args`` (= ``python train.py args``), or with ``NPROC=N`` (N > 1) the same
+    through torchrun with N processes (``TORCHRUN_ARGS`` replaces ``--standalone``)."""
+    return run_command(Run("", "", tuple(args), "", False), options_from_env(environ))
+
+
+def options_from_env(environ: Optional[dict] = None, **fields) -> Options:
+    """Options with ``NPROC`` processes per run and ``TORCHRUN_ARGS`` as their rendezvous (one-line error for a bad
+    ``NPROC``): what the front-ends' shell scripts document."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("NPROC", "").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"NPROC={value!r}: expected a number of processes >= 1")
+    return Options(nproc=int(value), rendezvous=tuple(shlex.split(environ.get("TORCHRUN_ARGS", ""))), **fields)
 
 
 def _node_layout() -> tuple[int, int, str]:
@@ -52,10 +77,10 @@ def _node_layout() -> tuple[int, int, str]:
     return env.num_nodes, env.node, env.hostnames[0]
 
 
-def rendezvous_options(nodes: int, node: int, first: str) -> list[str]:
-    """torchrun's options: ``--standalone`` on one node; several nodes meet on the first one (c10d)."""
+def rendezvous_options(nodes: int, node: int, first: str, one_node: Sequence[str] = ()) -> list[str]:
+    """torchrun's options: ``one_node`` (default ``--standalone``) on one node; several meet on the first one (c10d)."""
     if nodes <= 1:
-        return ["--standalone"]
+        return list(one_node) or ["--standalone"]
     return [f"--nnodes={nodes}", f"--node-rank={node}", "--rdzv-backend=c10d",
             f"--rdzv-endpoint={first}:{RENDEZVOUS_PORT}", f"--rdzv-id={os.environ.get('SLURM_JOB_ID', 'hgclip')}"]
 
@@ -66,14 +91,22 @@ def run_command(run: Run, options: Options) -> list[str]:
     nodes, node, first = _node_layout()
     if nodes <= 1 and options.nproc <= 1:
         return [sys.executable, "-u", "-m", TRAIN_MODULE, *run.argv]
-    return [sys.executable, "-u", "-m", LAUNCHER, *rendezvous_options(nodes, node, first),
+    return [sys.executable, "-u", "-m", LAUNCHER, *rendezvous_options(nodes, node, first, options.rendezvous),
             f"--nproc_per_node={max(options.nproc, 1)}", "-m", TRAIN_MODULE, *run.argv]
+
+
+def echo_line(command: Sequence[str], run: Run, label: str) -> str:
+    """``[label] python train.py ARGS`` or ``[label] torchrun OPTIONS train.py ARGS``: the ecosystem's name for
+    the program, whatever module runs it."""
+    head = list(command[:len(command) - len(run.argv) - 2])  # before "-m hgclip.cli.train"
+    launcher = "torchrun " + " ".join(head[head.index(LAUNCHER) + 1:]) if LAUNCHER in head else "python"
+    return f"[{label}] {launcher} train.py {' '.join(run.argv)}"
 
 
 def _execute(run: Run, options: Options, label: str) -> None:
     command = run_command(run, options)
     if not options.quiet:
-        print(f"[{label}] {' '.join(command[1:])}", flush=True)
+        print(echo_line(command, run, label), flush=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     tail: deque[str] = deque(maxlen=60)
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -81,13 +114,24 @@ def _execute(run: Run, options: Options, label: str) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             tail.append(line)
-            if options.verbose:
+            if options.verbose or (options.progress and line.startswith(PROGRESS_LINES)):
                 print(f"  {line.rstrip()}", flush=True)
         code = process.wait()
     if code != 0:
         sys.stdout.write("".join(tail))
         last = next((line.strip() for line in reversed(tail) if line.strip()), f"exit code {code}")
         raise JobFailed(f"[{label}] {last} (train.py exit code {code}; log: {log_path(run.output_dir)})")
+
+
+def run_train(args: Sequence[str], verbose: bool, label: str) -> None:
+    """One ``train.py`` run outside a grid (a tool's single evaluation), its progress echoed as the front-ends echo
+    it (``NPROC``/``TORCHRUN_ARGS`` honoured); a failure exits with its output's last line."""
+    argv = list(args)
+    output_dir = argv[argv.index("--output-dir") + 1] if "--output-dir" in argv else ""
+    try:
+        _execute(Run(label, output_dir, tuple(argv), "", False), options_from_env(verbose=verbose, progress=True), label)
+    except JobFailed as error:
+        raise SystemExit(str(error)) from None
 
 
 def _take_locks(job: Job) -> tuple[list[RunLock], Optional[str]]:
@@ -118,11 +162,16 @@ def run_job(job: Job, options: Options = Options()) -> dict:
     ran = []
     try:
         for run in job.runs:
+            label = f"{job.name}: {run.label}" if options.job_in_label else run.label
             if run_finished(run.output_dir, run.trains):
+                if options.progress:
+                    print(f"[{label}] finished run found in {run.output_dir}: skipped", flush=True)
                 continue
-            _execute(run, options, f"{job.name}: {run.label}")
+            _execute(run, options, label)
             ran.append(run.output_dir)
     except JobFailed as error:
+        if not options.job_in_label:
+            raise
         raise JobFailed(f"{job.name}: {error}") from None
     finally:
         for lock in locks:

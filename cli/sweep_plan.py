@@ -19,14 +19,13 @@ from functools import lru_cache
 from typing import Optional, Sequence
 
 from ..common.errors import InputError
-from ..engine.named_configs import trainer_config
+from ..engine.named_configs import dataset_config, trainer_config
 from ..registry import has_parameters
-from . import compare
-from .compare import split_cell
-from .xd import DG_TARGETS, SOURCE
+from . import grid as cells
+from .grid import DG_TARGETS, SOURCE, split_cell
 
 PROTOCOLS = ("base2new", "all", "xd", "dg")
-EMBEDDED = compare.EMBEDDED  # hiershapes: the embedded default, with each trainer's tiny config
+EMBEDDED = cells.EMBEDDED  # hiershapes: the embedded default, with each trainer's tiny config
 
 
 @dataclass(frozen=True)
@@ -83,12 +82,23 @@ class Grid:
 def default_shots(protocol: str, dataset: str) -> int:
     """compare: 16 on hiershapes, -1 (all images) otherwise; base-to-new and xd/dg: 16."""
     if protocol == "all":
-        return compare.EMBEDDED_SHOTS if dataset == EMBEDDED else -1
+        return cells.EMBEDDED_SHOTS if dataset == EMBEDDED else -1
     return 16
 
 
-def dataset_file(name: str) -> str:
-    return osp.join(compare.CONFIG_DIR, "datasets", f"{name}.yaml")
+@lru_cache(maxsize=None)
+def dataset_file(dataset: str) -> str:
+    """A dataset config name (the package's ``configs/datasets/<name>.yaml``) or a YAML file, as an absolute path."""
+    try:
+        return osp.abspath(dataset_config(dataset))
+    except InputError:
+        raise SystemExit(f"unknown dataset {dataset!r}: expected a YAML file or one of "
+                         f"{', '.join(cells.available_datasets())}") from None
+
+
+def dataset_name(dataset: str) -> str:
+    """The name of a dataset in run directories and tables: ``hiershapes`` for ``hiershapes`` and ``path/hiershapes.yaml``."""
+    return osp.splitext(osp.basename(dataset))[0]
 
 
 @lru_cache(maxsize=None)
@@ -99,7 +109,7 @@ def _config(trainer: str, name: str) -> str:
         raise SystemExit(f"{trainer}: {error}") from None
 
 
-def config_for(grid: Grid, cell: str, dataset: str) -> str:
+def config_for(grid: Grid, cell: str, dataset: str) -> str:  # dataset: its name
     """The trainer's config file: ``--config``, else what the protocol's own tool uses (compare: ``CFG_<TRAINER>``,
     tiny/paper; base2new: tiny/base2new; xd/dg: ``CFG``, tiny/base2new by source)."""
     trainer = split_cell(cell)[0]
@@ -113,14 +123,14 @@ def config_for(grid: Grid, cell: str, dataset: str) -> str:
 
 @lru_cache(maxsize=None)
 def _compare_config(trainer: str, paper: bool, override: str) -> str:
-    """compare.config_for, once per trainer, kind of dataset and ``CFG_<TRAINER>`` value."""
+    """cells.config_for, once per trainer, kind of dataset and ``CFG_<TRAINER>`` value."""
     environ = {f"CFG_{trainer}": override} if override else {}
-    return compare.config_for(trainer, "cifar100" if paper else EMBEDDED, environ)
+    return cells.config_for(trainer, "cifar100" if paper else EMBEDDED, environ)
 
 
 @lru_cache(maxsize=None)
 def _variant_options(variant: str, path: str) -> tuple[str, ...]:
-    return tuple(compare.variant_options(variant, {variant: path}))
+    return tuple(cells.variant_options(variant, {variant: path}))
 
 
 def variant_options(grid: Grid, cell: str) -> list[str]:
@@ -144,23 +154,23 @@ def _common(grid: Grid, trainer: str, dataset: str, config: str, seed: int) -> l
 
 def _all_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
     """compare's run: all classes, one training (its final test is the result)."""
-    trainer = split_cell(cell)[0]
-    config = config_for(grid, cell, dataset)
-    shots = grid.shots if grid.shots is not None else default_shots("all", dataset)
-    out = compare.run_dir_for(grid.output, dataset, cell, config, seed)
+    trainer, name = split_cell(cell)[0], dataset_name(dataset)
+    config = config_for(grid, cell, name)
+    shots = grid.shots if grid.shots is not None else default_shots("all", name)
+    out = cells.run_dir_for(grid.output, name, cell, config, seed)
     argv = [*_common(grid, trainer, dataset, config, seed), "--output-dir", out,
             "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", "all",
             *variant_options(grid, cell), *grid.opts]
     run = Run(f"{cell} seed {seed}", out, tuple(argv), trainer, has_parameters(trainer))
-    return Job(f"all/{dataset}/{cell}/{_stem(config)}/seed{seed}", "all", dataset, cell, _stem(config), seed, (run,))
+    return Job(f"all/{name}/{cell}/{_stem(config)}/seed{seed}", "all", name, cell, _stem(config), seed, (run,))
 
 
 def _base2new_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
     """base2new's runs: train on base classes (its final test is the base accuracy), then test on new ones."""
-    trainer = split_cell(cell)[0]
-    config = config_for(grid, cell, dataset)
-    shots = grid.shots if grid.shots is not None else default_shots("base2new", dataset)
-    tail = osp.join(dataset, f"shots_{shots}", cell, _stem(config), f"seed{seed}")
+    trainer, name = split_cell(cell)[0], dataset_name(dataset)
+    config = config_for(grid, cell, name)
+    shots = grid.shots if grid.shots is not None else default_shots("base2new", name)
+    tail = osp.join(name, f"shots_{shots}", cell, _stem(config), f"seed{seed}")
     train_dir = osp.join(grid.output, "base2new", "train_base", tail)
     test_dir = osp.join(grid.output, "base2new", "test_new", tail)
     common = _common(grid, trainer, dataset, config, seed)
@@ -172,19 +182,19 @@ def _base2new_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
             Run(f"seed {seed} test on new", test_dir,
                 tuple([*common, "--output-dir", test_dir, "--eval-only", *model, *opts,
                        "DATASET.SUBSAMPLE_CLASSES", "new"]), trainer, False))
-    return Job(f"base2new/{dataset}/{cell}/{_stem(config)}/seed{seed}", "base2new", dataset, cell, _stem(config), seed,
-               runs)
+    return Job(f"base2new/{name}/{cell}/{_stem(config)}/seed{seed}", "base2new", name, cell, _stem(config), seed, runs)
 
 
 def _transfer_job(grid: Grid, cell: str, seed: int, targets: Sequence[str]) -> Job:
     """xd's runs: train on the source (a zero-shot trainer: evaluate on it), then evaluate on every target."""
-    trainer = split_cell(cell)[0]
-    config = config_for(grid, cell, grid.source)
-    shots = grid.shots if grid.shots is not None else default_shots(grid.protocol, grid.source)
+    trainer, source = split_cell(cell)[0], dataset_name(grid.source)
+    config = config_for(grid, cell, source)
+    shots = grid.shots if grid.shots is not None else default_shots(grid.protocol, source)
     variant = variant_options(grid, cell)
 
     def directory(stage: str, dataset: str) -> str:
-        return osp.join(grid.output, "xd", stage, dataset, f"shots_{shots}", cell, _stem(config), f"seed{seed}")
+        return osp.join(grid.output, "xd", stage, dataset_name(dataset), f"shots_{shots}", cell, _stem(config),
+                        f"seed{seed}")
 
     train_dir = directory("train", grid.source)
     trains = has_parameters(trainer)
@@ -194,13 +204,13 @@ def _transfer_job(grid: Grid, cell: str, seed: int, targets: Sequence[str]) -> J
                         tuple([*_common(grid, trainer, grid.source, config, seed), "--output-dir", train_dir,
                                "DATASET.NUM_SHOTS", str(shots), *variant, *grid.opts]), trainer, True))
     model = ["--model-dir", train_dir] if trains else []
-    for target in ([] if trains else [grid.source]) + [t for t in targets if t != grid.source]:
+    for target in ([] if trains else [grid.source]) + [t for t in targets if trains or t != grid.source]:
         out = directory("test", target)
         runs.append(Run(f"{cell} seed {seed} test on {target}", out,
                         tuple([*_common(grid, trainer, target, config, seed), "--output-dir", out, "--eval-only",
                                *model, *variant, *grid.opts]), trainer, False))
-    name = f"{grid.protocol}/{grid.source}/{cell}/{_stem(config)}/seed{seed}"
-    return Job(name, grid.protocol, grid.source, cell, _stem(config), seed, tuple(runs))
+    name = f"{grid.protocol}/{source}/{cell}/{_stem(config)}/seed{seed}"
+    return Job(name, grid.protocol, source, cell, _stem(config), seed, tuple(runs))
 
 
 def check_grid(grid: Grid) -> None:
@@ -209,11 +219,14 @@ def check_grid(grid: Grid) -> None:
         raise SystemExit(f"--protocol: expected one of {', '.join(PROTOCOLS)}, got {grid.protocol!r}")
     if len(grid.opts) % 2:
         raise SystemExit(f"options after '--' must be KEY VALUE pairs, got {len(grid.opts)} items")
+    unknown = [cell for cell in grid.cells if split_cell(cell)[0] not in cells.PAPER_ORDER]
+    if unknown:
+        raise SystemExit(f"unknown trainer {split_cell(unknown[0])[0]!r}: expected one of "
+                         f"{', '.join(cells.paper_order(list(cells.PAPER_ORDER)))}")
     if len(set(grid.seeds)) != len(grid.seeds):
         raise SystemExit(f"--seeds: a seed is given twice ({' '.join(map(str, grid.seeds))})")
     for name in {*grid.datasets, *([grid.source] if grid.protocol in ("xd", "dg") else [])}:
-        if not osp.isfile(dataset_file(name)):
-            raise SystemExit(f"unknown dataset {name!r}: expected one of {', '.join(compare.available_datasets())}")
+        dataset_file(name)  # exits with one line for an unknown dataset
     if grid.protocol == "xd" and not grid.datasets:
         raise SystemExit("--protocol xd: give the target datasets with --datasets")
 

@@ -8,8 +8,12 @@
 DATASET is a dataset config name (the package's ``configs/datasets/<name>.yaml``) or a YAML file.
 Installed or not, everything is written under the current directory (``--output`` defaults to ``./output``).
 
-* Train: ``<output>/xd/train/<source>/shots_<K>/<TRAINER>/<cfg>/seed<S>``, all classes of the source; a
-  finished run is not trained again. Its ``results.json`` is the source's own test accuracy.
+A front-end of the grid runner (:mod:`hgclip.cli.sweep`): each command is the ``xd``/``dg`` job of the trainer and
+seed (:mod:`hgclip.cli.sweep_plan`), or one run of it, run by the local executor in order, its output streamed.
+A finished run is not run again when it was made with the same config and inputs (:mod:`hgclip.cli.run_reuse`).
+
+* Train: ``<output>/xd/train/<source>/shots_<K>/<TRAINER>/<cfg>/seed<S>``, all classes of the source. Its
+  ``results.json`` is the source's own test accuracy.
 * Test: ``train.py --eval-only --model-dir <train dir>`` into ``<output>/xd/test/<dataset>/...``: the target's
   classes and hierarchy are used (checkpoints hold no class-dependent tensor). HGCLIP's prototypes are
   the source model's (its ``prototypes.pt``, mapped to the target's nodes by name); the target's images
@@ -23,24 +27,22 @@ Installed or not, everything is written under the current directory (``--output`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import os.path as osp
+import sys
 from typing import Optional, Sequence
 
 from tabulate import tabulate
 
-from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..common.errors import InputError
 from ..common.fileio import atomic_write_json
-from ..engine.named_configs import dataset_config as find_dataset_config
-from ..engine.named_configs import trainer_config
 from ..evaluation.aggregate import average_levels, fmt, load_results
 from ..registry import has_parameters
 from ..runtime.run_dir import run_finished
-from .base2new import run_train
-
-SOURCE = "imagenet"
-DG_TARGETS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
+from .grid import DG_TARGETS, SOURCE
+from .sweep import run_here
+from .sweep_job import options_from_env
+from .sweep_plan import Grid, Job, dataset_name, plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,92 +61,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def source_config(trainer: str, source: str) -> str:
-    """``CFG`` (a config file, role or name), else the trainer's ``tiny`` config for HierShapes and its
-    ``base2new`` config (the 16-shot ViT-B/16 one) for real data (:mod:`hgclip.engine.named_configs`)."""
-    embedded = osp.splitext(osp.basename(source))[0] == "hiershapes"
-    name = os.environ.get("CFG") or ("tiny" if embedded else "base2new")
-    try:
-        return trainer_config(trainer, name)
-    except InputError as error:
-        raise SystemExit(f"{error} (set CFG=<trainer config.yaml>)") from None
+def jobs_for(ns: argparse.Namespace, protocol: str, targets: Sequence[str], seeds: Sequence[int]) -> list[Job]:
+    """The runner's jobs of this trainer: train on the source, then evaluate on ``targets`` (per seed)."""
+    grid = Grid(protocol=protocol, datasets=list(targets), cells=[ns.trainer], seeds=list(seeds), root=ns.root,
+                output=ns.output, opts=list(ns.opts), shots=ns.shots, source=ns.source)
+    return plan(grid)
 
 
-def dataset_config(name: str) -> str:
-    """A dataset config name (the package's ``configs/datasets/<name>.yaml``) or a YAML file, as an absolute path."""
-    try:
-        return osp.abspath(find_dataset_config(name))
-    except InputError as error:
-        raise SystemExit(str(error)) from None
-
-
-def run_dir(ns: argparse.Namespace, stage: str, dataset: str, config: str, seed: int) -> str:
-    cfg_name = osp.splitext(osp.basename(config))[0]
-    name = osp.splitext(osp.basename(dataset))[0]  # a name, or a YAML file's
-    return osp.join(ns.output, "xd", stage, name, f"shots_{ns.shots}", ns.trainer, cfg_name, f"seed{seed}")
-
-
-def common_args(ns: argparse.Namespace, dataset: str, config: str, seed: int) -> list[str]:
-    return ["--root", ns.root, "--seed", str(seed), "--trainer", ns.trainer,
-            "--dataset-config-file", dataset_config(dataset), "--config-file", config]
+def run(ns: argparse.Namespace, jobs: Sequence[Job]) -> None:
+    run_here(jobs, options_from_env(verbose=ns.verbose, progress=True, job_in_label=False))
 
 
 def train(ns: argparse.Namespace, seed: int) -> str:
-    """Train on the source (skipped when finished); return the run directory."""
-    config = source_config(ns.trainer, ns.source)
-    directory = run_dir(ns, "train", ns.source, config, seed)
+    """Train on the source (a finished run is reused); return the run directory."""
     if not has_parameters(ns.trainer):
         print(f"{ns.trainer} has no parameters: nothing to train (xd.sh test evaluates it directly)")
         return ""
-    if run_finished(directory):
-        print(f"[{ns.trainer} seed {seed}] finished run found in {directory}: skip training", flush=True)
-        return directory
-    run_train([*common_args(ns, ns.source, config, seed), "--output-dir", directory,
-               "DATASET.NUM_SHOTS", str(ns.shots), *ns.opts], ns.verbose, f"{ns.trainer} seed {seed} train on {ns.source}")
-    return directory
+    job = jobs_for(ns, "xd", [ns.source], [seed])[0]
+    run(ns, [dataclasses.replace(job, runs=job.runs[:1])])
+    return job.runs[0].output_dir
 
 
 def test(ns: argparse.Namespace, dataset: str, seed: int) -> dict:
     """Evaluate the source model (or the zero-shot model) on ``dataset``; return its results."""
-    config = source_config(ns.trainer, ns.source)
-    model_dir = run_dir(ns, "train", ns.source, config, seed)
-    directory = run_dir(ns, "test", dataset, config, seed)
-    model = []
-    if has_parameters(ns.trainer):
-        if not run_finished(model_dir):
-            raise SystemExit(f"[{ns.trainer} seed {seed}] no trained model in {model_dir}: "
-                             f"run scripts/xd.sh {ns.trainer} train {seed} first")
-        model = ["--model-dir", model_dir]
-    run_train([*common_args(ns, dataset, config, seed), "--output-dir", directory, "--eval-only", *model, *ns.opts],
-              ns.verbose, f"{ns.trainer} seed {seed} test on {dataset}")
-    return load_results(directory)
+    job = jobs_for(ns, "xd", [dataset], [seed])[0]
+    evaluation = job.runs[-1]
+    if has_parameters(ns.trainer) and not run_finished(job.runs[0].output_dir):
+        raise SystemExit(f"[{ns.trainer} seed {seed}] no trained model in {job.runs[0].output_dir}: "
+                         f"run scripts/xd.sh {ns.trainer} train {seed} first")
+    run(ns, [dataclasses.replace(job, runs=(evaluation,))])
+    return load_results(evaluation.output_dir)
 
 
 def dg(ns: argparse.Namespace, seeds: Sequence[int]) -> str:
     """Train on the source, evaluate on every target, print and save the per-level table."""
-    runs: dict[str, list[dict]] = {name: [] for name in (ns.source, *ns.targets)}
-    for seed in seeds:
-        source_dir = train(ns, seed)
-        runs[ns.source].append(load_results(source_dir) if source_dir else test(ns, ns.source, seed))
-        for target in ns.targets:
-            runs[target].append(test(ns, target, seed))
+    jobs = jobs_for(ns, "dg", ns.targets, seeds)
+    run(ns, jobs)
+    source = dataset_name(ns.source)
+    names = [source] + [dataset_name(t) for t in ns.targets if t != ns.source]  # each job's runs, in order
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for job in jobs:
+        for name, one in zip(names, job.runs):
+            runs[name].append(load_results(one.output_dir))
     per_dataset = {name: average_levels(results) for name, results in runs.items()}
-    levels = list(per_dataset[ns.source])
+    levels = list(per_dataset[source])
     for name, table in per_dataset.items():
         if list(table) != levels:
             raise SystemExit(f"{name} reports levels {list(table)}, the source {levels}: give every dataset the "
                              "same DATASET.WORDNET settings")
-    mean_targets = {level: sum(per_dataset[t][level]["mean"] for t in ns.targets) / len(ns.targets) for level in levels}
-    rows = [[name + (" (source)" if name == ns.source else ""), *[fmt(per_dataset[name][lv]["mean"]) for lv in levels]]
+    targets = names[1:]
+    mean_targets = {level: sum(per_dataset[t][level]["mean"] for t in targets) / len(targets) for level in levels}
+    rows = [[name + (" (source)" if name == source else ""), *[fmt(per_dataset[name][lv]["mean"]) for lv in levels]]
             for name in runs]
     rows.append(["mean over targets", *[fmt(mean_targets[lv]) for lv in levels]])
     summary = {"trainer": ns.trainer, "source": ns.source, "targets": list(ns.targets), "shots": ns.shots,
                "seeds": list(seeds), "levels": levels,
                "per_dataset": {name: {lv: per_dataset[name][lv]["mean"] for lv in levels} for name in runs},
                "mean_over_targets": mean_targets}
-    config = source_config(ns.trainer, ns.source)
-    path = osp.join(ns.output, "xd", "summary", osp.splitext(osp.basename(ns.source))[0], f"shots_{ns.shots}", ns.trainer,
-                    osp.splitext(osp.basename(config))[0], "dg_summary.json")
+    path = osp.join(ns.output, "xd", "summary", source, f"shots_{ns.shots}", ns.trainer, jobs[0].config,
+                    "dg_summary.json")
     atomic_write_json(path, summary)
     seeds_text = ", ".join(map(str, seeds))
     print(f"\n{ns.trainer}: trained on {ns.source} ({ns.shots} shots), top-1 (%) per level, mean over seeds {seeds_text}:")
@@ -175,4 +150,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from .grid import console
+
+    sys.exit(console(main))

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from run_helpers import REPO
 
-from hgclip.cli import compare  # noqa: E402
+from hgclip.cli import compare, run_reuse, sweep_job  # noqa: E402
 from hgclip.evaluation.aggregate import base_new_summary, compare_summary, harmonic_mean, seed_summary
 from hgclip.evaluation.comparison_report import comparison_csv, comparison_markdown, comparison_png, format_cell, write_reports
 
@@ -240,19 +240,21 @@ def test_config_for_embedded_paper_and_env(monkeypatch):
 
 
 class FakeRuns:
-    """Stands in for base2new.run_train: records each call and writes what a finished run leaves."""
+    """Stands in for the runner's process of one run (sweep_job._execute): records each call and writes what a
+    finished run leaves."""
 
     def __init__(self, fail: tuple[str, ...] = ()):
         self.calls: list[tuple[str, int]] = []
         self.fail = fail
 
-    def __call__(self, args, verbose, label):
+    def __call__(self, run, options, label):
+        args = list(run.argv)
         get = lambda flag: args[args.index(flag) + 1]  # noqa: E731
         trainer, seed, out = get("--trainer"), int(get("--seed")), get("--output-dir")
         assert args[args.index("DATASET.SUBSAMPLE_CLASSES") + 1] == "all"
         self.calls.append((trainer, seed))
         if trainer in self.fail:
-            raise SystemExit(f"[{label}] train.py failed with exit code 1")
+            raise sweep_job.JobFailed(f"[{label}] train.py failed with exit code 1")
         write_json(out, fake_results(trainer, seed, [50.0 + seed, 40.0 + seed, 30.0 + seed], shots=int(
             get("DATASET.NUM_SHOTS"))))
         if trainer != "ZeroshotCLIP":
@@ -266,8 +268,8 @@ def fake_env(monkeypatch, tmp_path):
     for var in ("SHOTS", "CFG_CoOp", "CFG_COOP", "CFG_HGCLIP", "CFG_ZeroshotCLIP", "CFG_ZEROSHOTCLIP"):
         monkeypatch.delenv(var, raising=False)
     fake = FakeRuns()
-    monkeypatch.setattr(compare, "run_train", fake)
-    monkeypatch.setattr(compare, "check_inputs", lambda args, label: None)  # fake runs record no inputs
+    monkeypatch.setattr(sweep_job, "_execute", fake)
+    monkeypatch.setattr(run_reuse, "check_inputs", lambda args, label: None)  # fake runs record no inputs
     return fake, str(tmp_path / "output")
 
 

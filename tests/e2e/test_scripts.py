@@ -37,7 +37,7 @@ def test_hgclip_base2new_script_runs_and_skips_finished_seeds(tmp_path):
     assert "| level" in out and "full path" in out
 
     again = run(["bash", "scripts/hgclip/base2new.sh", "hiershapes", "1", *fast], tmp_path, {"SHOTS": "2"})
-    assert "skip training" in again
+    assert "finished run found" in again
     assert summary_of(again)["per_level"] == summary["per_level"], "re-evaluation gives the same numbers"
 
 
@@ -94,7 +94,7 @@ def test_chils_beats_plain_zero_shot_where_the_readme_says(tmp_path):
 
 
 def test_nproc_launches_train_py_through_torchrun():
-    from hgclip.cli.base2new import train_command
+    from hgclip.cli.sweep_job import train_command
 
     program = ["-m", "hgclip.cli.train"]  # the installed package's, never a path into it
     assert train_command(["--seed", "1"], {}) == [sys.executable, "-u", *program, "--seed", "1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hgclip.cli import compare
+from hgclip.cli import compare, grid
 from hgclip.common.config_io import config_file_options
 from hgclip.common.errors import InputError
 
@@ -33,7 +33,7 @@ def test_compare_with_a_broken_variant_stops_without_a_traceback(tmp_path, monke
     variants = tmp_path / "variants"
     variants.mkdir()
     (variants / "Broken.yaml").write_text("LOSS:\n  PROTECT:\n    ENABLED: [True\n")
-    monkeypatch.setattr(compare, "VARIANT_DIR", str(variants))
+    monkeypatch.setattr(grid, "VARIANT_DIR", str(variants))
     with pytest.raises(SystemExit) as error:  # not the InputError (a traceback) it was
         compare.main(["--output", str(tmp_path / "out"), "--root", str(tmp_path / "data"), "hiershapes", "CoOp+Broken",
                       "1", "--", "MODEL.BACKBONE.NAME", "tiny-random"])
