@@ -41,7 +41,7 @@ SHARED_KEYS: tuple[Key, ...] = (
     Key("DATASET.SUBSAMPLE_CLASSES", "all", "`all`, `base` or `new` leaf classes (base-to-new protocol)"),
     Key("DATASET.SUBSAMPLE_RULE", "cocoop", "`cocoop`: base = first half (rounded up) of the sorted leaf labels; "
         "`stratified`: the same split within each parent"),
-    Key("DATASET.HIERARCHY_FILE", "", "replace the dataset's hierarchy by this file (same leaves)"),
+    Key("DATASET.HIERARCHY_FILE", "", "replace the dataset's hierarchy by this file (leaves: the classes, or ImageNet's wnids)"),
     Key("DATASET.VAL_FRACTION", 0.1, "validation fraction carved from train where a dataset has no val split"),
     Key("DATASET.HIERSHAPES.SEED", 0, "seed the embedded synthetic dataset (HierShapes) is generated from"),
     Key("DATASET.HIERIMAGEFOLDER.DIR", "", "folder of a `HierImageFolder` dataset, under `DATASET.ROOT` or absolute"),

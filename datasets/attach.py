@@ -6,7 +6,10 @@ on them with a tree whose leaves are those classes, matched by name in label ord
 (:func:`hgclip.datasets.leaf_match.match_leaves`), so base/new subsets of the checkout's datasets
 work too. The tree is, in this order:
 
-1. ``DATASET.HIERARCHY_FILE`` (a path, or a file name in ``datasets/hierarchies/``);
+1. ``DATASET.HIERARCHY_FILE`` (a path, or a file name in ``datasets/hierarchies/``): its leaves are the
+   checkout's class names, or, where they are not, the ids this project's dataset of that name gives
+   its classes (ImageNet's wnids, so Making Better Mistakes' ``mbm_imagenet.txt`` fits a checkout's
+   ImageNet), matched by :func:`hgclip.datasets.id_match.match_ids` as on this project's own reader;
 2. the tree of this project's dataset registered as ``Hier<DATASET.NAME>`` (or ``DATASET.NAME``),
    through its :meth:`~hgclip.datasets.base.HierarchicalDataset.hierarchy_for_classes`: the same
    tree, leaf aliases and shared-name rule as that dataset's own reader (a shipped file for CoOp's
@@ -22,6 +25,7 @@ from typing import Any, Optional
 
 from ..hierarchy import Hierarchy, load_hierarchy, normalize_classname
 from .base import resolve_hierarchy_file
+from .id_match import match_ids
 from .leaf_match import match_leaves
 
 FLAT_LEVEL = "class"
@@ -54,6 +58,32 @@ def flat_hierarchy(names: list[str]) -> Hierarchy:
                      {leaf: name for leaf, name, key in zip(leaves, names, keys) if key in shared})
 
 
+def file_hierarchy(tree: Hierarchy, path: str, names: list[str], cfg: Any) -> Hierarchy:
+    """The tree of the hierarchy file ``path`` (loaded as ``tree``) over the checkout's classes ``names``.
+
+    By name first, so a file of the checkout's class names needs nothing else; only when that fails are
+    the ids of this project's dataset of ``DATASET.NAME`` read (for ImageNet its ``classnames.txt`` and
+    WordNet files), so a name-keyed file never depends on them.
+    """
+    name = cfg.DATASET.NAME
+    try:
+        return match_leaves(tree, names, f"{path} vs {name}")
+    except ValueError as by_name:
+        project = project_dataset_for(name)
+        if project is None:
+            raise by_name
+        try:
+            ids = project.ids_for_classes(names, cfg, f"the classes of {name}")
+        except OSError as problem:  # the files that give the ids are missing: say so too
+            raise ValueError(f"{by_name}; nor could they be matched by id: {problem}") from None
+        except ValueError:  # the names are not this project's classes either: the name error says it
+            raise by_name from None
+        by_id = match_ids(tree, ids, path) if ids is not None else None
+        if by_id is None:
+            raise by_name
+        return by_id
+
+
 def dataset_hierarchy(dataset: Any, cfg: Any) -> Hierarchy:
     """The hierarchy whose leaves are ``dataset``'s classes in label order (see the module docstring)."""
     own = getattr(dataset, "hierarchy", None)
@@ -63,7 +93,7 @@ def dataset_hierarchy(dataset: Any, cfg: Any) -> Hierarchy:
     name = cfg.DATASET.NAME
     if cfg.DATASET.HIERARCHY_FILE:
         path = resolve_hierarchy_file(cfg.DATASET.HIERARCHY_FILE)
-        hierarchy = match_leaves(load_hierarchy(path), names, f"{path} vs {name}")
+        hierarchy = file_hierarchy(load_hierarchy(path), path, names, cfg)
         print(f"{name}: hierarchy from {path} ({hierarchy})")
         return hierarchy
     project = project_dataset_for(name)

@@ -8,7 +8,9 @@ a protocol needs is then done here, data-driven from the hierarchy, in this orde
 0. Image checks (``DATASET.CHECK_IMAGES``, ``DATASET.SKIP_UNREADABLE``; see
    :mod:`hgclip.datasets.image_check`), unless the reader already made them while listing the images.
 1. ``DATASET.HIERARCHY_FILE`` (optional) replaces the tree above the leaves. It must
-   list exactly the dataset's classes; labels keep the dataset's leaf order, so
+   list exactly the dataset's classes, or, where the dataset knows an id per class
+   (``DatasetSource.leaf_ids``) and the file's leaves are ids, every class by id
+   (:mod:`hgclip.datasets.id_match`); labels keep the dataset's leaf order, so
    base/new splits and few-shot caches do not depend on the file.
 2. Few-shot sampling (``DATASET.NUM_SHOTS >= 1``): K shots per class from train and
    min(K, 4) from val, seeded by ``cfg.SEED``; cached under this project's own file name, and
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 from ..common.fileio import atomic_write_text
@@ -32,6 +34,7 @@ from ..hierarchy import Hierarchy, load_hierarchy
 from ..runtime.dassl_api import DatasetBase, Datum
 from .checks import check_splits, preview
 from .fewshot import fewshot_splits
+from .id_match import ClassIds, match_class_ids, match_ids
 from .image_check import ImageCheck
 from .leaf_match import ClassTree, match_leaves, without_leaves
 
@@ -55,6 +58,9 @@ class DatasetSource:
             it or build prototypes from it.
         images_checked: the reader already passed every image through the dataset's
             :class:`~hgclip.datasets.image_check.ImageCheck`; otherwise the base class checks them.
+        leaf_ids: per leaf of ``hierarchy``, the id the data uses for the class (ImageNet's wnids), or
+            empty; a ``DATASET.HIERARCHY_FILE`` whose leaves are these ids is matched by them.
+        id_names: a ``words.txt``-style file naming the ids (and the ids above them), or "".
     """
 
     dataset_dir: str
@@ -65,6 +71,8 @@ class DatasetSource:
     test: list[Datum] = field(default_factory=list)
     test_only: bool = False
     images_checked: bool = False
+    leaf_ids: tuple[str, ...] = ()
+    id_names: str = ""
 
 
 def _check_choice(key: str, value: str, accepted: Sequence[str]) -> str:
@@ -127,18 +135,23 @@ def resolve_hierarchy_file(path: str) -> str:
     raise FileNotFoundError(f"DATASET.HIERARCHY_FILE {path!r}: no such file (also looked in {HIERARCHIES_DIR})")
 
 
-def override_hierarchy(full: Hierarchy, path: str) -> Hierarchy:
+def override_hierarchy(full: Hierarchy, path: str, leaf_ids: Sequence[str] = (), id_names: str = "") -> Hierarchy:
     """The tree of the file at ``path`` over the leaves of ``full``, in ``full``'s leaf order.
 
     Keeping the dataset's leaf order means labels, few-shot caches and base/new
     splits stay the same whichever hierarchy a run uses; only the upper levels change.
+    With ``leaf_ids`` (one per leaf of ``full``) a file whose leaves are those ids is matched
+    by id (:func:`hgclip.datasets.id_match.match_ids`); any other file by name.
 
     Raises:
         ValueError: the file's leaves are not exactly the dataset's classes (one line
-            naming the file and the missing/extra names).
+            naming the file and the missing/extra names), or a class's id is not a leaf of an id-keyed file.
     """
     resolved = resolve_hierarchy_file(path)
     other = load_hierarchy(resolved)
+    by_id = match_ids(other, ClassIds(full, tuple(leaf_ids), id_names), resolved) if leaf_ids else None
+    if by_id is not None:
+        return by_id
     ours, theirs = set(full.leaf_names), set(other.leaf_names)
     if ours != theirs:
         missing = [name for name in full.leaf_names if name not in theirs]
@@ -214,6 +227,16 @@ class HierarchicalDataset(DatasetBase):
         return match_leaves(tree.hierarchy, class_names, f"{where or cls.__name__} vs {tree.source}",
                             cls.leaf_aliases, every_leaf)
 
+    @classmethod
+    def ids_for_classes(cls, class_names: Sequence[str], cfg: Any, where: str = "") -> Optional[ClassIds]:
+        """``class_names`` matched to this dataset's classes (as :meth:`hierarchy_for_classes` does) with the id of
+        each, or None where its classes have no ids: what matches an id-keyed ``DATASET.HIERARCHY_FILE`` to a
+        checkout's flat dataset of this name (:mod:`hgclip.datasets.attach`)."""
+        tree = cls.class_tree(cfg)
+        if tree is None:
+            return None
+        return match_class_ids(tree, class_names, f"{where or cls.__name__} vs {tree.source}", cls.leaf_aliases)
+
     def __init__(self, cfg) -> None:
         self.image_check = ImageCheck.from_cfg(cfg)
         source = self.load_source(cfg)
@@ -222,7 +245,7 @@ class HierarchicalDataset(DatasetBase):
         self.image_check.report(type(self).__name__)
         full = source.hierarchy
         if cfg.DATASET.HIERARCHY_FILE:
-            full = override_hierarchy(full, cfg.DATASET.HIERARCHY_FILE)
+            full = override_hierarchy(full, cfg.DATASET.HIERARCHY_FILE, source.leaf_ids, source.id_names)
         kept = subsample_leaves(full, cfg.DATASET.SUBSAMPLE_CLASSES, cfg.DATASET.SUBSAMPLE_RULE)
 
         train, val, test = source.train, source.val, source.test
@@ -273,8 +296,7 @@ class HierarchicalDataset(DatasetBase):
         }
         if source.test_only:
             splits["train"] = splits["test"]
-        return DatasetSource(source.dataset_dir, source.image_dir, source.hierarchy, splits["train"],
-                             splits["val"], splits["test"], source.test_only, True)
+        return replace(source, train=splits["train"], val=splits["val"], test=splits["test"], images_checked=True)
 
     def _fewshot(self, source: DatasetSource, num_shots: int, seed: int) -> tuple[list[Datum], list[Datum]]:
         """K-shot train and min(K, 4)-shot val (:mod:`hgclip.datasets.fewshot`: the draw, its cache, CoOp's file)."""

@@ -14,7 +14,9 @@ The hierarchy comes from ImageNet's ``wordnet.is_a.txt`` and ``words.txt`` in
 :mod:`datasets.wordnet`, always over all 1000 classes, so that every node has the same name in the
 source and in each target. ImageNet-A and -R keep their 200 classes (``datasets/class_lists/``,
 from the datasets' own evaluation code) and the tree restricted to them; their folders must be
-exactly those 200.
+exactly those 200. ``DATASET.HIERARCHY_FILE`` may be keyed by wnid (Making Better Mistakes'
+``mbm_imagenet.txt``): it is matched by the classes' wnids and its inner wnids are named from
+``words.txt`` (:mod:`datasets.id_match`).
 
 Labels follow sorted wnids, CoOp's order (its sorted class folders; ImageNetV2's folder ``i`` is
 the i-th class in that order). ImageNet uses the official val images as its test split, as in CoOp,
@@ -105,7 +107,7 @@ class ImageNetFamily(HierarchicalDataset):
             kept = [index for index, wnid in enumerate(wnids) if wnid in keep]
             hierarchy = hierarchy.restrict(kept)
             wnids = [wnids[index] for index in kept]
-        return ClassTree(hierarchy, f"{classnames} and the WordNet files in {wordnet_dir}", tuple(wnids))
+        return ClassTree(hierarchy, f"{classnames} and the WordNet files in {wordnet_dir}", tuple(wnids), words)
 
     def load_source(self, cfg) -> DatasetSource:
         name = type(self).__name__
@@ -118,9 +120,11 @@ class ImageNetFamily(HierarchicalDataset):
         tree = self.class_tree(cfg)
         hierarchy, wnids = tree.hierarchy, list(tree.leaf_ids)
         train, test = self.read_splits(image_dir, wnids, hierarchy)
+        ids = {"leaf_ids": tree.leaf_ids, "id_names": tree.id_names}  # DATASET.HIERARCHY_FILE may be keyed by wnid
         if self.evaluation_only:
-            return DatasetSource(dataset_dir, image_dir, hierarchy, test, [], test, test_only=True, images_checked=True)
-        return DatasetSource(dataset_dir, image_dir, hierarchy, train, [], test, images_checked=True)
+            return DatasetSource(dataset_dir, image_dir, hierarchy, test, [], test, test_only=True, images_checked=True,
+                                 **ids)
+        return DatasetSource(dataset_dir, image_dir, hierarchy, train, [], test, images_checked=True, **ids)
 
     def read_splits(self, image_dir: str, wnids: list[str], hierarchy: Hierarchy) -> tuple[list[Datum], list[Datum]]:
         """(train, test) Datum lists; test-only datasets return ``([], test)``."""

@@ -33,11 +33,15 @@ class ClassTree:
         hierarchy: the tree, leaves in the dataset's canonical label order.
         source: the file or files it comes from, for messages.
         leaf_ids: per leaf, the id the data uses for it (ImageNet's wnids), or empty.
+        id_names: a ``words.txt``-style file (``id<TAB>synonym, ...``) naming those ids and the ids above
+            them, or "": what names the inner nodes of a hierarchy file keyed by those ids
+            (:mod:`hgclip.datasets.id_match`).
     """
 
     hierarchy: Hierarchy
     source: str
     leaf_ids: tuple[str, ...] = ()
+    id_names: str = ""
 
 
 def without_leaves(hierarchy: Hierarchy, unused: Sequence[str], source: str) -> Hierarchy:
@@ -104,6 +108,18 @@ def match_leaves(
             none), several classes for one leaf, a shared name the dataset carries fewer times than
             the tree (which one is meant cannot be told), or (``every_leaf``) leaves without a class.
     """
+    return leaves_as_classes(tree, match_leaf_indices(tree, class_names, where, aliases, every_leaf), class_names)
+
+
+def match_leaf_indices(
+    tree: Hierarchy,
+    class_names: Sequence[str],
+    where: str,
+    aliases: Optional[Mapping[str, Sequence[str]]] = None,
+    every_leaf: bool = False,
+) -> list[int]:
+    """The leaf of ``tree`` that each of ``class_names`` matches (same rules and errors as :func:`match_leaves`);
+    also what tells which id each class has where the tree's leaves carry ids (:class:`ClassTree`)."""
     index = _LeafIndex(tree, aliases or {}, where)
     groups: dict[tuple[int, ...], list[int]] = {}
     missing = []
@@ -132,13 +148,17 @@ def match_leaves(
     if every_leaf and unused:
         raise ValueError(f"{where}: {len(unused)} leaves match no class of the dataset: {preview(unused)}")
     leaf_of = {position: leaf for leaf, position in taken.items()}
+    return [leaf_of[position] for position in range(len(class_names))]
+
+
+def leaves_as_classes(tree: Hierarchy, leaves: Sequence[int], class_names: Sequence[str]) -> Hierarchy:
+    """``tree`` over ``leaves`` (one per class, in label order), each leaf spelled as its class is."""
     paths, spellings = [], {}
-    for position, name in enumerate(class_names):
-        leaf = leaf_of[position]
+    for leaf, name in zip(leaves, class_names):
         raw = tree.raw_paths[leaf]
         if tree.paths[leaf][-1] in tree.prompt_spellings:  # a shared name: the leaf keeps its own
             paths.append(raw)
             spellings[tree.paths[leaf][-1]] = str(name).strip()
         else:
             paths.append(raw[:-1] + (str(name).strip(),))
-    return tree.rebuilt([leaf_of[position] for position in range(len(class_names))], paths, spellings)
+    return tree.rebuilt(leaves, paths, spellings)

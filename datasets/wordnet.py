@@ -105,16 +105,18 @@ def ancestor_chain(wnid: str, parent: dict[str, str], count: int, source: str) -
     return chain
 
 
-def distinct_names(wnids: Sequence[str], words: dict[str, list[str]], source: str) -> dict[str, str]:
+def distinct_names(wnids: Sequence[str], words: dict[str, list[str]], source: str,
+                   taken: Sequence[str] = ()) -> dict[str, str]:
     """A distinct name for every synset of one level: its first synonym; where two would be equal
-    (after ``normalize_classname``), the full synonym list; where still equal, the list and the wnid."""
+    (after ``normalize_classname``), the full synonym list; where still equal, the list and the wnid.
+    ``taken``: names other nodes of the level already have (a synset's name equal to one counts as a clash)."""
     for wnid in wnids:
         if wnid not in words:
             raise ValueError(f"{source}: {wnid} has no entry")
     names = {wnid: words[wnid][0] for wnid in wnids}
     for fallback in (lambda w: ", ".join(words[w]), lambda w: f"{', '.join(words[w])} ({w})"):
         counts: dict[str, int] = {}
-        for name in names.values():
+        for name in [*names.values(), *taken]:
             counts[normalize_classname(name)] = counts.get(normalize_classname(name), 0) + 1
         clashing = [w for w in wnids if counts[normalize_classname(names[w])] > 1]
         if not clashing:
