@@ -12,7 +12,8 @@
   the sweep in one line, as compare does); running the command again submits only what is missing or failed;
   a job whose directories are locked by another sweep reports "running elsewhere".
 * ``--wait`` (default) follows the jobs with a progress bar, reports each failure with its output's last line,
-  then writes mean ± std per cell (markdown, CSV, comparison.html) under ``<output>/sweep/tables/``.
+  then writes mean ± std per cell (markdown, CSV, comparison.html; ``--plots``: comparison.png) under
+  ``<output>/sweep/tables/``.
 """
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
     run.add_argument("--collect", metavar="OUTPUT", default=None, help="write the tables of a finished tree and exit")
     run.add_argument("--verbose", action="store_true", help="echo every line of every run")
+    run.add_argument("--plots", action="store_true",
+                     help="also draw each table's comparison.png (matplotlib; most of a collection's time)")
     return parser
 
 
@@ -217,7 +220,7 @@ def follow(ns: argparse.Namespace, executor: Any, jobs: Sequence[Job], handles: 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ns, opts = parse(sys.argv[1:] if argv is None else argv)
     if ns.collect is not None:
-        written = collect(osp.abspath(ns.collect))
+        written = collect(osp.abspath(ns.collect), plots=ns.plots)
         if not written:
             raise SystemExit(f"{ns.collect}: no finished run (results.json) in compare/, base2new/ or xd/")
         print(render(written))
@@ -250,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failed = {name: message for name, (status, message) in outcomes.items() if status == "failed"}
     elsewhere = [name for name, (status, _) in outcomes.items() if status == RUNNING_ELSEWHERE]
     done = sum(1 for status, _ in outcomes.values() if status == DONE)
-    written = collect(grid.output, [grid.protocol])
+    written = collect(grid.output, [grid.protocol], plots=ns.plots)
     if written:
         print(render(written))
     print(f"\n{done} job(s) ran, {len(jobs) - len(todo)} skipped, {len(elsewhere)} running elsewhere, "
