@@ -8,8 +8,10 @@
   ``--source``, test on ``--datasets``), ``dg`` (xd with the ImageNet variants as default targets).
 * One job per dataset x cell x seed (xd/dg: per cell x seed) runs its chain of ``train.py`` runs in order
   (:mod:`hgclip.cli.sweep_plan`, :mod:`hgclip.cli.sweep_job`); ``--dry-run`` prints them.
-* Idempotent: a finished run whose recorded config equals the planned one is skipped (another config stops
-  the sweep in one line, as compare does); running the command again submits only what is missing or failed;
+* Idempotent: a finished run whose recorded config equals the planned one and whose recorded inputs (the
+  contents of the hierarchy, image listings, CLIP weights and an evaluation's model files) are those its command
+  would run on now is skipped (another config or other inputs stop the sweep in one line per run, as compare
+  does); running the command again submits only what is missing or failed;
   a job whose directories are locked by another sweep reports "running elsewhere".
 * ``--wait`` (default) follows the jobs with a progress bar, reports each failure with its output's last line,
   then writes mean ± std per cell (markdown, CSV, comparison.html; ``--plots``: comparison.png) under
@@ -32,6 +34,7 @@ from ..runtime.run_dir import run_finished
 from . import compare
 from .compare import available_variants, check_protocol, expected_config, paper_order
 from .sweep_collect import collect, render
+from .sweep_inputs import stale_runs
 from .sweep_job import DONE, RUNNING_ELSEWHERE, Options, run_job
 from .sweep_plan import PROTOCOLS, Grid, Job, describe, plan
 
@@ -111,6 +114,23 @@ def job_finished(job: Job, check_config: bool = True) -> bool:
         if check_config:
             check_protocol(load_results(run.output_dir), run.output_dir, expected_config(run.argv), run.trainer)
     return True
+
+
+def jobs_to_run(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that have not finished, once every finished run (a job skips its finished runs, so those of an
+    unfinished job too) is known to be this sweep's: made with the planned config (else the sweep stops in one
+    line, as compare does) and on the inputs its command would run on now (else it stops naming each such run
+    and what differs; one process checks them all, :mod:`hgclip.cli.sweep_inputs`)."""
+    finished = []
+    for job in jobs:
+        for run in job.runs:
+            if run_finished(run.output_dir, run.trains):
+                check_protocol(load_results(run.output_dir), run.output_dir, expected_config(run.argv), run.trainer)
+                finished.append(run)
+    stale = stale_runs(finished)
+    if stale:
+        raise SystemExit("\n".join(stale))
+    return [job for job in jobs if not job_finished(job, check_config=False)]
 
 
 # ---------------------------------------------------------------------- executors
@@ -233,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(describe(job, launcher))
         print(f"{len(jobs)} job(s), {sum(len(job.runs) for job in jobs)} run(s)")
         return 0
-    todo = [job for job in jobs if not job_finished(job)]  # a run made with another config stops the sweep here
+    todo = jobs_to_run(jobs)  # a finished run made with another config or on other inputs stops the sweep here
     print(f"{len(jobs)} job(s): {len(jobs) - len(todo)} finished (skipped), {len(todo)} to run "
           f"({ns.executor} executor)", flush=True)
     options = Options(nproc=ns.nproc, verbose=ns.verbose, quiet=not ns.verbose)
