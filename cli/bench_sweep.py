@@ -6,7 +6,8 @@
   10 trainers x N seeds), compare's protocol (one run per job) and base-to-new (two runs per job);
 * ``status``: the finished-run check of every run of those jobs on an empty tree (what a re-run does first);
 * ``collect``: :func:`hgclip.cli.sweep_collect.collect` of a tree with ``--jobs`` synthetic results.json files
-  (compare's layout), writing every table's markdown, CSV, PNG and HTML.
+  (compare's layout), writing every table's markdown, CSV and HTML (what ``hgclip-sweep`` writes by default);
+  ``collect --plots``: the same with every table's PNG too (``hgclip-sweep --plots``).
 
 Median wall and CPU time over ``--repeats``, printed as a table. (Not a test: timings belong here, not in asserts.)
 """
@@ -90,7 +91,9 @@ def main(argv: "list[str] | None" = None) -> dict[str, tuple[float, float]]:
         tree = osp.join(tmp, "tree")
         count = write_tree(tree, ns.jobs)
         rows[f"find_runs ({count} results.json)"] = timed(lambda: find_runs(tree), ns.repeats)
-        rows[f"collect ({count} results.json, 10 tables written)"] = timed(lambda: collect(tree), ns.repeats)
+        rows[f"collect ({count} results.json, 10 tables: md, csv, html)"] = timed(lambda: collect(tree), ns.repeats)
+        rows[f"collect --plots ({count} results.json, 10 tables + png)"] = timed(lambda: collect(tree, plots=True),
+                                                                               ns.repeats)
     width = max(len(name) for name in rows)
     print(f"{'measure'.ljust(width)} | wall s | CPU s (medians of {ns.repeats})")
     for name, (wall, cpu) in rows.items():

@@ -3,21 +3,19 @@
 A finished run (``results.json``, plus the checkpoint of a trainer that trains) is reused only when its
 results.json reports the same class subset, shots, seed and backbone, its recorded config.yaml agrees on every
 result-changing key, and its inputs.json on the contents of the hierarchy, images, CLIP weights and model
-(``train.py --check-inputs``, which writes nothing). Otherwise the caller stops with one line: the user
+(the code of ``train.py --check-inputs``, which writes nothing). Otherwise the caller stops with one line: the user
 decides whether to delete the run or choose another output.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 from typing import Any, Sequence
 
 from ..engine.run_directory import MODEL_DESCRIPTION
 from ..evaluation.aggregate import load_results
 from ..registry import trainer_class
-from ..runtime.run_dir import RunDirError, check_recorded_config, results_path
+from ..runtime.run_dir import RunDirError, check_recorded_config, results_path, run_finished
 from .grid import StaleRunError
-from .sweep_job import train_command
+from .sweep_inputs import stale_runs
 from .sweep_plan import Run
 
 
@@ -47,29 +45,19 @@ def check_protocol(results: dict, run_dir: str, cfg: Any, trainer: str) -> None:
                                                "delete that run or choose another OUTPUT")) from None
 
 
-def check_inputs(args: Sequence[str], label: str) -> None:
-    """Refuse to reuse a finished run made on other inputs (an edited hierarchy, other images or CLIP weights at the
-    same paths): ``train.py --check-inputs`` compares what the run recorded, writing nothing."""
-    result = subprocess.run(train_command(["--check-inputs", *args]), capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore")))
-    if result.returncode == 0:
-        return
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    reason = lines[-1][len("error: "):] if lines else f"train.py --check-inputs exit code {result.returncode}"
-    if result.returncode == 2:
-        reason = reason.replace("use a new --output-dir, or pass --overwrite to start it afresh",
-                                "delete that run or choose another OUTPUT")
-        raise StaleRunError(f"[{label}] finished run not reused: {reason}")
-    raise SystemExit(f"[{label}] {reason}")
-
-
-def check_reusable(run: Run) -> None:
-    """Stop (:class:`StaleRunError`) unless the finished ``run`` was made with its planned config and inputs.
+def check_reusable(runs: Sequence[Run]) -> None:
+    """Stop (:class:`StaleRunError`, one line per run) unless every finished run of ``runs`` was made with its planned
+    config and on the inputs its command would read now; one process checks all inputs
+    (:mod:`hgclip.cli.sweep_inputs`, the code of ``train.py --check-inputs``).
 
     An evaluation of a saved model reports the model's shots, seed and classes (``MODEL_DESCRIPTION``), not its
-    own config's: those are the model's, which ``--check-inputs`` compares by its files."""
-    results = load_results(run.output_dir)
-    if "--model-dir" in run.argv:
-        results = {key: value for key, value in results.items() if key not in MODEL_DESCRIPTION}
-    check_protocol(results, run.output_dir, expected_config(run.argv), run.trainer)
-    check_inputs(run.argv, run.label)
+    own config's: those are the model's, whose files the inputs check compares."""
+    finished = [run for run in runs if run_finished(run.output_dir, run.trains)]
+    for run in finished:
+        results = load_results(run.output_dir)
+        if "--model-dir" in run.argv:
+            results = {key: value for key, value in results.items() if key not in MODEL_DESCRIPTION}
+        check_protocol(results, run.output_dir, expected_config(run.argv), run.trainer)
+    stale = stale_runs(finished)
+    if stale:
+        raise StaleRunError("\n".join(stale))

@@ -8,11 +8,14 @@
   ``--source``, test on ``--datasets``), ``dg`` (xd with the ImageNet variants as default targets).
 * One job per dataset x cell x seed (xd/dg: per cell x seed) runs its chain of ``train.py`` runs in order
   (:mod:`hgclip.cli.sweep_plan`, :mod:`hgclip.cli.sweep_job`); ``--dry-run`` prints them.
-* Idempotent: a finished run whose recorded config equals the planned one is skipped (another config stops
-  the sweep in one line, as compare does); running the command again submits only what is missing or failed;
+* Idempotent: a finished run whose recorded config equals the planned one and whose recorded inputs (the
+  contents of the hierarchy, image listings, CLIP weights and an evaluation's model files) are those its command
+  would run on now is skipped (another config or other inputs stop the sweep in one line per run, as compare
+  does); running the command again submits only what is missing or failed;
   a job whose directories are locked by another sweep reports "running elsewhere".
 * ``--wait`` (default) follows the jobs with a progress bar, reports each failure with its output's last line,
-  then writes mean ± std per cell (markdown, CSV, comparison.html) under ``<output>/sweep/tables/``.
+  then writes mean ± std per cell (markdown, CSV, comparison.html; ``--plots``: comparison.png) under
+  ``<output>/sweep/tables/``.
 """
 from __future__ import annotations
 
@@ -25,11 +28,10 @@ import time
 from typing import Any, Optional, Sequence
 
 from .. import project  # noqa: F401  (registers the trainers under their table names)
-from ..evaluation.aggregate import load_results
 from ..registry import list_trainers
 from ..runtime.run_dir import run_finished
 from .grid import EMBEDDED, available_variants, paper_order, split_cell
-from .run_reuse import check_protocol, check_reusable, expected_config
+from .run_reuse import check_reusable
 from .sweep_collect import collect, render
 from .sweep_job import DONE, RUNNING_ELSEWHERE, JobFailed, Options, run_job
 from .sweep_plan import PROTOCOLS, Grid, Job, describe, plan
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="print the jobs and exit")
     run.add_argument("--collect", metavar="OUTPUT", default=None, help="write the tables of a finished tree and exit")
     run.add_argument("--verbose", action="store_true", help="echo every line of every run")
+    run.add_argument("--plots", action="store_true",
+                     help="also draw each table's comparison.png (matplotlib; most of a collection's time)")
     return parser
 
 
@@ -100,14 +104,16 @@ def make_grid(ns: argparse.Namespace, opts: list[str]) -> Grid:
                 shots=ns.shots, source=ns.source, config=ns.config, variant_files=variants)
 
 
-def job_finished(job: Job, check_config: bool = True) -> bool:
-    """Every run of the job finished; ``check_config``: one made with another config stops the sweep."""
-    for run in job.runs:
-        if not run_finished(run.output_dir, run.trains):
-            return False
-        if check_config:
-            check_protocol(load_results(run.output_dir), run.output_dir, expected_config(run.argv), run.trainer)
-    return True
+def job_finished(job: Job) -> bool:
+    """Every run of the job finished."""
+    return all(run_finished(run.output_dir, run.trains) for run in job.runs)
+
+
+def jobs_to_run(jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that have not finished, once every finished run (a job skips its finished runs, so those of an
+    unfinished job too) is known to be reusable (:func:`check_reusable`: else the sweep stops naming each run)."""
+    check_reusable([run for job in jobs for run in job.runs])
+    return [job for job in jobs if not job_finished(job)]
 
 
 # ---------------------------------------------------------------------- executors
@@ -116,10 +122,8 @@ def run_here(jobs: Sequence[Job], options: Options, keep_going: bool = False) ->
     output streamed as it comes. A finished run is reused only after :func:`check_reusable` (a stale one stops
     everything); a failed job stops the others unless ``keep_going``. Returns job name -> failure message."""
     failed: dict[str, str] = {}
+    check_reusable([run for job in jobs for run in job.runs])
     for job in jobs:
-        for run in job.runs:
-            if run_finished(run.output_dir, run.trains):
-                check_reusable(run)
         try:
             run_job(job, options)
         except JobFailed as error:
@@ -236,7 +240,7 @@ def follow(ns: argparse.Namespace, executor: Any, jobs: Sequence[Job], handles: 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ns, opts = parse(sys.argv[1:] if argv is None else argv)
     if ns.collect is not None:
-        written = collect(osp.abspath(ns.collect))
+        written = collect(osp.abspath(ns.collect), plots=ns.plots)
         if not written:
             raise SystemExit(f"{ns.collect}: no finished run (results.json) in compare/, base2new/ or xd/")
         print(render(written))
@@ -249,7 +253,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(describe(job, launcher))
         print(f"{len(jobs)} job(s), {sum(len(job.runs) for job in jobs)} run(s)")
         return 0
-    todo = [job for job in jobs if not job_finished(job)]  # a run made with another config stops the sweep here
+    todo = jobs_to_run(jobs)  # a finished run made with another config or on other inputs stops the sweep here
     print(f"{len(jobs)} job(s): {len(jobs) - len(todo)} finished (skipped), {len(todo)} to run "
           f"({ns.executor} executor)", flush=True)
     options = Options(nproc=ns.nproc, verbose=ns.verbose, quiet=not ns.verbose)
@@ -269,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     failed = {name: message for name, (status, message) in outcomes.items() if status == "failed"}
     elsewhere = [name for name, (status, _) in outcomes.items() if status == RUNNING_ELSEWHERE]
     done = sum(1 for status, _ in outcomes.values() if status == DONE)
-    written = collect(grid.output, [grid.protocol])
+    written = collect(grid.output, [grid.protocol], plots=ns.plots)
     if written:
         print(render(written))
     print(f"\n{done} job(s) ran, {len(jobs) - len(todo)} skipped, {len(elsewhere)} running elsewhere, "
@@ -280,9 +284,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def sweep_command() -> None:
-    """The ``hgclip-sweep`` console command."""
-    sys.exit(main())
+    """The ``hgclip-sweep`` console command (a refusal: ``error: <message>`` and exit code 2)."""
+    from .grid import Refusal
+
+    try:
+        code = main()
+    except Refusal as refusal:
+        print(f"error: {refusal.message}", file=sys.stderr)
+        code = refusal.code
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sweep_command()

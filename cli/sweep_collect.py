@@ -2,8 +2,9 @@
 
 It reads only the ``results.json`` files at the depths the tools write them (``compare/``, ``base2new/``,
 ``xd/``; see :mod:`hgclip.cli.sweep_plan`), groups them by protocol, part and dataset, and writes one
-``comparison.md``/``.csv``/``.png``/``.html`` per group into ``<output>/sweep/tables/<protocol>/<dataset>[_<part>]/``
-(:func:`hgclip.evaluation.aggregate.compare_summary`, :func:`hgclip.evaluation.comparison_report.write_reports`).
+``comparison.md``/``.csv``/``.html`` per group into ``<output>/sweep/tables/<protocol>/<dataset>[_<part>]/``
+(:func:`hgclip.evaluation.aggregate.compare_summary`, :func:`hgclip.evaluation.comparison_report.write_reports`),
+and with ``plots`` its ``comparison.png`` too (off by default: the plots cost most of a collection's time).
 """
 from __future__ import annotations
 
@@ -83,8 +84,10 @@ def summarise(group: Group) -> dict:
     return compare_summary(group.title, runs, group.configs)
 
 
-def collect(output: str, protocols: Optional[Sequence[str]] = None) -> list[tuple[Group, dict, dict]]:
-    """Write every group's reports under ``<output>/sweep/tables/``; return ``(group, comparison, paths)``."""
+def collect(output: str, protocols: Optional[Sequence[str]] = None,
+            plots: bool = False) -> list[tuple[Group, dict, dict]]:
+    """Write every group's reports under ``<output>/sweep/tables/`` (``plots``: with its PNG); return
+    ``(group, comparison, paths)``."""
     written = []
     groups = find_runs(output, protocols)
     for key in sorted(groups):
@@ -93,7 +96,7 @@ def collect(output: str, protocols: Optional[Sequence[str]] = None) -> list[tupl
             comparison = summarise(group)
         except ValueError as error:
             raise SystemExit(f"{osp.join(output, group.protocol)}: {error}") from None
-        paths = write_reports(comparison, osp.join(output, "sweep", "tables", group.folder))
+        paths = write_reports(comparison, osp.join(output, "sweep", "tables", group.folder), plot=plots)
         written.append((group, comparison, paths))
     return written
 

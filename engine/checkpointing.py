@@ -252,6 +252,22 @@ class Checkpointer:
                 set_state(saved[name])
 
     # ------------------------------------------------------------------ loading a model directory
+    def loadable_files(self, directory: str, epoch: Optional[int] = None) -> dict[str, str]:
+        """The files :meth:`load` would read from ``directory``, under the names :attr:`loaded_files` gives them
+        (models by name, artifacts by file name), read nothing: what tells whether an evaluation's recorded model
+        is still the one there. A model without a checkpoint is left out."""
+        files = {}
+        for name in self.models.get_model_names():
+            try:
+                files[name] = checkpoint_path(osp.join(directory, name), epoch)
+            except FileNotFoundError:
+                continue
+        for artifact in self._artifacts:
+            path = artifact.path(directory)
+            if osp.isfile(path):
+                files[osp.basename(path)] = path
+        return files
+
     def load(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load the models (Dassl layout), then the artifacts, from ``directory``, whatever the current class set.
 

@@ -12,9 +12,11 @@ Everything is written atomically (``hgclip.common.fileio``) so a crash never lea
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
+import os
 import os.path as osp
 from typing import Optional, Sequence
 
@@ -205,11 +207,19 @@ def comparison_html_data(comparison: dict, decimals: int = 2) -> dict:
             "headers": [column("level / metric", True)] + [column(t) for t in trainers], "rows": rows, "notes": notes}
 
 
-def write_reports(comparison: dict, out_dir: str) -> dict[str, str]:
-    """Write ``comparison.md``, ``.csv``, ``.png`` and ``.html`` into ``out_dir``; return their paths by extension."""
+def write_reports(comparison: dict, out_dir: str, plot: bool = True) -> dict[str, str]:
+    """Write ``comparison.md``, ``.csv``, ``.html`` and (``plot``) ``.png`` into ``out_dir``; return their paths by
+    extension. Without ``plot`` an older ``comparison.png`` there is removed: it would show other numbers.
+
+    The plot is optional because drawing it costs more than everything else (matplotlib's import and a tight
+    layout per figure): a sweep's collector writes many tables, and comparison.html already shows each one, coloured by accuracy."""
     paths = {ext: osp.join(out_dir, f"comparison.{ext}") for ext in ("md", "csv", "png", "html")}
     atomic_write_text(paths["md"], comparison_markdown([comparison]))
     atomic_write_text(paths["csv"], comparison_csv([comparison]))
-    atomic_write_bytes(paths["png"], comparison_png(comparison))
+    if plot:
+        atomic_write_bytes(paths["png"], comparison_png(comparison))
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(paths.pop("png"))
     atomic_write_text(paths["html"], render_page(comparison_html_data(comparison)))
     return paths

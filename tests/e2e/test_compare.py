@@ -269,7 +269,7 @@ def fake_env(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     fake = FakeRuns()
     monkeypatch.setattr(sweep_job, "_execute", fake)
-    monkeypatch.setattr(run_reuse, "check_inputs", lambda args, label: None)  # fake runs record no inputs
+    monkeypatch.setattr(run_reuse, "stale_runs", lambda runs: [])  # fake runs record no inputs
     return fake, str(tmp_path / "output")
 
 
