@@ -22,13 +22,14 @@ hiershapes -> its ``tiny`` config; other datasets -> its ``paper`` config (``vit
 ``vit_b16.yaml``); the environment variable ``CFG_<TRAINER>`` (e.g. ``CFG_CoOp`` or ``CFG_COOP``: a config
 file, or a config name or role of the trainer) overrides it.
 
-Each trainer x seed runs ``train.py`` in its own process into
-``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
+A front-end of the grid runner (:mod:`hgclip.cli.sweep`): the comparison is the grid dataset x cells x seeds in
+protocol ``all``, run by the local executor in order, its output streamed. Each trainer x seed runs ``train.py``
+in its own process into ``<output>/compare/<dataset>/<TRAINER>/<cfg>/seed<S>``; a finished run (``results.json``, plus
 ``prompt_learner/checkpoint`` for trainable trainers) is not run again, provided its results.json
 reports the same class subset, shots, seed and backbone, its recorded config.yaml agrees on every
 result-changing key and its inputs.json on the contents of the hierarchy, images and CLIP weights
-(``train.py --check-inputs``; else it stops: delete the run or change OUTPUT). A failed run does not stop
-the others: the report is written from what finished and the exit status is 1.
+(:mod:`hgclip.cli.run_reuse`; else it stops: delete the run or change OUTPUT). A failed run does not stop the
+others: the report is written from what finished and the exit status is 1.
 Writes ``comparison.md``, ``comparison.csv``, ``comparison.png`` and ``comparison.html`` into ``<output>/compare/<dataset>/``.
 """
 from __future__ import annotations
