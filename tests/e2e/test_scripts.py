@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from run_helpers import REPO
+from run_helpers import REPO, run_python
 
 
 def run(command: list[str], tmp_path, extra_env: dict | None = None) -> str:
@@ -113,3 +113,21 @@ def test_hgclip_base2new_script_with_two_processes(tmp_path):
               {"SHOTS": "2", "NPROC": "2", "HGCLIP_NUM_THREADS": "1"})
     assert "torchrun --standalone --nproc_per_node=2 train.py" in out
     assert summary_of(out)["levels"] == ["family", "shape", "object"]
+
+
+def test_the_script_and_the_sweep_find_each_others_runs(tmp_path):
+    """One grid engine: base2new.sh plans and runs the sweep's jobs, so each finds the other's finished runs."""
+    fast = ["MODEL.BACKBONE.NAME", "tiny-random", "OPTIM.MAX_EPOCH", "1"]
+
+    def sweep(*seeds: str) -> str:
+        result = run_python("-m", "hgclip.cli.sweep", "--protocol", "base2new", "--datasets", "hiershapes",
+                            "--trainers", "CoOp", "--seeds", *seeds, "--shots", "2", "--root", str(tmp_path / "data"),
+                            "--output", str(tmp_path / "output"), "--", *fast, timeout=1200)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout
+
+    sweep("1")
+    out = run(["bash", "scripts/base2new.sh", "CoOp", "hiershapes", "1", "--", *fast], tmp_path, {"SHOTS": "2"})
+    assert out.count("finished run found") == 2 and "train.py" not in out.replace("finished run found", "")
+    run(["bash", "scripts/base2new.sh", "CoOp", "hiershapes", "2", "--", *fast], tmp_path, {"SHOTS": "2"})
+    assert "2 job(s): 2 finished (skipped), 0 to run" in sweep("1", "2")
