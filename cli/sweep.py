@@ -16,6 +16,8 @@
 * ``--wait`` (default) follows the jobs with a progress bar, reports each failure with its output's last line,
   then writes mean ± std per cell (markdown, CSV, comparison.html; ``--plots``: comparison.png) under
   ``<output>/sweep/tables/``.
+* The scripts (``base2new.sh``, ``compare.sh``, ``xd.sh``) are front-ends of this runner: they plan their grid
+  here and run it with :func:`run_here`, the local executor in order with the output streamed.
 """
 from __future__ import annotations
 
