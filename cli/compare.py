@@ -160,24 +160,18 @@ def parse_plan(tokens: Sequence[str], registered: Sequence[str], datasets: Seque
 def train_args(ns: argparse.Namespace, plan: Plan, cell: str, config: str, seed: int, with_variant: bool = True) -> list[str]:
     """The ``train.py`` command line of one cell (trainer or TRAINER+VARIANT) x seed (``with_variant`` False: without
     the variant's keys)."""
-    trainer, variant = split_cell(cell)
-    variant = variant if with_variant else ""
-    return [
-        "--root", ns.root, "--seed", str(seed), "--trainer", trainer,
-        "--dataset-config-file", osp.join(CONFIG_DIR, "datasets", f"{plan.dataset}.yaml"),
-        "--config-file", config, "--output-dir", run_dir_for(ns.output, plan.dataset, cell, config, seed),
-        "DATASET.NUM_SHOTS", str(ns.shots), "DATASET.SUBSAMPLE_CLASSES", "all",
-        *variant_options(variant, getattr(ns, "variant_files", None)), *plan.opts,
-    ]
+    variant = split_cell(cell)[1] if with_variant else ""
+    return sweep_plan.all_classes_argv(ns.root, ns.output, plan.dataset, cell, config, seed, ns.shots,
+                                       [*variant_options(variant, getattr(ns, "variant_files", None)), *plan.opts])
 
 
 def plan_jobs(ns: argparse.Namespace, plan: Plan) -> list:
     """The comparison as a grid of the runner (:mod:`hgclip.cli.sweep_plan`, protocol ``all``): one job per cell and
     seed, with :func:`train_args`'s command line."""
-    cells = sweep_plan.Grid(protocol="all", datasets=[plan.dataset], cells=list(plan.trainers), seeds=list(plan.seeds),
-                 root=ns.root, output=ns.output, opts=list(plan.opts), shots=ns.shots,
-                 variant_files=dict(getattr(ns, "variant_files", None) or available_variants()))
-    return sweep_plan.plan(cells)
+    grid_of_runs = sweep_plan.Grid(protocol="all", datasets=[plan.dataset], cells=list(plan.trainers),
+                                   seeds=list(plan.seeds), root=ns.root, output=ns.output, opts=list(plan.opts),
+                                   shots=ns.shots, variant_files=ns.variant_files)
+    return sweep_plan.plan(grid_of_runs)
 
 
 def build_parser() -> argparse.ArgumentParser:

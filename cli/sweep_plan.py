@@ -147,9 +147,18 @@ def _stem(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
 
 
-def _common(grid: Grid, trainer: str, dataset: str, config: str, seed: int) -> list[str]:
-    return ["--root", grid.root, "--seed", str(seed), "--trainer", trainer,
+def _common(root: str, trainer: str, dataset: str, config: str, seed: int) -> list[str]:
+    return ["--root", root, "--seed", str(seed), "--trainer", trainer,
             "--dataset-config-file", dataset_file(dataset), "--config-file", config]
+
+
+def all_classes_argv(root: str, output: str, dataset: str, cell: str, config: str, seed: int, shots: int,
+                     options: Sequence[str]) -> list[str]:
+    """compare's ``train.py`` command line of one cell x seed (all classes; ``options``: the variant's, then the
+    grid's)."""
+    return [*_common(root, split_cell(cell)[0], dataset, config, seed),
+            "--output-dir", cells.run_dir_for(output, dataset_name(dataset), cell, config, seed),
+            "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", "all", *options]
 
 
 def _all_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
@@ -157,11 +166,9 @@ def _all_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
     trainer, name = split_cell(cell)[0], dataset_name(dataset)
     config = config_for(grid, cell, name)
     shots = grid.shots if grid.shots is not None else default_shots("all", name)
-    out = cells.run_dir_for(grid.output, name, cell, config, seed)
-    argv = [*_common(grid, trainer, dataset, config, seed), "--output-dir", out,
-            "DATASET.NUM_SHOTS", str(shots), "DATASET.SUBSAMPLE_CLASSES", "all",
-            *variant_options(grid, cell), *grid.opts]
-    run = Run(f"{cell} seed {seed}", out, tuple(argv), trainer, has_parameters(trainer))
+    argv = all_classes_argv(grid.root, grid.output, dataset, cell, config, seed, shots,
+                            [*variant_options(grid, cell), *grid.opts])
+    run = Run(f"{cell} seed {seed}", argv[argv.index("--output-dir") + 1], tuple(argv), trainer, has_parameters(trainer))
     return Job(f"all/{name}/{cell}/{_stem(config)}/seed{seed}", "all", name, cell, _stem(config), seed, (run,))
 
 
@@ -173,7 +180,7 @@ def _base2new_job(grid: Grid, dataset: str, cell: str, seed: int) -> Job:
     tail = osp.join(name, f"shots_{shots}", cell, _stem(config), f"seed{seed}")
     train_dir = osp.join(grid.output, "base2new", "train_base", tail)
     test_dir = osp.join(grid.output, "base2new", "test_new", tail)
-    common = _common(grid, trainer, dataset, config, seed)
+    common = _common(grid.root, trainer, dataset, config, seed)
     opts = ["DATASET.NUM_SHOTS", str(shots), *variant_options(grid, cell), *grid.opts]
     trains = has_parameters(trainer)
     model = ["--model-dir", train_dir] if trains else []
@@ -201,13 +208,13 @@ def _transfer_job(grid: Grid, cell: str, seed: int, targets: Sequence[str]) -> J
     runs = []
     if trains:
         runs.append(Run(f"{cell} seed {seed} train on {grid.source}", train_dir,
-                        tuple([*_common(grid, trainer, grid.source, config, seed), "--output-dir", train_dir,
+                        tuple([*_common(grid.root, trainer, grid.source, config, seed), "--output-dir", train_dir,
                                "DATASET.NUM_SHOTS", str(shots), *variant, *grid.opts]), trainer, True))
     model = ["--model-dir", train_dir] if trains else []
     for target in ([] if trains else [grid.source]) + [t for t in targets if trains or t != grid.source]:
         out = directory("test", target)
         runs.append(Run(f"{cell} seed {seed} test on {target}", out,
-                        tuple([*_common(grid, trainer, target, config, seed), "--output-dir", out, "--eval-only",
+                        tuple([*_common(grid.root, trainer, target, config, seed), "--output-dir", out, "--eval-only",
                                *model, *variant, *grid.opts]), trainer, False))
     name = f"{grid.protocol}/{source}/{cell}/{_stem(config)}/seed{seed}"
     return Job(name, grid.protocol, source, cell, _stem(config), seed, tuple(runs))
